@@ -1,0 +1,11 @@
+DROP TABLE throttle;
+DROP TABLE outbox;
+DROP TABLE audit_chain;
+DROP TABLE audit_events;
+DROP TABLE settings;
+DROP TABLE sessions;
+DROP TABLE password_resets;
+DROP TABLE invitations;
+DROP TABLE memberships;
+DROP TABLE workspaces;
+DROP TABLE users;

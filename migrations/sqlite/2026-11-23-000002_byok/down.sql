@@ -1,0 +1,2 @@
+DROP TABLE provider_keys;
+DROP TABLE provider_settings;

@@ -1,0 +1,439 @@
+//! Settings from the environment, checked once at start. Bad configuration is one clear
+//! line naming the variable (the CLI turns it into exit code 2), never a panic.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretBox};
+use url::Url;
+
+use crate::domain::providers;
+use crate::domain::vault::Keyring;
+
+/// A configuration problem, always naming the variable at fault and never its value.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        reason: reason.into(),
+    }
+}
+
+/// Everything Keyhold reads from its environment.
+pub struct Config {
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub keyring: Keyring,
+    pub session_secret: SecretBox<Vec<u8>>,
+    pub bind: String,
+    pub public_url: Url,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    /// Per-provider base URL, the catalogue default unless an operator overrides it.
+    pub provider_base_urls: HashMap<&'static str, Url>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub workers: Option<usize>,
+    /// Keys and secrets were generated into `data_dir` (zero-configuration mode).
+    pub generated: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .field("keyring", &self.keyring)
+            .field("session_secret", &"[REDACTED]")
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Drops any password from a URL before it is shown.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("[REDACTED]"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Reads settings through `get`, so tests can pass a map.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let data_dir = PathBuf::from(get("KEYHOLD_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let mut generated = Vec::new();
+
+        let database_url = match get("KEYHOLD_DATABASE_URL") {
+            Some(url) => {
+                if crate::db::Backend::from_url(&url).is_none() {
+                    return Err(bad(
+                        "KEYHOLD_DATABASE_URL",
+                        "must start with sqlite:// or postgres://",
+                    ));
+                }
+                url
+            }
+            None => {
+                ensure_dir(&data_dir)?;
+                format!("sqlite://{}", data_dir.join("keyhold.db").display())
+            }
+        };
+        let shared_db = database_url.starts_with("postgres");
+
+        let keyring = match get("KEYHOLD_MASTER_KEYS") {
+            Some(spec) => {
+                Keyring::parse(&spec).map_err(|e| bad("KEYHOLD_MASTER_KEYS", e.to_string()))?
+            }
+            None if shared_db => {
+                return Err(bad(
+                    "KEYHOLD_MASTER_KEYS",
+                    "is required with PostgreSQL (every instance must share the same keys); \
+                     create one with `keyhold gen-master-key`",
+                ));
+            }
+            None => {
+                let path = data_dir.join("master.keys");
+                let (spec, fresh) = read_or_create(&path, || Keyring::generate().1)?;
+                if fresh {
+                    generated.push("KEYHOLD_MASTER_KEYS");
+                }
+                Keyring::parse(spec.expose_secret().trim()).map_err(|e| {
+                    bad(
+                        "KEYHOLD_MASTER_KEYS",
+                        format!("{} (in {})", e, path.display()),
+                    )
+                })?
+            }
+        };
+
+        let session_secret = match get("KEYHOLD_SESSION_SECRET") {
+            Some(s) if s.len() >= 32 => SecretBox::new(Box::new(s.into_bytes())),
+            Some(_) => {
+                return Err(bad(
+                    "KEYHOLD_SESSION_SECRET",
+                    "must be at least 32 characters",
+                ));
+            }
+            None if shared_db => {
+                return Err(bad(
+                    "KEYHOLD_SESSION_SECRET",
+                    "is required with PostgreSQL (every instance must share it)",
+                ));
+            }
+            None => {
+                let path = data_dir.join("session.key");
+                let (secret, fresh) = read_or_create(&path, || {
+                    let mut bytes = [0u8; 48];
+                    rand::rng().fill_bytes(&mut bytes);
+                    B64.encode(bytes)
+                })?;
+                if fresh {
+                    generated.push("KEYHOLD_SESSION_SECRET");
+                }
+                SecretBox::new(Box::new(secret.expose_secret().trim().as_bytes().to_vec()))
+            }
+        };
+
+        let bind = get("KEYHOLD_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+        if bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(bad(
+                "KEYHOLD_BIND",
+                "must be an address and port such as 127.0.0.1:8080",
+            ));
+        }
+        let public_url = match get("KEYHOLD_PUBLIC_URL") {
+            Some(u) => parse_http_url(&u).map_err(|r| bad("KEYHOLD_PUBLIC_URL", r))?,
+            None => {
+                parse_http_url(&format!("http://{bind}")).map_err(|r| bad("KEYHOLD_BIND", r))?
+            }
+        };
+
+        let smtp_url = get("KEYHOLD_SMTP_URL");
+        if let Some(u) = &smtp_url {
+            let ok = Url::parse(u)
+                .is_ok_and(|p| matches!(p.scheme(), "smtp" | "smtps") && p.host().is_some());
+            if !ok {
+                return Err(bad(
+                    "KEYHOLD_SMTP_URL",
+                    "must look like smtp://host:port or smtps://user:pass@host",
+                ));
+            }
+        }
+        let mail_from =
+            get("KEYHOLD_MAIL_FROM").unwrap_or_else(|| "Keyhold <keyhold@localhost>".into());
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(bad(
+                "KEYHOLD_MAIL_FROM",
+                "must be an address such as Keyhold <noreply@example.com>",
+            ));
+        }
+
+        let mut provider_base_urls = HashMap::new();
+        for p in providers::catalogue() {
+            let var = provider_var(p.id);
+            let url = match get(&var) {
+                Some(u) => parse_http_url(&u).map_err(|r| bad(leak_var(&var), r))?,
+                None => {
+                    parse_http_url(p.default_base_url).map_err(|r| bad("provider catalogue", r))?
+                }
+            };
+            provider_base_urls.insert(p.id, url);
+        }
+
+        let trusted_proxies = match get("KEYHOLD_TRUSTED_PROXIES") {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(IpNet::parse)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    bad(
+                        "KEYHOLD_TRUSTED_PROXIES",
+                        "must be a comma-separated list of IP addresses or CIDR ranges",
+                    )
+                })?,
+            None => Vec::new(),
+        };
+
+        let workers = match get("KEYHOLD_WORKERS") {
+            Some(w) => Some(
+                w.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=256).contains(n))
+                    .ok_or_else(|| bad("KEYHOLD_WORKERS", "must be a number from 1 to 256"))?,
+            ),
+            None => None,
+        };
+
+        Ok(Config {
+            database_url,
+            data_dir,
+            keyring,
+            session_secret,
+            bind,
+            public_url,
+            smtp_url,
+            mail_from,
+            provider_base_urls,
+            trusted_proxies,
+            workers,
+            generated,
+        })
+    }
+
+    /// Cookies are `Secure` (and `__Host-` named) and HSTS is sent when served over https.
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// An absolute link for mail, always built from `KEYHOLD_PUBLIC_URL`, never from `Host`.
+    pub fn link(&self, path_and_query: &str) -> String {
+        let base = self.public_url.as_str().trim_end_matches('/');
+        format!("{base}{path_and_query}")
+    }
+
+    /// Where mail goes when no SMTP server is configured.
+    pub fn mail_dir(&self) -> PathBuf {
+        self.data_dir.join("mail")
+    }
+
+    /// The base URL the named provider is reached at.
+    pub fn provider_base_url(&self, provider: &str) -> Option<&Url> {
+        self.provider_base_urls.get(provider)
+    }
+}
+
+/// `KEYHOLD_PROVIDER_<ID>_BASE_URL` for a provider id.
+pub fn provider_var(id: &str) -> String {
+    format!("KEYHOLD_PROVIDER_{}_BASE_URL", id.to_ascii_uppercase())
+}
+
+fn leak_var(var: &str) -> &'static str {
+    // Only called on the error path, once, to name the variable in the message.
+    Box::leak(var.to_owned().into_boxed_str())
+}
+
+fn parse_http_url(s: &str) -> Result<Url, String> {
+    match Url::parse(s.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u),
+        _ => Err("must be an http:// or https:// URL".into()),
+    }
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), ConfigError> {
+    fs::create_dir_all(dir).map_err(|e| {
+        bad(
+            "KEYHOLD_DATA_DIR",
+            format!("cannot create {}: {e}", dir.display()),
+        )
+    })
+}
+
+/// Reads a secret file, or creates it with mode 0600 from `make` when it does not exist.
+fn read_or_create(
+    path: &Path,
+    make: impl FnOnce() -> String,
+) -> Result<(SecretBox<String>, bool), ConfigError> {
+    if let Ok(existing) = fs::read_to_string(path) {
+        return Ok((SecretBox::new(Box::new(existing)), false));
+    }
+    if let Some(dir) = path.parent() {
+        ensure_dir(dir)?;
+    }
+    let value = make();
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        bad(
+            "KEYHOLD_DATA_DIR",
+            format!("cannot write {}: {e}", path.display()),
+        )
+    })?;
+    file.write_all(value.as_bytes())
+        .and_then(|_| file.write_all(b"\n"))
+        .map_err(|e| {
+            bad(
+                "KEYHOLD_DATA_DIR",
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+    Ok((SecretBox::new(Box::new(value)), true))
+}
+
+/// An IP address or CIDR range from `KEYHOLD_TRUSTED_PROXIES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `10.0.0.1` or `10.0.0.0/8` or `::1/128`.
+    pub fn parse(s: &str) -> Option<IpNet> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
+            None => {
+                let a = s.parse::<IpAddr>().ok()?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(IpNet { addr, prefix })
+    }
+
+    /// Whether `ip` falls inside this range.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn cidr_ranges_match_what_they_should() {
+        let net = IpNet::parse("10.0.0.0/8").expect("valid");
+        assert!(net.contains("10.1.2.3".parse().expect("ip")));
+        assert!(!net.contains("11.0.0.1".parse().expect("ip")));
+        assert!(
+            IpNet::parse("::1")
+                .expect("valid")
+                .contains("::1".parse().expect("ip"))
+        );
+        assert!(IpNet::parse("10.0.0.0/33").is_none());
+        assert!(IpNet::parse("nonsense").is_none());
+    }
+
+    #[test]
+    fn postgres_without_master_keys_names_the_variable() {
+        let err = Config::from_lookup(lookup(&[(
+            "KEYHOLD_DATABASE_URL",
+            "postgres://x@localhost/db",
+        )]))
+        .expect_err("must refuse");
+        assert_eq!(err.var, "KEYHOLD_MASTER_KEYS");
+    }
+
+    #[test]
+    fn bad_database_url_names_the_variable() {
+        let err = Config::from_lookup(lookup(&[("KEYHOLD_DATABASE_URL", "mysql://x")]))
+            .expect_err("must refuse");
+        assert_eq!(err.var, "KEYHOLD_DATABASE_URL");
+    }
+
+    #[test]
+    fn zero_config_generates_keys_with_private_permissions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().join("data");
+        let cfg = Config::from_lookup(lookup(&[("KEYHOLD_DATA_DIR", d.to_str().expect("utf8"))]))
+            .expect("config");
+        assert_eq!(
+            cfg.generated,
+            vec!["KEYHOLD_MASTER_KEYS", "KEYHOLD_SESSION_SECRET"]
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(d.join("master.keys"))
+                .expect("file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // A second start reuses what the first generated.
+        let again = Config::from_lookup(lookup(&[("KEYHOLD_DATA_DIR", d.to_str().expect("utf8"))]))
+            .expect("config");
+        assert!(again.generated.is_empty());
+        assert_eq!(again.keyring.active_id(), cfg.keyring.active_id());
+    }
+}

@@ -1,0 +1,164 @@
+//! The data layer: one connection type over SQLite and PostgreSQL, the pool, migrations
+//! and the transaction helper every service writes through.
+
+pub mod models;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to whichever backend the URL names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// Which backend a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Picks the backend from the URL scheme (`sqlite://`, `postgres://`, `postgresql://`).
+    pub fn from_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// The path SQLite opens for a `sqlite://` URL (`sqlite://./data/keyhold.db`, `sqlite:///abs.db`).
+pub fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url)
+}
+
+/// Opens one connection of the right kind and reports the real error (diesel's derived
+/// `establish` tries every variant and throws the reasons away).
+pub fn establish(url: &str) -> Result<DbConn, ConnectionError> {
+    match Backend::from_url(url) {
+        Some(Backend::Sqlite) => {
+            let mut conn = SqliteConnection::establish(sqlite_path(url))?;
+            conn.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(DbConn::Sqlite(conn))
+        }
+        Some(Backend::Postgres) => Ok(DbConn::Postgres(PgConnection::establish(url)?)),
+        None => Err(ConnectionError::InvalidConnectionUrl(
+            "the URL must start with sqlite:// or postgres://".into(),
+        )),
+    }
+}
+
+/// r2d2 manager that opens connections with [`establish`].
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: String,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<DbConn, ConnectionError> {
+        establish(&self.url)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        // A connection handed back mid-transaction (a panic inside one) is not reusable.
+        !matches!(
+            <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+                .transaction_depth(),
+            Ok(None)
+        )
+    }
+}
+
+/// The connection pool, built once at start.
+pub type DbPool = Pool<Manager>;
+/// A connection checked out of the pool.
+pub type PooledConn = PooledConnection<Manager>;
+
+/// Builds the pool. SQLite gets a small pool (one writer at a time anyway).
+pub fn build_pool(url: &str, max_size: u32) -> Result<DbPool, anyhow::Error> {
+    // Fail fast with the real reason before r2d2 starts retrying in the background.
+    establish(url).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pool = Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(5))
+        .build(Manager {
+            url: url.to_owned(),
+        })?;
+    Ok(pool)
+}
+
+/// Runs every pending migration for the connection's backend.
+pub fn run_migrations(conn: &mut DbConn) -> Result<usize, anyhow::Error> {
+    let applied = match conn {
+        DbConn::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
+            .len(),
+        DbConn::Postgres(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
+            .len(),
+    };
+    Ok(applied)
+}
+
+/// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (no lock upgrade
+/// deadlocks between writers), an ordinary transaction on PostgreSQL. The change and its
+/// audit event are written through this, so either both land or neither does.
+pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Postgres(_) => conn.transaction(f),
+        DbConn::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+            match f(conn) {
+                Ok(value) => {
+                    <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+                    Ok(value)
+                }
+                Err(e) => {
+                    <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// Current time as unix seconds, the unit of every `*_at` column.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -1,0 +1,130 @@
+//! Row types: what the tables hold, read and written by the services.
+
+use diesel::prelude::*;
+
+use super::schema::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub session_epoch: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Identifiable)]
+#[diesel(table_name = workspaces)]
+pub struct Workspace {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub allowance_tokens: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = memberships)]
+pub struct Membership {
+    pub workspace_id: String,
+    pub user_id: String,
+    pub role: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = invitations)]
+pub struct Invitation {
+    pub id: String,
+    pub workspace_id: String,
+    pub email: String,
+    pub role: String,
+    pub token_hash: String,
+    pub invited_by: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub accepted_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = password_resets)]
+pub struct PasswordReset {
+    pub token_hash: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor_id: Option<String>,
+    pub actor_email: Option<String>,
+    pub ip: Option<String>,
+    pub workspace_id: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = outbox)]
+pub struct OutboxRow {
+    pub id: String,
+    pub to_addr: String,
+    pub to_name: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub created_at: i64,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub locked_until: Option<i64>,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = provider_settings)]
+pub struct ProviderSettingsRow {
+    pub provider: String,
+    pub enabled: bool,
+    pub byok_enabled: bool,
+    pub failure_policy: String,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = provider_keys)]
+pub struct ProviderKeyRow {
+    pub id: String,
+    pub scope: String,
+    pub workspace_id: Option<String>,
+    pub provider: String,
+    pub label: String,
+    pub priority: i32,
+    pub sealed: Option<Vec<u8>>,
+    pub master_key_id: Option<String>,
+    pub mask: String,
+    pub fingerprint: String,
+    pub status: String,
+    pub last_tested_at: Option<i64>,
+    pub last_test_result: Option<String>,
+    pub last_used_at: Option<i64>,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub removed_at: Option<i64>,
+    pub removed_by: Option<String>,
+}

@@ -1,0 +1,181 @@
+//! The one schema both backends share (see migrations/sqlite and migrations/postgres).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        is_admin -> Bool,
+        disabled -> Bool,
+        session_epoch -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    workspaces (id) {
+        id -> Text,
+        slug -> Text,
+        name -> Text,
+        allowance_tokens -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    memberships (workspace_id, user_id) {
+        workspace_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        workspace_id -> Text,
+        email -> Text,
+        role -> Text,
+        token_hash -> Text,
+        invited_by -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        accepted_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    password_resets (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Nullable<Text>,
+        state -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    settings (key) {
+        key -> Text,
+        value -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor_id -> Nullable<Text>,
+        actor_email -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        workspace_id -> Nullable<Text>,
+        action -> Text,
+        target -> Nullable<Text>,
+        details -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_chain (id) {
+        id -> Integer,
+        last_id -> BigInt,
+        last_hash -> Text,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        to_addr -> Text,
+        to_name -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        created_at -> BigInt,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        locked_until -> Nullable<BigInt>,
+        sent_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    throttle (key) {
+        key -> Text,
+        failures -> Integer,
+        window_start -> BigInt,
+    }
+}
+
+diesel::table! {
+    provider_settings (provider) {
+        provider -> Text,
+        enabled -> Bool,
+        byok_enabled -> Bool,
+        failure_policy -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    provider_keys (id) {
+        id -> Text,
+        scope -> Text,
+        workspace_id -> Nullable<Text>,
+        provider -> Text,
+        label -> Text,
+        priority -> Integer,
+        sealed -> Nullable<Binary>,
+        master_key_id -> Nullable<Text>,
+        mask -> Text,
+        fingerprint -> Text,
+        status -> Text,
+        last_tested_at -> Nullable<BigInt>,
+        last_test_result -> Nullable<Text>,
+        last_used_at -> Nullable<BigInt>,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        removed_at -> Nullable<BigInt>,
+        removed_by -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(memberships -> workspaces (workspace_id));
+diesel::joinable!(invitations -> workspaces (workspace_id));
+diesel::joinable!(password_resets -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    workspaces,
+    memberships,
+    invitations,
+    password_resets,
+    sessions,
+    settings,
+    audit_events,
+    audit_chain,
+    outbox,
+    throttle,
+    provider_settings,
+    provider_keys,
+);

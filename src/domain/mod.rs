@@ -1,0 +1,10 @@
+//! The domain core: rules of the product, free of HTTP and SQL.
+
+pub mod audit;
+pub mod ids;
+pub mod password;
+pub mod providers;
+pub mod resolution;
+pub mod roles;
+pub mod tokens;
+pub mod vault;

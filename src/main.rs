@@ -1,0 +1,268 @@
+//! The `keyhold` command: serve, migrate, create-admin, gen-master-key, audit verify, check.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use keyhold::config::{Config, redact_url};
+use keyhold::db;
+use keyhold::domain::vault::Keyring;
+use keyhold::services::{accounts, audit};
+use keyhold::startup::Application;
+use secrecy::SecretString;
+
+#[derive(Parser)]
+#[command(
+    name = "keyhold",
+    version,
+    about = "Bring Your Own Key backoffice for AI providers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server (the default). With no configuration: SQLite and keys in ./data.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a platform admin; prints a one-time link to choose the password unless
+    /// --password-stdin is given.
+    CreateAdmin {
+        /// The admin's email address.
+        #[arg(long)]
+        email: String,
+        /// The admin's name.
+        #[arg(long, default_value = "Admin")]
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Print a fresh master key for KEYHOLD_MASTER_KEYS.
+    GenMasterKey {
+        /// The id to give the key (v1, v2, ...).
+        #[arg(long, default_value = "v1")]
+        id: String,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Check the configuration and the database.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and report the first edited, missing or reordered event.
+    Verify,
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,actix_server=warn,actix_session=warn")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+fn load_config() -> Result<Config, ExitCode> {
+    Config::from_env().map_err(|e| {
+        eprintln!("keyhold: configuration error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn open_db(config: &Config) -> Result<db::DbConn, ExitCode> {
+    let mut conn = db::establish(&config.database_url).map_err(|e| {
+        eprintln!(
+            "keyhold: cannot open the database {}: {e}",
+            redact_url(&config.database_url)
+        );
+        ExitCode::from(2)
+    })?;
+    db::run_migrations(&mut conn).map_err(|e| {
+        eprintln!("keyhold: {e}");
+        ExitCode::FAILURE
+    })?;
+    Ok(conn)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command.unwrap_or(Command::Serve)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+fn run(command: Command) -> Result<(), ExitCode> {
+    match command {
+        Command::Serve => serve(),
+        Command::Migrate => {
+            let config = load_config()?;
+            open_db(&config)?;
+            println!("Database is up to date.");
+            Ok(())
+        }
+        Command::CreateAdmin {
+            email,
+            name,
+            password_stdin,
+        } => {
+            let config = load_config()?;
+            let mut conn = open_db(&config)?;
+            let (password, link_needed) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .map_err(|_| ExitCode::FAILURE)?;
+                let pw = line.trim_end_matches(['\r', '\n']).to_owned();
+                if let Err(m) = keyhold::domain::password::check_policy(&pw) {
+                    eprintln!("keyhold: password: {m}");
+                    return Err(ExitCode::from(2));
+                }
+                (pw, false)
+            } else {
+                (keyhold::domain::tokens::generate(""), true)
+            };
+            let hash =
+                keyhold::domain::password::hash(&SecretString::from(password)).map_err(|e| {
+                    eprintln!("keyhold: {e}");
+                    ExitCode::FAILURE
+                })?;
+            let user =
+                accounts::create_admin_cli(&mut conn, &email, &name, &hash).map_err(|e| {
+                    eprintln!("keyhold: cannot create the admin: {e}");
+                    ExitCode::from(2)
+                })?;
+            println!("Created platform admin {}.", user.email);
+            if link_needed {
+                let token = accounts::cli_password_link(&mut conn, &user).map_err(|e| {
+                    eprintln!("keyhold: {e}");
+                    ExitCode::FAILURE
+                })?;
+                println!(
+                    "Choose the password here (valid 72 hours, once):\n  {}",
+                    config.link(&format!("/password/reset?token={token}"))
+                );
+            }
+            Ok(())
+        }
+        Command::GenMasterKey { id } => {
+            let (_, spec) = Keyring::generate();
+            let key = spec.split_once(':').map(|(_, k)| k).unwrap_or_default();
+            let line = format!("{id}:{key}");
+            if Keyring::parse(&line).is_err() {
+                eprintln!("keyhold: --id must be 1–16 letters, digits, '-' or '_'");
+                return Err(ExitCode::from(2));
+            }
+            println!("{line}");
+            if std::io::stdout().is_terminal() {
+                eprintln!(
+                    "Put it first in KEYHOLD_MASTER_KEYS (newest first, e.g. {id}:…,v1:…), then run `keyhold rotate-master-key`."
+                );
+            }
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let config = load_config()?;
+            let mut conn = open_db(&config)?;
+            match audit::verify(&mut conn) {
+                Ok(audit::Verdict::Intact { events }) => {
+                    println!("Audit log intact: {events} events, hash chain verified.");
+                    Ok(())
+                }
+                Ok(audit::Verdict::Broken { at_id, problem }) => {
+                    println!("Audit log TAMPERED at event {at_id}: {problem}.");
+                    Err(ExitCode::FAILURE)
+                }
+                Err(e) => {
+                    eprintln!("keyhold: {e}");
+                    Err(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Check => {
+            let config = load_config()?;
+            println!(
+                "Configuration: ok ({:?} master keys, active {})",
+                config.keyring.ids().count(),
+                config.keyring.active_id()
+            );
+            let mut conn = open_db(&config)?;
+            println!("Database: ok ({})", redact_url(&config.database_url));
+            match audit::verify(&mut conn) {
+                Ok(audit::Verdict::Intact { events }) => {
+                    println!("Audit log: ok ({events} events)")
+                }
+                Ok(audit::Verdict::Broken { at_id, problem }) => {
+                    println!("Audit log: TAMPERED at event {at_id}: {problem}");
+                    return Err(ExitCode::FAILURE);
+                }
+                Err(e) => {
+                    eprintln!("keyhold: {e}");
+                    return Err(ExitCode::FAILURE);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn serve() -> Result<(), ExitCode> {
+    let config = load_config()?;
+    init_tracing();
+    for var in &config.generated {
+        tracing::warn!(
+            "{var} was not set: a new secret was GENERATED into {} (mode 0600). Back it up; \
+             for production set {var} explicitly.",
+            config.data_dir.display()
+        );
+    }
+    if config.smtp_url.is_none() {
+        tracing::warn!(
+            "KEYHOLD_SMTP_URL is not set: mail is written as .eml files to {}",
+            config.mail_dir().display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|_| ExitCode::FAILURE)?;
+    runtime.block_on(async move {
+        let app = Application::build(config).await.map_err(|e| {
+            eprintln!("keyhold: cannot start: {e:#}");
+            ExitCode::from(2)
+        })?;
+        let state = app.state().clone();
+        let setup = state
+            .db(|c| accounts::issue_setup_token(c))
+            .await
+            .map_err(|e| {
+                eprintln!("keyhold: {e}");
+                ExitCode::FAILURE
+            })?;
+        let base = state.config.public_url.as_str().trim_end_matches('/').to_owned();
+        tracing::info!("Keyhold is listening on {} (public URL {base})", state.config.bind);
+        if let Some(token) = setup {
+            println!(
+                "\n  No users yet. Open this one-time link to create the first platform admin:\n\n    {}\n",
+                state.config.link(&format!("/setup?token={token}"))
+            );
+        }
+        app.run_until_stopped().await.map_err(|e| {
+            eprintln!("keyhold: server error: {e}");
+            ExitCode::FAILURE
+        })
+    })
+}

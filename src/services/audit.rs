@@ -1,0 +1,255 @@
+//! The audit log: every change writes its event in the same transaction, chained by hash.
+
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::db::models::AuditRow;
+use crate::db::schema::{audit_chain, audit_events};
+use crate::db::{DbConn, now};
+use crate::domain::audit::{ChainedFields, GENESIS, chain_hash};
+use crate::error::Result;
+
+/// Who did it, from where.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// The system itself (background work, CLI).
+    pub fn system() -> Actor {
+        Actor::default()
+    }
+
+    /// A command-line operator.
+    pub fn cli() -> Actor {
+        Actor {
+            user_id: None,
+            email: Some("cli".into()),
+            ip: None,
+        }
+    }
+}
+
+/// One event to record.
+pub struct Event<'a> {
+    pub action: &'a str,
+    pub workspace_id: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub details: Value,
+}
+
+impl<'a> Event<'a> {
+    /// An event with no workspace and no target.
+    pub fn new(action: &'a str) -> Self {
+        Event {
+            action,
+            workspace_id: None,
+            target: None,
+            details: Value::Object(Default::default()),
+        }
+    }
+
+    /// The workspace it happened in.
+    pub fn workspace(mut self, id: &'a str) -> Self {
+        self.workspace_id = Some(id);
+        self
+    }
+
+    /// What it happened to (an email, a provider, a key label).
+    pub fn target(mut self, target: &'a str) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// Details (never a secret).
+    pub fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// Appends `event` to the chain. Call inside the transaction of the change it describes.
+pub fn record(conn: &mut DbConn, actor: &Actor, event: Event<'_>) -> Result<i64> {
+    // Touching the head first serialises writers on PostgreSQL (row lock) as SQLite's
+    // immediate transaction already does.
+    diesel::update(audit_chain::table.find(1))
+        .set(audit_chain::last_id.eq(audit_chain::last_id))
+        .execute(conn)?;
+    let (last_id, last_hash): (i64, String) = audit_chain::table
+        .find(1)
+        .select((audit_chain::last_id, audit_chain::last_hash))
+        .first(conn)?;
+    let id = last_id + 1;
+    let at = now();
+    let details = event.details.to_string();
+    let hash = chain_hash(
+        &last_hash,
+        &ChainedFields {
+            id,
+            at,
+            actor_id: actor.user_id.as_deref(),
+            actor_email: actor.email.as_deref(),
+            ip: actor.ip.as_deref(),
+            workspace_id: event.workspace_id,
+            action: event.action,
+            target: event.target,
+            details: &details,
+        },
+    );
+    let row = AuditRow {
+        id,
+        at,
+        actor_id: actor.user_id.clone(),
+        actor_email: actor.email.clone(),
+        ip: actor.ip.clone(),
+        workspace_id: event.workspace_id.map(str::to_owned),
+        action: event.action.to_owned(),
+        target: event.target.map(str::to_owned),
+        details,
+        prev_hash: last_hash,
+        hash: hash.clone(),
+    };
+    diesel::insert_into(audit_events::table)
+        .values(&row)
+        .execute(conn)?;
+    diesel::update(audit_chain::table.find(1))
+        .set((
+            audit_chain::last_id.eq(id),
+            audit_chain::last_hash.eq(&hash),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// What `keyhold audit verify` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Intact { events: i64 },
+    Broken { at_id: i64, problem: String },
+}
+
+/// Walks the whole chain in order and checks every link, plus the head.
+pub fn verify(conn: &mut DbConn) -> Result<Verdict> {
+    let mut prev = GENESIS.to_owned();
+    let mut expected_id = 1i64;
+    let mut after = 0i64;
+    loop {
+        let batch: Vec<AuditRow> = audit_events::table
+            .filter(audit_events::id.gt(after))
+            .order(audit_events::id.asc())
+            .limit(2000)
+            .select(AuditRow::as_select())
+            .load(conn)?;
+        if batch.is_empty() {
+            break;
+        }
+        for row in &batch {
+            if row.id != expected_id {
+                return Ok(Verdict::Broken {
+                    at_id: expected_id,
+                    problem: format!("event {expected_id} is missing"),
+                });
+            }
+            if row.prev_hash != prev {
+                return Ok(Verdict::Broken {
+                    at_id: row.id,
+                    problem: format!("event {} does not follow the one before it", row.id),
+                });
+            }
+            let recomputed = chain_hash(
+                &row.prev_hash,
+                &ChainedFields {
+                    id: row.id,
+                    at: row.at,
+                    actor_id: row.actor_id.as_deref(),
+                    actor_email: row.actor_email.as_deref(),
+                    ip: row.ip.as_deref(),
+                    workspace_id: row.workspace_id.as_deref(),
+                    action: &row.action,
+                    target: row.target.as_deref(),
+                    details: &row.details,
+                },
+            );
+            if recomputed != row.hash {
+                return Ok(Verdict::Broken {
+                    at_id: row.id,
+                    problem: format!("event {} was altered", row.id),
+                });
+            }
+            prev = row.hash.clone();
+            expected_id += 1;
+            after = row.id;
+        }
+    }
+    let (head_id, head_hash): (i64, String) = audit_chain::table
+        .find(1)
+        .select((audit_chain::last_id, audit_chain::last_hash))
+        .first(conn)?;
+    if head_id != expected_id - 1 || head_hash != prev {
+        return Ok(Verdict::Broken {
+            at_id: head_id,
+            problem: format!(
+                "the log ends at event {} but the head records event {head_id}",
+                expected_id - 1
+            ),
+        });
+    }
+    Ok(Verdict::Intact {
+        events: expected_id - 1,
+    })
+}
+
+/// Filters for the audit views.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub workspace_id: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Keyset cursor: only events with a smaller id.
+    pub before: Option<i64>,
+}
+
+/// One page of events, newest first, and the cursor for the next page.
+pub fn list(conn: &mut DbConn, f: &Filter, limit: i64) -> Result<(Vec<AuditRow>, Option<i64>)> {
+    let mut q = audit_events::table.into_boxed();
+    if let Some(ws) = &f.workspace_id {
+        q = q.filter(audit_events::workspace_id.eq(ws.clone()));
+    }
+    if let Some(actor) = &f.actor {
+        q = q.filter(audit_events::actor_email.eq(actor.to_lowercase()));
+    }
+    if let Some(action) = &f.action {
+        if let Some(prefix) = action.strip_suffix('*') {
+            q = q.filter(audit_events::action.like(format!("{}%", prefix.replace(['%', '_'], ""))));
+        } else {
+            q = q.filter(audit_events::action.eq(action.clone()));
+        }
+    }
+    if let Some(from) = f.from {
+        q = q.filter(audit_events::at.ge(from));
+    }
+    if let Some(to) = f.to {
+        q = q.filter(audit_events::at.lt(to));
+    }
+    if let Some(before) = f.before {
+        q = q.filter(audit_events::id.lt(before));
+    }
+    let mut rows: Vec<AuditRow> = q
+        .order(audit_events::id.desc())
+        .limit(limit + 1)
+        .select(AuditRow::as_select())
+        .load(conn)?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok((rows, next))
+}

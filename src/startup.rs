@@ -1,0 +1,220 @@
+//! Builds the application from a [`Config`]: pool, migrations, background workers and the
+//! HTTP server. Tests bind port 0 and talk to it over HTTP like anyone else.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use tokio::sync::{Notify, watch};
+
+use crate::config::Config;
+use crate::db::{self, Backend};
+use crate::error::Error;
+use crate::services::mail;
+use crate::state::AppState;
+use crate::web::session_store::{self, DbSessionStore};
+use crate::web::{csrf, error, routes};
+
+/// A built, bound, not yet running Keyhold.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+    shutdown: watch::Sender<bool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Knobs the test suite turns; production uses the defaults.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// First retry delay of the outbox, doubled each time.
+    pub mail_retry_base_secs: i64,
+    /// Absolute session lifetime.
+    pub session_absolute_secs: i64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            mail_retry_base_secs: 5,
+            session_absolute_secs: session_store::ABSOLUTE_LIMIT_SECS,
+        }
+    }
+}
+
+/// The one HTTP client for providers: short timeouts, no redirects, pooled keep-alive.
+pub fn upstream_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .build()
+        .context("building the HTTP client")
+}
+
+impl Application {
+    /// Builds with default tuning.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        Self::build_with(config, Tuning::default()).await
+    }
+
+    /// Connects, migrates, starts the workers and binds the listener.
+    pub async fn build_with(config: Config, tuning: Tuning) -> anyhow::Result<Application> {
+        let backend = Backend::from_url(&config.database_url).context("KEYHOLD_DATABASE_URL")?;
+        let pool_size = match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        };
+        let url = config.database_url.clone();
+        let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<db::DbPool> {
+            let pool = db::build_pool(&url, pool_size)?;
+            let mut conn = pool.get()?;
+            db::run_migrations(&mut conn)?;
+            Ok(pool)
+        })
+        .await??;
+
+        let listener = TcpListener::bind(&config.bind)
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let port = listener.local_addr()?.port();
+        let transport = mail::Transport::from_config(&config)?;
+        let session_key = Key::derive_from(config.session_secret.expose_secret());
+        let https = config.is_https();
+        let workers_n = config.workers;
+
+        let state = AppState {
+            config: Arc::new(config),
+            pool: pool.clone(),
+            mail_wakeup: Arc::new(Notify::new()),
+            upstream: upstream_client()?,
+        };
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut workers = Vec::new();
+        workers.push(tokio::spawn(mail::run_worker(
+            state.clone(),
+            transport,
+            tuning.mail_retry_base_secs,
+            shutdown_rx.clone(),
+        )));
+        workers.push(tokio::spawn(purge_sessions(
+            state.clone(),
+            tuning.session_absolute_secs,
+            shutdown_rx,
+        )));
+
+        let store = DbSessionStore::new(pool).with_absolute_limit(tuning.session_absolute_secs);
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            let cookie_name = if https {
+                "__Host-keyhold"
+            } else {
+                "keyhold_session"
+            };
+            let sessions = SessionMiddleware::builder(store.clone(), session_key.clone())
+                .cookie_name(cookie_name.into())
+                .cookie_secure(https)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_path("/".into())
+                .cookie_content_security(CookieContentSecurity::Signed)
+                .session_lifecycle(
+                    BrowserSession::default()
+                        .state_ttl(actix_web::cookie::time::Duration::seconds(
+                            session_store::IDLE_LIMIT_SECS,
+                        ))
+                        .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                )
+                .build();
+            App::new()
+                .app_data(data.clone())
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(256 * 1024)
+                        .error_handler(|e, _| {
+                            tracing::debug!(error = %e, "form rejected");
+                            Error::invalid(
+                                "form",
+                                "The form was incomplete or malformed. Go back and try again.",
+                            )
+                            .into()
+                        }),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|_, _| {
+                    Error::invalid(
+                        "query",
+                        "The address has a malformed query. Check the link.",
+                    )
+                    .into()
+                }))
+                .app_data(web::PathConfig::default().error_handler(|_, _| Error::NotFound.into()))
+                .configure(routes::configure)
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, Error>(Error::NotFound)
+                }))
+                .wrap(from_fn(csrf::guard))
+                .wrap(sessions)
+                .wrap(from_fn(error::frame))
+        })
+        .listen(listener)?
+        .tcp_nodelay(true)
+        .shutdown_timeout(10);
+        if let Some(n) = workers_n {
+            server = server.workers(n);
+        }
+        let server = server.run();
+
+        Ok(Application {
+            port,
+            server,
+            state,
+            shutdown,
+            workers,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (the CLI and tests use its pool).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM/SIGINT, then lets in-flight requests and the workers finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let _ = self.shutdown.send(true);
+        for w in self.workers {
+            let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+        }
+        result
+    }
+}
+
+async fn purge_sessions(state: AppState, absolute: i64, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let r = state
+            .db(move |c| Ok(session_store::purge_expired(c, absolute)?))
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "could not purge expired sessions");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! What every handler and background task shares: configuration, the pool, the mail
+//! wake-up and the upstream client.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::db::{DbConn, DbPool};
+use crate::error::{Error, Result};
+
+/// Shared application state (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: DbPool,
+    /// Wakes the outbox worker when a transaction has queued mail.
+    pub mail_wakeup: Arc<Notify>,
+    /// The one HTTP client for providers: short timeouts, no redirects.
+    pub upstream: reqwest::Client,
+}
+
+impl AppState {
+    /// Runs blocking database work on the blocking pool, with a pooled connection.
+    pub async fn db<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("database task failed: {e}")))?
+    }
+}

@@ -1,0 +1,30 @@
+//! Request handlers by area; each parses input, calls one service and renders one page.
+
+pub mod account;
+pub mod admin;
+pub mod auth;
+pub mod health;
+pub mod workspace;
+
+use actix_web::HttpResponse;
+use askama::Template;
+
+use crate::error::Error;
+
+/// Renders a page as an HTML response with `status`.
+pub fn render(
+    page: &impl Template,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, Error> {
+    let body = page
+        .render()
+        .map_err(|e| Error::Internal(anyhow::anyhow!("template: {e}")))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+/// Renders a page with 200 OK.
+pub fn ok(page: &impl Template) -> Result<HttpResponse, Error> {
+    render(page, actix_web::http::StatusCode::OK)
+}

@@ -1,0 +1,479 @@
+//! `/w/<slug>`: the workspace home, members and invitations, and its audit log.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{ok, render};
+use crate::db::models::{AuditRow, Invitation};
+use crate::error::{Error, Result};
+use crate::services::audit::{self, Filter};
+use crate::services::workspaces::{self, MemberView};
+use crate::state::AppState;
+use crate::web::extractors::{WorkspaceMember, WorkspaceOwner};
+use crate::web::forms::{FormErrors, see_other};
+use crate::web::layout::{Layout, flash_error, flash_success};
+
+#[derive(Template)]
+#[template(path = "workspace/home.html")]
+struct HomePage {
+    layout: Layout,
+    name: String,
+    slug: String,
+    is_owner: bool,
+}
+
+/// `GET /w/{slug}`.
+pub async fn home(m: WorkspaceMember) -> Result<HttpResponse> {
+    ok(&HomePage {
+        layout: m.layout(m.workspace.name.clone(), "ws-chat"),
+        name: m.workspace.name.clone(),
+        slug: m.workspace.slug.clone(),
+        is_owner: m.is_owner(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "workspace/members.html")]
+struct MembersPage {
+    layout: Layout,
+    slug: String,
+    me: String,
+    members: Vec<MemberView>,
+    invitations: Vec<Invitation>,
+    errors: FormErrors,
+    invite_email: String,
+}
+
+async fn members_page(
+    o: &WorkspaceOwner,
+    state: &AppState,
+    errors: FormErrors,
+    invite_email: String,
+) -> Result<MembersPage> {
+    let ws_id = o.0.workspace.workspace_id.clone();
+    let (members, invitations) = state
+        .db(move |c| {
+            Ok((
+                workspaces::members(c, &ws_id)?,
+                workspaces::pending_invitations(c, &ws_id)?,
+            ))
+        })
+        .await?;
+    Ok(MembersPage {
+        layout: o.0.layout("Members", "ws-members"),
+        slug: o.0.workspace.slug.clone(),
+        me: o.0.user.id.clone(),
+        members,
+        invitations,
+        errors,
+        invite_email,
+    })
+}
+
+/// `GET /w/{slug}/settings/members`.
+pub async fn members(o: WorkspaceOwner, state: web::Data<AppState>) -> Result<HttpResponse> {
+    ok(&members_page(&o, &state, FormErrors::default(), String::new()).await?)
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    email: String,
+    role: String,
+}
+
+/// `POST /w/{slug}/settings/members/invite`.
+pub async fn invite(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    form: web::Form<InviteForm>,
+) -> Result<HttpResponse> {
+    let f = form.into_inner();
+    let ws = &o.0.workspace;
+    match workspaces::invite(
+        &state,
+        o.0.user.actor(),
+        o.0.user.name.clone(),
+        ws.workspace_id.clone(),
+        f.email.clone(),
+        f.role,
+    )
+    .await
+    {
+        Ok(()) => {
+            flash_success(
+                &o.0.user.session,
+                format!("Invitation sent to {}.", f.email.trim()),
+            );
+            Ok(see_other(&format!("/w/{}/settings/members", ws.slug)))
+        }
+        Err(e) => {
+            let errors = FormErrors::from_error(e)?;
+            render(
+                &members_page(&o, &state, errors, f.email).await?,
+                StatusCode::BAD_REQUEST,
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MemberPath {
+    slug: String,
+    user_id: String,
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    role: String,
+}
+
+fn after_change(o: &WorkspaceOwner, r: Result<()>, done: &str) -> Result<HttpResponse> {
+    match r {
+        Ok(()) => flash_success(&o.0.user.session, done),
+        Err(Error::Conflict(m)) => flash_error(&o.0.user.session, m),
+        Err(e) => return Err(e),
+    }
+    Ok(see_other(&format!(
+        "/w/{}/settings/members",
+        o.0.workspace.slug
+    )))
+}
+
+/// `POST /w/{slug}/settings/members/{user_id}/role`.
+pub async fn change_role(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    path: web::Path<MemberPath>,
+    form: web::Form<RoleForm>,
+) -> Result<HttpResponse> {
+    let p = path.into_inner();
+    debug_assert_eq!(p.slug, o.0.workspace.slug);
+    let r = workspaces::change_role(
+        &state,
+        o.0.user.actor(),
+        o.0.workspace.workspace_id.clone(),
+        p.user_id,
+        form.into_inner().role,
+    )
+    .await;
+    after_change(&o, r, "Role changed.")
+}
+
+/// `POST /w/{slug}/settings/members/{user_id}/remove`.
+pub async fn remove_member(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    path: web::Path<MemberPath>,
+) -> Result<HttpResponse> {
+    let p = path.into_inner();
+    let r = workspaces::remove_member(
+        &state,
+        o.0.user.actor(),
+        o.0.workspace.workspace_id.clone(),
+        p.user_id,
+    )
+    .await;
+    after_change(&o, r, "Member removed.")
+}
+
+#[derive(Deserialize)]
+pub struct InvitationPath {
+    #[allow(dead_code)]
+    slug: String,
+    id: String,
+}
+
+/// `POST /w/{slug}/settings/invitations/{id}/revoke`.
+pub async fn revoke_invitation(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    path: web::Path<InvitationPath>,
+) -> Result<HttpResponse> {
+    let p = path.into_inner();
+    let r = workspaces::revoke_invitation(
+        &state,
+        o.0.user.actor(),
+        o.0.workspace.workspace_id.clone(),
+        p.id,
+    )
+    .await;
+    after_change(&o, r, "Invitation revoked.")
+}
+
+// ---------------------------------------------------------------- audit (shared with /admin/audit)
+
+/// Filters from the query string.
+#[derive(Deserialize, Default, Clone)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub workspace: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub before: Option<i64>,
+}
+
+/// One event as the audit table shows it.
+pub struct AuditEntry {
+    pub id: i64,
+    pub time: String,
+    pub actor: String,
+    pub ip: String,
+    pub workspace: String,
+    pub action: String,
+    pub target: String,
+    pub details: String,
+}
+
+/// The audit table with its filters and the next-page link.
+pub struct AuditView {
+    pub entries: Vec<AuditEntry>,
+    pub actor: String,
+    pub action: String,
+    pub workspace: String,
+    pub from: String,
+    pub to: String,
+    pub show_workspace_filter: bool,
+    pub next: Option<String>,
+    pub csv: String,
+}
+
+fn parse_day(s: Option<&str>, field: &'static str) -> Result<Option<i64>> {
+    let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(s, fmt)
+        .map_err(|_| Error::invalid(field, "Use a date like 2026-11-23."))?;
+    Ok(Some(d.midnight().assume_utc().unix_timestamp()))
+}
+
+fn to_filter(q: &AuditQuery, workspace_id: Option<String>) -> Result<Filter> {
+    let clean = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    Ok(Filter {
+        workspace_id: workspace_id.or_else(|| clean(&q.workspace)),
+        actor: clean(&q.actor),
+        action: clean(&q.action),
+        from: parse_day(q.from.as_deref(), "from")?,
+        // "to" is inclusive of the whole day.
+        to: parse_day(q.to.as_deref(), "to")?.map(|t| t + 86_400),
+        before: q.before,
+    })
+}
+
+/// Formats unix seconds as `2026-11-23 14:05 UTC`.
+pub fn format_time(t: i64) -> String {
+    let fmt =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| d.format(fmt).ok())
+        .unwrap_or_default()
+}
+
+fn entry(r: AuditRow) -> AuditEntry {
+    AuditEntry {
+        id: r.id,
+        time: format_time(r.at),
+        actor: r.actor_email.unwrap_or_else(|| "system".into()),
+        ip: r.ip.unwrap_or_default(),
+        workspace: r.workspace_id.unwrap_or_default(),
+        action: r.action,
+        target: r.target.unwrap_or_default(),
+        details: if r.details == "{}" {
+            String::new()
+        } else {
+            r.details
+        },
+    }
+}
+
+fn query_string(q: &AuditQuery, before: Option<i64>) -> String {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    for (k, v) in [
+        ("actor", &q.actor),
+        ("action", &q.action),
+        ("workspace", &q.workspace),
+        ("from", &q.from),
+        ("to", &q.to),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            pairs.push((k, v.to_owned()));
+        }
+    }
+    if let Some(b) = before {
+        pairs.push(("before", b.to_string()));
+    }
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+/// Loads one page of the audit log for the admin (`workspace_id` None) or one workspace.
+pub async fn audit_view(
+    state: &AppState,
+    q: AuditQuery,
+    workspace_id: Option<String>,
+    base: &str,
+) -> Result<AuditView> {
+    let scoped = workspace_id.is_some();
+    let filter = to_filter(&q, workspace_id)?;
+    let (rows, next) = state.db(move |c| audit::list(c, &filter, 50)).await?;
+    Ok(AuditView {
+        entries: rows.into_iter().map(entry).collect(),
+        actor: q.actor.clone().unwrap_or_default(),
+        action: q.action.clone().unwrap_or_default(),
+        workspace: q.workspace.clone().unwrap_or_default(),
+        from: q.from.clone().unwrap_or_default(),
+        to: q.to.clone().unwrap_or_default(),
+        show_workspace_filter: !scoped,
+        next: next.map(|n| format!("{base}?{}", query_string(&q, Some(n)))),
+        csv: format!("{base}.csv?{}", query_string(&q, None)),
+    })
+}
+
+fn csv_field(s: &str) -> String {
+    // Cells that a spreadsheet would run as a formula are prefixed with a quote.
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// The filtered log as CSV, streamed in batches so a large export does not sit in memory.
+pub async fn audit_csv_response(
+    state: &AppState,
+    q: AuditQuery,
+    workspace_id: Option<String>,
+) -> Result<HttpResponse> {
+    let mut filter = to_filter(&q, workspace_id)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<web::Bytes, Error>>(4);
+    let pool = state.pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let header = "id,time,actor,ip,workspace,action,target,details\n";
+        if tx
+            .blocking_send(Ok(web::Bytes::from_static(header.as_bytes())))
+            .is_err()
+        {
+            return;
+        }
+        let mut conn = match pool.get() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e.into()));
+                return;
+            }
+        };
+        loop {
+            let (rows, next) = match audit::list(&mut conn, &filter, 2000) {
+                Ok(page) => page,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            let mut chunk = String::with_capacity(rows.len() * 160);
+            for r in rows {
+                let e = entry(r);
+                let line = [
+                    e.id.to_string(),
+                    e.time,
+                    e.actor,
+                    e.ip,
+                    e.workspace,
+                    e.action,
+                    e.target,
+                    e.details,
+                ]
+                .iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(",");
+                chunk.push_str(&line);
+                chunk.push('\n');
+            }
+            if tx.blocking_send(Ok(web::Bytes::from(chunk))).is_err() {
+                return;
+            }
+            match next {
+                Some(n) => filter.before = Some(n),
+                None => return,
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "content-disposition",
+            "attachment; filename=\"keyhold-audit.csv\"",
+        ))
+        .streaming(stream))
+}
+
+#[derive(Template)]
+#[template(path = "workspace/audit.html")]
+struct AuditPage {
+    layout: Layout,
+    view: AuditView,
+}
+
+/// `GET /w/{slug}/audit`: this workspace's events.
+pub async fn audit(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse> {
+    let base = format!("/w/{}/audit", o.0.workspace.slug);
+    let view = audit_view(
+        &state,
+        q.into_inner(),
+        Some(o.0.workspace.workspace_id.clone()),
+        &base,
+    )
+    .await?;
+    ok(&AuditPage {
+        layout: o.0.layout("Audit log", "ws-audit"),
+        view,
+    })
+}
+
+/// `GET /w/{slug}/audit.csv`.
+pub async fn audit_csv(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse> {
+    audit_csv_response(
+        &state,
+        q.into_inner(),
+        Some(o.0.workspace.workspace_id.clone()),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_cells_are_quoted_and_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+    }
+}

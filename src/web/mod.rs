@@ -1,0 +1,11 @@
+//! The web layer: thin handlers, typed extractors, pages, and the middleware frame.
+
+pub mod assets;
+pub mod csrf;
+pub mod error;
+pub mod extractors;
+pub mod forms;
+pub mod handlers;
+pub mod layout;
+pub mod routes;
+pub mod session_store;

@@ -1,0 +1,93 @@
+//! Every route in one place. The table is data as well as configuration: the test suite
+//! walks it to check CSRF on every POST and the role of every route.
+
+use actix_web::http::Method;
+use actix_web::web;
+
+use super::handlers::{account, admin, auth, health, workspace};
+
+/// Who a route is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in user.
+    SignedIn,
+    /// Platform admins.
+    Admin,
+    /// Members (any role) of the workspace in the path.
+    WorkspaceMember,
+    /// Owners of the workspace in the path.
+    WorkspaceOwner,
+}
+
+/// One row of the route table.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteInfo {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+macro_rules! route_table {
+    ($($method:ident $path:literal => $handler:path, $access:ident;)*) => {
+        /// Every route: method, path pattern, who may use it.
+        pub const ROUTES: &[RouteInfo] = &[
+            $(RouteInfo { method: stringify!($method), path: $path, access: Access::$access },)*
+        ];
+
+        /// Registers every route of the table.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($path, web::method(Method::$method).to($handler));)*
+        }
+    };
+}
+
+route_table! {
+    GET  "/"                                    => auth::home, Public;
+    GET  "/healthz"                             => health::healthz, Public;
+    GET  "/readyz"                              => health::readyz, Public;
+    GET  "/static/{version}/{name}"             => super::assets::serve, Public;
+
+    GET  "/login"                               => auth::login_form, Public;
+    POST "/login"                               => auth::login, Public;
+    POST "/logout"                              => auth::logout, Public;
+    GET  "/setup"                               => auth::setup_form, Public;
+    POST "/setup"                               => auth::setup, Public;
+    GET  "/signup"                              => auth::signup_form, Public;
+    POST "/signup"                              => auth::signup, Public;
+    GET  "/password/forgot"                     => auth::forgot_form, Public;
+    POST "/password/forgot"                     => auth::forgot, Public;
+    GET  "/password/reset"                      => auth::reset_form, Public;
+    POST "/password/reset"                      => auth::reset, Public;
+    GET  "/invite/{token}"                      => auth::invite_form, Public;
+    POST "/invite/{token}"                      => auth::invite_accept, Public;
+
+    GET  "/account"                             => account::page, SignedIn;
+    POST "/account/password"                    => account::change_password, SignedIn;
+    POST "/account/sign-out-everywhere"         => account::sign_out_everywhere, SignedIn;
+
+    GET  "/admin"                               => admin::overview, Admin;
+    POST "/admin/settings"                      => admin::save_settings, Admin;
+    GET  "/admin/users"                         => admin::users, Admin;
+    POST "/admin/users"                         => admin::create_user, Admin;
+    GET  "/admin/users/{id}"                    => admin::user, Admin;
+    POST "/admin/users/{id}/disable"            => admin::disable_user, Admin;
+    POST "/admin/users/{id}/enable"             => admin::enable_user, Admin;
+    POST "/admin/users/{id}/admin"              => admin::set_admin, Admin;
+    GET  "/admin/workspaces"                    => admin::workspaces, Admin;
+    POST "/admin/workspaces"                    => admin::create_workspace, Admin;
+    GET  "/admin/workspaces/{id}"               => admin::workspace, Admin;
+    POST "/admin/workspaces/{id}/invitations"   => admin::invite, Admin;
+    GET  "/admin/audit"                         => admin::audit, Admin;
+    GET  "/admin/audit.csv"                     => admin::audit_csv, Admin;
+
+    GET  "/w/{slug}"                                        => workspace::home, WorkspaceMember;
+    GET  "/w/{slug}/settings/members"                       => workspace::members, WorkspaceOwner;
+    POST "/w/{slug}/settings/members/invite"                => workspace::invite, WorkspaceOwner;
+    POST "/w/{slug}/settings/members/{user_id}/role"        => workspace::change_role, WorkspaceOwner;
+    POST "/w/{slug}/settings/members/{user_id}/remove"      => workspace::remove_member, WorkspaceOwner;
+    POST "/w/{slug}/settings/invitations/{id}/revoke"       => workspace::revoke_invitation, WorkspaceOwner;
+    GET  "/w/{slug}/audit"                                  => workspace::audit, WorkspaceOwner;
+    GET  "/w/{slug}/audit.csv"                              => workspace::audit_csv, WorkspaceOwner;
+}

@@ -4,7 +4,7 @@
 
 use actix_session::{Session, SessionExt};
 use actix_web::HttpMessage;
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
@@ -78,13 +78,13 @@ fn token_in_form(body: &[u8]) -> Option<String> {
 pub async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     if is_safe(req.method()) || exempt(req.path()) {
-        return next.call(req).await;
+        return Ok(next.call(req).await?.map_into_boxed_body());
     }
     if !same_origin(&req) {
         tracing::warn!(path = %req.path(), "cross-site request refused");
-        return Err(csrf_error().into());
+        return Ok(req.error_response(csrf_error()));
     }
     let expected = req.get_session().get::<String>(SESSION_KEY).ok().flatten();
     let sent = match req
@@ -100,7 +100,10 @@ pub async fn guard(
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
             if is_form {
-                let body = read_body(&mut req).await?;
+                let body = match read_body(&mut req).await {
+                    Ok(b) => b,
+                    Err(e) => return Ok(req.error_response(e)),
+                };
                 let t = token_in_form(&body);
                 req.set_payload(Payload::from(body));
                 t
@@ -110,10 +113,12 @@ pub async fn guard(
         }
     };
     match (expected, sent) {
-        (Some(e), Some(s)) if tokens::constant_time_eq(&e, &s) => next.call(req).await,
+        (Some(e), Some(s)) if tokens::constant_time_eq(&e, &s) => {
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
         _ => {
             tracing::warn!(path = %req.path(), "missing or wrong CSRF token");
-            Err(csrf_error().into())
+            Ok(req.error_response(csrf_error()))
         }
     }
 }

@@ -119,16 +119,14 @@ pub async fn frame(
     let started = Instant::now();
     let request_id = crate::domain::tokens::generate("")[..12].to_owned();
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let http_req = req.request().clone();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = req.method().clone();
     // The path only: query strings can carry one-time tokens.
     let path = req.path().to_owned();
 
-    let mut res = match next.call(req).await {
-        Ok(res) => res.map_into_boxed_body(),
-        Err(e) => ServiceResponse::from_err(e, http_req),
-    };
+    // Inner layers answer errors as responses (see csrf::guard and the session store), so
+    // that every response passes through here and gets its headers.
+    let mut res = next.call(req).await?.map_into_boxed_body();
     let status = res.status();
 
     if let Some(err) = res.response().error() {

@@ -80,7 +80,7 @@ impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let id = row_id(key);
         let absolute_limit = self.absolute_limit;
-        let row: Option<(String, i64, i64)> = self
+        let row: Option<(String, i64, i64)> = match self
             .run(move |c| {
                 sessions::table
                     .find(id)
@@ -89,7 +89,15 @@ impl SessionStore for DbSessionStore {
                     .optional()
             })
             .await
-            .map_err(LoadError::Other)?;
+        {
+            Ok(row) => row,
+            Err(e) => {
+                // Degrade to anonymous rather than fail the request outside the error
+                // pages; the handler's own database access answers 503.
+                tracing::error!(error = %e, "session store unavailable");
+                return Ok(None);
+            }
+        };
         let t = now();
         match row {
             Some((state, created, expires)) if expires > t && created + absolute_limit > t => {
@@ -112,19 +120,23 @@ impl SessionStore for DbSessionStore {
         let user = user_of(&state);
         let t = now();
         let expires = t + ttl.whole_seconds();
-        self.run(move |c| {
-            diesel::insert_into(sessions::table)
-                .values((
-                    sessions::id.eq(id),
-                    sessions::user_id.eq(user),
-                    sessions::state.eq(body),
-                    sessions::created_at.eq(t),
-                    sessions::expires_at.eq(expires),
-                ))
-                .execute(c)
-        })
-        .await
-        .map_err(SaveError::Other)?;
+        let saved = self
+            .run(move |c| {
+                diesel::insert_into(sessions::table)
+                    .values((
+                        sessions::id.eq(id),
+                        sessions::user_id.eq(user),
+                        sessions::state.eq(body),
+                        sessions::created_at.eq(t),
+                        sessions::expires_at.eq(expires),
+                    ))
+                    .execute(c)
+            })
+            .await;
+        if let Err(e) = saved {
+            // The cookie then names no stored session: the next request is anonymous.
+            tracing::error!(error = %e, "session store unavailable; session not saved");
+        }
         Ok(key)
     }
 
@@ -139,7 +151,7 @@ impl SessionStore for DbSessionStore {
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let user = user_of(&state);
         let expires = now() + ttl.whole_seconds();
-        let updated = self
+        let updated = match self
             .run(move |c| {
                 diesel::update(sessions::table.find(id))
                     .set((
@@ -150,7 +162,13 @@ impl SessionStore for DbSessionStore {
                     .execute(c)
             })
             .await
-            .map_err(UpdateError::Other)?;
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "session store unavailable; session not updated");
+                return Ok(key);
+            }
+        };
         if updated == 1 {
             return Ok(key);
         }
@@ -181,13 +199,17 @@ impl SessionStore for DbSessionStore {
             seen.insert(id.clone(), t);
         }
         let expires = t + ttl.whole_seconds();
-        self.run(move |c| {
-            diesel::update(sessions::table.find(id))
-                .filter(sessions::expires_at.gt(t))
-                .set(sessions::expires_at.eq(expires))
-                .execute(c)
-        })
-        .await?;
+        let r = self
+            .run(move |c| {
+                diesel::update(sessions::table.find(id))
+                    .filter(sessions::expires_at.gt(t))
+                    .set(sessions::expires_at.eq(expires))
+                    .execute(c)
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "session expiry not refreshed");
+        }
         Ok(())
     }
 
@@ -196,8 +218,14 @@ impl SessionStore for DbSessionStore {
         if let Ok(mut seen) = self.refreshed.lock() {
             seen.remove(&id);
         }
-        self.run(move |c| diesel::delete(sessions::table.find(id)).execute(c))
-            .await?;
+        // Answer, never fail: an error here would bypass the error pages. Sign-out clears the
+        // cookie either way, and "sign out everywhere" also bumps the user's epoch.
+        if let Err(e) = self
+            .run(move |c| diesel::delete(sessions::table.find(id)).execute(c))
+            .await
+        {
+            tracing::error!(error = %e, "session not deleted");
+        }
         Ok(())
     }
 }

@@ -1,0 +1,373 @@
+#![allow(dead_code)]
+//! The test harness: each test gets its own Keyhold on a free port with a fresh database
+//! (a temp SQLite file, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is set),
+//! a real SMTP sink and a mock AI provider on loopback, and cookie-keeping clients.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use keyhold::config::Config;
+use keyhold::db::{self, Backend, DbConn};
+use keyhold::startup::{Application, Tuning};
+use reqwest::{Client, Response, StatusCode};
+
+use crate::support::mock_provider::MockProvider;
+use crate::support::smtp_sink::SmtpSink;
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// A fixed master keyring (v1) for tests.
+pub const MASTER_KEYS: &str = "v1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// One running Keyhold and everything around it.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub address: String,
+    pub port: u16,
+    pub smtp: SmtpSink,
+    pub provider: MockProvider,
+    pub db_url: String,
+    pub backend: Backend,
+    pub env: HashMap<String, String>,
+    pub data_dir: tempfile::TempDir,
+    pg_cleanup: Option<(String, String)>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A fresh database URL for one test: a SQLite file in `dir`, or a new PostgreSQL database.
+fn fresh_database(dir: &std::path::Path) -> (String, Option<(String, String)>) {
+    match std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        Some(admin_url) => {
+            let name = format!("kh_test_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = db::establish(&admin_url).expect("connect to TEST_DATABASE_URL");
+            use diesel::RunQueryDsl;
+            diesel::sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .expect("create test database");
+            let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+            url.set_path(&format!("/{name}"));
+            (url.to_string(), Some((admin_url, name)))
+        }
+        None => (
+            format!("sqlite://{}", dir.join("keyhold.db").display()),
+            None,
+        ),
+    }
+}
+
+/// Options for [`TestApp::spawn_with`].
+#[derive(Default)]
+pub struct Options {
+    /// Extra or overriding environment variables.
+    pub env: Vec<(String, String)>,
+    /// Use this database instead of a fresh one (a second instance on the same data).
+    pub database_url: Option<String>,
+    /// Disable the SMTP sink (mail goes to files).
+    pub no_smtp: bool,
+}
+
+impl TestApp {
+    /// A fresh app with default settings.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(Options::default()).await
+    }
+
+    /// A fresh app with options.
+    pub async fn spawn_with(opts: Options) -> TestApp {
+        init_logs();
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let (db_url, pg_cleanup) = match opts.database_url {
+            Some(u) => (u, None),
+            None => fresh_database(data_dir.path()),
+        };
+        let smtp = SmtpSink::start().await;
+        let provider = MockProvider::start().await;
+        let port = free_port();
+        let mut env: HashMap<String, String> = HashMap::new();
+        let mut set = |k: &str, v: String| {
+            env.insert(k.to_owned(), v);
+        };
+        set("KEYHOLD_DATA_DIR", data_dir.path().display().to_string());
+        set("KEYHOLD_DATABASE_URL", db_url.clone());
+        set("KEYHOLD_MASTER_KEYS", MASTER_KEYS.into());
+        set(
+            "KEYHOLD_SESSION_SECRET",
+            "test-session-secret-that-is-long-enough-for-hmac".into(),
+        );
+        set("KEYHOLD_BIND", format!("127.0.0.1:{port}"));
+        set("KEYHOLD_PUBLIC_URL", format!("http://127.0.0.1:{port}"));
+        set("KEYHOLD_MAIL_FROM", "Keyhold <keyhold@example.test>".into());
+        set("KEYHOLD_WORKERS", "2".into());
+        if !opts.no_smtp {
+            set("KEYHOLD_SMTP_URL", smtp.url());
+        }
+        for p in keyhold::domain::providers::catalogue() {
+            set(&keyhold::config::provider_var(p.id), provider.base_url());
+        }
+        for (k, v) in opts.env {
+            env.insert(k, v);
+        }
+        let lookup = env.clone();
+        let config = Config::from_lookup(move |k| lookup.get(k).cloned())
+            .expect("test configuration is valid");
+        let backend = Backend::from_url(&db_url).expect("backend");
+        let tuning = Tuning {
+            mail_retry_base_secs: 1,
+            ..Tuning::default()
+        };
+        let app = Application::build_with(config, tuning)
+            .await
+            .expect("app builds");
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            smtp,
+            provider,
+            db_url,
+            backend,
+            env,
+            data_dir,
+            pg_cleanup,
+        }
+    }
+
+    /// A second instance on the same database (and the same secrets).
+    pub async fn spawn_sibling(&self) -> TestApp {
+        let env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("KEYHOLD_MASTER")
+                    || k.starts_with("KEYHOLD_SESSION")
+                    || k.starts_with("KEYHOLD_PROVIDER")
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Self::spawn_with(Options {
+            env,
+            database_url: Some(self.db_url.clone()),
+            no_smtp: false,
+        })
+        .await
+    }
+
+    /// A fresh "browser": its own cookie jar, redirects not followed.
+    pub fn client(&self) -> Client {
+        Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client")
+    }
+
+    /// `address + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A direct database connection (for arrange and assert steps).
+    pub fn db(&self) -> DbConn {
+        db::establish(&self.db_url).expect("connect to the test database")
+    }
+
+    pub async fn get(&self, c: &Client, path: &str) -> Response {
+        c.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// GET and return status and body.
+    pub async fn get_html(&self, c: &Client, path: &str) -> (StatusCode, String) {
+        let r = self.get(c, path).await;
+        let s = r.status();
+        (s, r.text().await.expect("body"))
+    }
+
+    /// The CSRF token of `c`'s session (from the account page, or the sign-in page when
+    /// signed out).
+    pub async fn csrf(&self, c: &Client) -> String {
+        for page in ["/account", "/login"] {
+            let (status, body) = self.get_html(c, page).await;
+            if status == StatusCode::OK {
+                if let Some(t) = csrf_in(&body) {
+                    return t;
+                }
+            }
+        }
+        panic!("no CSRF token found for this client");
+    }
+
+    /// POSTs a form with the session's CSRF token added.
+    pub async fn post_form(&self, c: &Client, path: &str, fields: &[(&str, &str)]) -> Response {
+        let token = self.csrf(c).await;
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &token));
+        c.post(self.url(path))
+            .form(&all)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Creates a user directly in the database (password [`PASSWORD`]).
+    pub fn create_user(&self, email: &str, is_admin: bool) -> String {
+        let hash =
+            keyhold::domain::password::hash(&secrecy::SecretString::from(PASSWORD.to_owned()))
+                .expect("hash");
+        let mut conn = self.db();
+        let email = keyhold::domain::ids::Email::parse(email).expect("email");
+        db::write_tx(&mut conn, |c| {
+            keyhold::services::accounts::insert_user(
+                c,
+                &keyhold::services::audit::Actor::cli(),
+                &email,
+                "Test User",
+                &hash,
+                is_admin,
+            )
+        })
+        .expect("insert user")
+        .id
+    }
+
+    /// Creates a workspace with the given members, directly; returns (id, slug).
+    pub fn create_workspace(&self, slug: &str, members: &[(&str, &str)]) -> (String, String) {
+        use keyhold::domain::roles::Role;
+        use keyhold::services::{accounts, workspaces};
+        let mut conn = self.db();
+        db::write_tx(&mut conn, |c| {
+            let actor = keyhold::services::audit::Actor::cli();
+            let slug = keyhold::domain::ids::WorkspaceSlug::parse(slug).expect("slug");
+            let ws = workspaces::insert_workspace(
+                c,
+                &actor,
+                &format!("Workspace {}", slug.as_str()),
+                Some(slug),
+            )?;
+            for (user_id, role) in members {
+                let user = accounts::get_user(c, user_id)?;
+                workspaces::add_member(c, &actor, &ws, &user, Role::parse(role).expect("role"))?;
+            }
+            Ok::<_, keyhold::error::Error>((ws.id, ws.slug))
+        })
+        .expect("create workspace")
+    }
+
+    /// Signs `c` in and asserts it worked.
+    pub async fn sign_in(&self, c: &Client, email: &str) {
+        let r = self.sign_in_with(c, email, PASSWORD).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "sign-in of {email} should redirect"
+        );
+    }
+
+    /// Posts the sign-in form.
+    pub async fn sign_in_with(&self, c: &Client, email: &str, password: &str) -> Response {
+        self.post_form(c, "/login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    /// A new signed-in client for a new user.
+    pub async fn user_client(&self, email: &str, is_admin: bool) -> (Client, String) {
+        let id = self.create_user(email, is_admin);
+        let c = self.client();
+        self.sign_in(&c, email).await;
+        (c, id)
+    }
+
+    /// Count of rows in the audit log with `action`.
+    pub fn audit_count(&self, action: &str) -> i64 {
+        use diesel::prelude::*;
+        use keyhold::db::schema::audit_events;
+        audit_events::table
+            .filter(audit_events::action.eq(action))
+            .count()
+            .get_result(&mut self.db())
+            .expect("count audit")
+    }
+
+    /// Runs the `keyhold` binary with this app's environment plus `extra`.
+    pub fn run_cli(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyhold"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run keyhold")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.pg_cleanup.take() {
+            // Best effort: the server task may still hold connections, hence FORCE.
+            if let Ok(mut admin) = db::establish(&admin_url) {
+                use diesel::RunQueryDsl;
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        }
+    }
+}
+
+/// The value of the first `csrf_token` hidden input in `html`.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let i = html.find("name=\"csrf_token\" value=\"")?;
+    let rest = &html[i + "name=\"csrf_token\" value=\"".len()..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// The `Location` header of a redirect.
+pub fn location(r: &Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The path (and query) of an absolute link from a mail.
+pub fn path_of(link: &str) -> String {
+    let u = url::Url::parse(link).expect("absolute link");
+    match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_owned(),
+    }
+}
+
+/// Captures the app's logs once per test process (shown on failure by the test runner);
+/// `TEST_LOG=1` prints them.
+fn init_logs() {
+    use std::sync::Once;
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::new(
+            std::env::var("TEST_LOG_FILTER").unwrap_or_else(|_| "info".into()),
+        );
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+        } else {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}

@@ -1,0 +1,6 @@
+//! Keyhold's integration tests: one binary, each test with its own app and database.
+
+mod support;
+
+mod helpers;
+mod smoke;

@@ -4,3 +4,6 @@ mod support;
 
 mod helpers;
 mod smoke;
+
+mod audit;
+mod audit_views;

@@ -144,7 +144,11 @@ fn build_message(from: &Mailbox, row: &OutboxRow) -> anyhow::Result<Message> {
         Some(row.to_name.clone()).filter(|n| !n.is_empty()),
         row.to_addr.parse()?,
     );
+    // One Message-ID per outbox row, the same on every retry, so that a receiver can drop
+    // a duplicate if a send succeeded but its result was never recorded.
+    let message_id = format!("<{}@{}>", row.id, from.email.domain());
     Ok(Message::builder()
+        .message_id(Some(message_id))
         .from(from.clone())
         .to(to)
         .subject(row.subject.clone())

@@ -7,3 +7,4 @@ mod smoke;
 
 mod audit;
 mod audit_views;
+mod mail;

@@ -16,6 +16,7 @@ use diesel::prelude::*;
 use crate::db::schema::sessions;
 use crate::db::{DbPool, now};
 use crate::domain::tokens;
+use crate::web::extractors::{SESSION_EPOCH, SESSION_USER};
 
 /// The longest a session lives, however active (12 h).
 pub const ABSOLUTE_LIMIT_SECS: i64 = 12 * 3600;
@@ -67,7 +68,7 @@ fn row_id(key: &SessionKey) -> String {
 
 fn user_of(state: &HashMap<String, String>) -> Option<String> {
     state
-        .get("uid")
+        .get(SESSION_USER)
         .and_then(|v| serde_json::from_str::<String>(v).ok())
 }
 
@@ -172,7 +173,12 @@ impl SessionStore for DbSessionStore {
         if updated == 1 {
             return Ok(key);
         }
-        // The row is gone (expired or purged meanwhile): start a fresh session.
+        // The row is gone: it expired, or was purged (sign-out, disable) while this request
+        // was in flight. Start a fresh session, but never a signed-in one: writing the old
+        // state back would undo the sign-out.
+        let mut state = state;
+        state.remove(SESSION_USER);
+        state.remove(SESSION_EPOCH);
         self.save(state, ttl).await.map_err(|e| match e {
             SaveError::Serialization(e) => UpdateError::Serialization(e),
             SaveError::Other(e) => UpdateError::Other(e),

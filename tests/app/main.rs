@@ -8,3 +8,4 @@ mod smoke;
 mod audit;
 mod audit_views;
 mod mail;
+mod sessions;

@@ -35,10 +35,16 @@ fn landing(user: &CurrentUser) -> String {
     }
 }
 
-/// Only local paths are followed after sign-in (no open redirect).
+/// Only local paths are followed after sign-in (no open redirect). Browsers drop tabs and
+/// newlines from URLs and read `\\` as `/`, so `/\t/evil.example` would leave the site.
 fn safe_next(next: Option<&str>) -> Option<String> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .map(str::to_owned)
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n.contains('\\')
+            && !n.chars().any(|c| c.is_control() || c.is_whitespace())
+    })
+    .map(str::to_owned)
 }
 
 /// Signs the user in on this session: a new session id (no fixation), a new CSRF token.

@@ -18,6 +18,7 @@ use tokio::sync::{Notify, watch};
 use crate::config::Config;
 use crate::db::{self, Backend};
 use crate::error::Error;
+use crate::gateway;
 use crate::services::mail;
 use crate::state::AppState;
 use crate::web::session_store::{self, DbSessionStore};
@@ -39,6 +40,8 @@ pub struct Tuning {
     pub mail_retry_base_secs: i64,
     /// Absolute session lifetime.
     pub session_absolute_secs: i64,
+    /// Upstream timeouts and size limits of the gateway.
+    pub gateway: gateway::Limits,
 }
 
 impl Default for Tuning {
@@ -46,6 +49,7 @@ impl Default for Tuning {
         Tuning {
             mail_retry_base_secs: 5,
             session_absolute_secs: session_store::ABSOLUTE_LIMIT_SECS,
+            gateway: gateway::Limits::default(),
         }
     }
 }
@@ -92,15 +96,23 @@ impl Application {
         let https = config.is_https();
         let workers_n = config.workers;
 
+        let (recorder, usage_rx) = gateway::usage::Recorder::new();
+        let gateway = gateway::Gateway::new(recorder, tuning.gateway.clone(), &config);
         let state = AppState {
             config: Arc::new(config),
             pool: pool.clone(),
             mail_wakeup: Arc::new(Notify::new()),
             upstream: upstream_client()?,
+            gateway,
         };
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut workers = Vec::new();
+        workers.push(tokio::spawn(gateway::usage::run_writer(
+            state.clone(),
+            usage_rx,
+            shutdown_rx.clone(),
+        )));
         workers.push(tokio::spawn(mail::run_worker(
             state.clone(),
             transport,
@@ -158,6 +170,8 @@ impl Application {
                     .into()
                 }))
                 .app_data(web::PathConfig::default().error_handler(|_, _| Error::NotFound.into()))
+                // API bodies (prompts with images) are larger than forms.
+                .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
                 .configure(routes::configure)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, Error>(Error::NotFound)

@@ -18,6 +18,8 @@ pub struct AppState {
     pub mail_wakeup: Arc<Notify>,
     /// The one HTTP client for providers: short timeouts, no redirects.
     pub upstream: reqwest::Client,
+    /// The API gateway's cache, limits and usage queue.
+    pub gateway: Arc<crate::gateway::Gateway>,
 }
 
 impl AppState {

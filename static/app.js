@@ -1,7 +1,7 @@
 /* Keyhold — progressive enhancement only.
  * Every page works without this file: forms post, links navigate. This script
  * only adds (1) confirmation before destructive submits, (2) copy-to-clipboard
- * buttons, and (3) a reserved hook for chat streaming (not implemented yet).
+ * buttons, and (3) streaming chat answers.
  * No dependencies, no inline handlers (the CSP forbids them), no globals
  * except the documented `window.Keyhold` namespace.
  */
@@ -97,30 +97,93 @@
   }
 
   /* ------------------------------------------------------------------ *
-   * 3. Chat streaming — RESERVED HOOK, intentionally empty.
-   *
-   *    Today the chat form (/w/<slug>) posts normally and the server renders
-   *    the answer; that path must keep working without JavaScript.
-   *
-   *    A later engineer fills `initChat` to stream answers instead:
-   *      - find `form.chat-form[data-stream-url]` inside `root`;
-   *      - on submit: preventDefault, POST the same form fields (csrf_token
-   *        included, same-origin `fetch`, `credentials: "same-origin"`) to
-   *        data-stream-url, read the response body as a stream (SSE lines);
-   *      - append <li class="msg msg-user"><div class="msg-text"> with the
-   *        prompt, then <li class="msg msg-assistant" aria-busy="true"> whose
-   *        .msg-text grows with each delta (set textContent, never innerHTML);
-   *      - on the final event, set the <span class="msg-meta"> text sent by
-   *        the server ("Answered with your workspace key" / "... platform
-   *        key"), remove aria-busy; on error add class msg-error and the
-   *        server's plain message;
-   *      - on any failure before the stream starts, fall back to
-   *        `form.submit()` so the server-rendered path still answers.
-   *    Must stay CSP-clean: no eval, no inline styles, same-origin only.
+   * 3. Chat streaming. Without JavaScript the chat form posts normally and
+   *    the server renders the answer. With it, the same fields go to the
+   *    form's data-stream-url and the answer grows as server-sent events
+   *    arrive: {"text": …} pieces, then {"done": true, "meta": …} or
+   *    {"error": …}. Text is set with textContent only (never innerHTML).
    * ------------------------------------------------------------------ */
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
   function initChat(root) {
-    /* intentionally empty — see the contract above */
-    void root;
+    var form = root.querySelector("form.chat-form[data-stream-url]");
+    var log = root.querySelector("#chat-log");
+    if (!form || !log || !window.fetch || !window.TextDecoder) return;
+    form.addEventListener("submit", function (event) {
+      var prompt = form.querySelector("[name=prompt]");
+      if (!prompt || !prompt.value.trim()) return;
+      event.preventDefault();
+      var body = new URLSearchParams(new FormData(form));
+      var user = el("li", "msg msg-user");
+      user.appendChild(el("div", "msg-text", prompt.value));
+      var answer = el("li", "msg msg-assistant");
+      answer.setAttribute("aria-busy", "true");
+      var text = el("div", "msg-text", "");
+      var meta = el("span", "msg-meta", "");
+      answer.appendChild(text);
+      answer.appendChild(meta);
+      var button = form.querySelector("button[type=submit]");
+      if (button) button.disabled = true;
+      var started = false;
+
+      function finish(metaText, isError) {
+        answer.removeAttribute("aria-busy");
+        if (isError) answer.classList.add("msg-error");
+        meta.textContent = metaText;
+        if (button) button.disabled = false;
+        answer.scrollIntoView({ block: "nearest" });
+      }
+
+      function handle(line) {
+        if (line.indexOf("data:") !== 0) return;
+        var data;
+        try { data = JSON.parse(line.slice(5)); } catch (e) { return; }
+        if (data.text) text.textContent += data.text;
+        if (data.done) finish(data.meta || "", false);
+        if (data.error) { text.textContent = data.error; finish("No answer", true); }
+      }
+
+      fetch(form.getAttribute("data-stream-url"), {
+        method: "POST",
+        body: body,
+        credentials: "same-origin",
+        headers: { "Accept": "text/event-stream" }
+      }).then(function (response) {
+        if (!response.ok && response.status !== 400) throw new Error("status " + response.status);
+        started = true;
+        log.appendChild(user);
+        log.appendChild(answer);
+        prompt.value = "";
+        var reader = response.body.getReader();
+        var decoder = new TextDecoder();
+        var buffer = "";
+        function pump() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) {
+              if (answer.hasAttribute("aria-busy")) finish("", false);
+              return;
+            }
+            buffer += decoder.decode(chunk.value, { stream: true });
+            var parts = buffer.split("\n\n");
+            buffer = parts.pop();
+            parts.forEach(function (part) { part.split("\n").forEach(handle); });
+            return pump();
+          });
+        }
+        return pump();
+      }).catch(function () {
+        if (!started) {
+          form.submit();
+        } else {
+          finish("The connection broke off. Reload the page to see what was saved.", true);
+        }
+      });
+    });
   }
 
   /* ------------------------------------------------------------------ */

@@ -1,6 +1,7 @@
 //! The data layer: one connection type over SQLite and PostgreSQL, the pool, migrations
 //! and the transaction helper every service writes through.
 
+pub mod epoch;
 pub mod models;
 pub mod schema;
 
@@ -140,7 +141,7 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    match conn {
+    let result = match conn {
         DbConn::Postgres(_) => conn.transaction(f),
         DbConn::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
@@ -155,7 +156,12 @@ where
                 }
             }
         }
+    };
+    match &result {
+        Ok(_) => epoch::committed(),
+        Err(_) => epoch::rolled_back(),
     }
+    result
 }
 
 /// Current time as unix seconds, the unit of every `*_at` column.

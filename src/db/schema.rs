@@ -159,6 +159,61 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        workspace_id -> Text,
+        name -> Text,
+        token_hash -> Text,
+        prefix -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        revoked_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    usage_events (id) {
+        id -> Text,
+        at -> BigInt,
+        workspace_id -> Text,
+        token_id -> Nullable<Text>,
+        user_id -> Nullable<Text>,
+        provider -> Text,
+        model -> Text,
+        source -> Text,
+        key_id -> Nullable<Text>,
+        status -> Integer,
+        error_code -> Nullable<Text>,
+        latency_ms -> BigInt,
+        prompt_tokens -> BigInt,
+        completion_tokens -> BigInt,
+    }
+}
+
+diesel::table! {
+    chat_messages (id) {
+        id -> Text,
+        workspace_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        content -> Text,
+        model -> Nullable<Text>,
+        source -> Nullable<Text>,
+        error -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    cache_epoch (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> workspaces (workspace_id));
 diesel::joinable!(invitations -> workspaces (workspace_id));
@@ -178,4 +233,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     throttle,
     provider_settings,
     provider_keys,
+    api_tokens,
+    usage_events,
+    chat_messages,
+    cache_epoch,
 );

@@ -1,0 +1,71 @@
+//! The cache epoch: one counter bumped in the transaction of every change the gateway caches
+//! (keys, provider settings, tokens, memberships). The gateway compares it before trusting
+//! its in-memory copies, so a change takes effect on the very next request.
+//!
+//! On PostgreSQL (several instances) the gateway reads the counter from the database. On
+//! SQLite (one instance) an in-process counter is enough; it is bumped both inside the
+//! transaction and again after commit, so a copy loaded in between is never trusted.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use diesel::prelude::*;
+
+use super::DbConn;
+use super::schema::cache_epoch;
+
+static LOCAL: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static DIRTY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the cached view as stale; call inside the transaction of the change.
+pub fn bump(conn: &mut DbConn) -> QueryResult<()> {
+    diesel::update(cache_epoch::table.find(1))
+        .set(cache_epoch::version.eq(cache_epoch::version + 1))
+        .execute(conn)?;
+    DIRTY.with(|d| d.set(true));
+    LOCAL.fetch_add(1, Ordering::AcqRel);
+    Ok(())
+}
+
+/// Whether an audited change alters what the gateway caches (provider settings, global and
+/// workspace keys, tokens, allowances, ciphertexts). Every such change is audited in its own
+/// transaction, so `audit::record` bumps the epoch for these and none can be forgotten.
+pub fn invalidated_by(action: &str) -> bool {
+    [
+        "provider.",
+        "workspace_key.",
+        "api_token.",
+        "workspace.allowance",
+        "master_key.",
+    ]
+    .iter()
+    .any(|prefix| action.starts_with(prefix))
+}
+
+/// The in-process counter.
+pub fn local() -> u64 {
+    LOCAL.load(Ordering::Acquire)
+}
+
+/// The shared counter.
+pub fn shared(conn: &mut DbConn) -> QueryResult<i64> {
+    cache_epoch::table
+        .find(1)
+        .select(cache_epoch::version)
+        .first(conn)
+}
+
+/// Called by `write_tx` after a commit.
+pub(super) fn committed() {
+    if DIRTY.with(|d| d.replace(false)) {
+        LOCAL.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Called by `write_tx` after a rollback (the in-transaction bump only costs a reload).
+pub(super) fn rolled_back() {
+    DIRTY.with(|d| d.set(false));
+}

@@ -1,0 +1,272 @@
+//! In-memory view of what the hot path needs: token → workspace, and (workspace, provider)
+//! → the resolved, still-sealed keys. Entries carry the cache epoch they were loaded under
+//! and are reloaded when it moves.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use diesel::prelude::*;
+
+use crate::db::schema::{provider_keys, provider_settings, workspaces};
+use crate::db::{Backend, DbConn, epoch};
+use crate::domain::providers::{self, Provider};
+use crate::domain::resolution::{
+    self, Allowance, FailurePolicy, GlobalKey, KeyStatus, ProviderSettings, ResolveError, Source,
+    WorkspaceKeyRef,
+};
+use crate::domain::vault::{self, Scope};
+use crate::error::Result;
+use crate::services::api_tokens;
+use crate::state::AppState;
+
+/// What a token stands for.
+#[derive(Debug)]
+pub struct TokenEntry {
+    pub epoch: u64,
+    pub token_id: String,
+    pub workspace_id: String,
+    /// Monthly platform allowance in tokens, `None` for unlimited.
+    pub allowance: Option<i64>,
+}
+
+/// One key the route may use, still sealed.
+#[derive(Debug, Clone)]
+pub struct SealedKey {
+    pub id: String,
+    pub source: Source,
+    pub label: String,
+    pub sealed: Vec<u8>,
+    pub aad: String,
+}
+
+/// The resolution of one provider for one workspace.
+#[derive(Debug)]
+pub struct Route {
+    pub epoch: u64,
+    pub provider: &'static Provider,
+    pub outcome: std::result::Result<Vec<SealedKey>, ResolveError>,
+}
+
+/// The cache.
+#[derive(Default)]
+pub struct Cache {
+    tokens: RwLock<HashMap<String, Arc<TokenEntry>>>,
+    routes: RwLock<HashMap<(String, &'static str), Arc<Route>>>,
+}
+
+/// The epoch to compare entries with: in-process on SQLite, shared on PostgreSQL.
+pub async fn current_epoch(state: &AppState) -> Result<u64> {
+    match Backend::from_url(&state.config.database_url) {
+        Some(Backend::Postgres) => {
+            let v = state.db(|c| Ok(epoch::shared(c)?)).await?;
+            Ok(v as u64)
+        }
+        _ => Ok(epoch::local()),
+    }
+}
+
+impl Cache {
+    /// The token's entry, loading it on a miss or a stale epoch. `None`: no such live token.
+    pub async fn token(
+        &self,
+        state: &AppState,
+        token_hash: &str,
+        epoch: u64,
+    ) -> Result<Option<Arc<TokenEntry>>> {
+        if let Some(e) = read(&self.tokens).get(token_hash) {
+            if e.epoch == epoch {
+                return Ok(Some(e.clone()));
+            }
+        }
+        let hash = token_hash.to_owned();
+        let loaded = state
+            .db(move |c| {
+                let Some((token_id, workspace_id)) = api_tokens::find_live(c, &hash)? else {
+                    return Ok(None);
+                };
+                let allowance: Option<i64> = workspaces::table
+                    .find(&workspace_id)
+                    .select(workspaces::allowance_tokens)
+                    .first(c)?;
+                Ok(Some((token_id, workspace_id, allowance)))
+            })
+            .await?;
+        let mut map = write(&self.tokens);
+        match loaded {
+            Some((token_id, workspace_id, allowance)) => {
+                let entry = Arc::new(TokenEntry {
+                    epoch,
+                    token_id,
+                    workspace_id,
+                    allowance,
+                });
+                map.insert(token_hash.to_owned(), entry.clone());
+                Ok(Some(entry))
+            }
+            None => {
+                map.remove(token_hash);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The route for (workspace, provider), loading it on a miss or a stale epoch.
+    pub async fn route(
+        &self,
+        state: &AppState,
+        workspace_id: &str,
+        provider: &'static Provider,
+        epoch: u64,
+    ) -> Result<Arc<Route>> {
+        let key = (workspace_id.to_owned(), provider.id);
+        if let Some(r) = read(&self.routes).get(&key) {
+            if r.epoch == epoch {
+                return Ok(r.clone());
+            }
+        }
+        let ws = workspace_id.to_owned();
+        let outcome = state.db(move |c| load_route(c, &ws, provider)).await?;
+        let route = Arc::new(Route {
+            epoch,
+            provider,
+            outcome,
+        });
+        write(&self.routes).insert(key, route.clone());
+        Ok(route)
+    }
+
+    /// The workspace's monthly allowance (for the chat page, which has no token entry).
+    pub async fn allowance(&self, state: &AppState, workspace_id: &str) -> Result<Option<i64>> {
+        let ws = workspace_id.to_owned();
+        state
+            .db(move |c| {
+                Ok(workspaces::table
+                    .find(&ws)
+                    .select(workspaces::allowance_tokens)
+                    .first(c)?)
+            })
+            .await
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+type KeyRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    i32,
+    Option<Vec<u8>>,
+    String,
+);
+
+/// Reads settings and keys and resolves (allowance is applied per request, not cached).
+pub fn load_route(
+    conn: &mut DbConn,
+    workspace_id: &str,
+    provider: &'static Provider,
+) -> Result<std::result::Result<Vec<SealedKey>, ResolveError>> {
+    let settings: Option<(bool, bool, String)> = provider_settings::table
+        .find(provider.id)
+        .select((
+            provider_settings::enabled,
+            provider_settings::byok_enabled,
+            provider_settings::failure_policy,
+        ))
+        .first(conn)
+        .optional()?;
+    let (enabled, byok_enabled, policy) = settings.unwrap_or((false, false, "fail".into()));
+    let rows: Vec<KeyRow> = provider_keys::table
+        .filter(provider_keys::provider.eq(provider.id))
+        .filter(provider_keys::removed_at.is_null())
+        .filter(
+            provider_keys::scope
+                .eq("global")
+                .or(provider_keys::workspace_id.eq(workspace_id)),
+        )
+        .select((
+            provider_keys::id,
+            provider_keys::scope,
+            provider_keys::workspace_id,
+            provider_keys::label,
+            provider_keys::priority,
+            provider_keys::sealed,
+            provider_keys::status,
+        ))
+        .load(conn)?;
+    let status_of = |s: &str| KeyStatus::parse(s).unwrap_or(KeyStatus::Disabled);
+    let global = rows.iter().find(|r| r.1 == "global");
+    let settings = ProviderSettings {
+        enabled,
+        byok_enabled,
+        failure_policy: FailurePolicy::parse(&policy).unwrap_or_default(),
+        global_key: global.map(|g| GlobalKey {
+            id: g.0.clone(),
+            active: status_of(&g.6).is_usable() && g.5.is_some(),
+        }),
+    };
+    let ws_keys: Vec<WorkspaceKeyRef> = rows
+        .iter()
+        .filter(|r| r.1 == "workspace")
+        .map(|r| WorkspaceKeyRef {
+            id: r.0.clone(),
+            label: r.3.clone(),
+            priority: r.4,
+            status: if r.5.is_some() {
+                status_of(&r.6)
+            } else {
+                KeyStatus::Removed
+            },
+        })
+        .collect();
+    let resolved =
+        match resolution::resolve(provider.name, &settings, &ws_keys, &Allowance::default()) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+    let keys = resolved
+        .candidates
+        .into_iter()
+        .filter_map(|cand| {
+            let row = rows.iter().find(|r| r.0 == cand.key_id)?;
+            let (scope, ws) = match cand.source {
+                Source::Platform => (Scope::Global, None),
+                Source::Workspace => (Scope::Workspace, Some(workspace_id)),
+            };
+            Some(SealedKey {
+                aad: vault::aad(scope, ws, provider.id, &row.0),
+                sealed: row.5.clone()?,
+                id: row.0.clone(),
+                source: cand.source,
+                label: cand.label,
+            })
+        })
+        .collect();
+    Ok(Ok(keys))
+}
+
+/// The providers whose route currently resolves for the workspace (for `/v1/models`).
+pub async fn available_providers(
+    state: &AppState,
+    cache: &Cache,
+    workspace_id: &str,
+    epoch: u64,
+) -> Result<Vec<&'static Provider>> {
+    let mut out = Vec::new();
+    for p in providers::catalogue() {
+        let route = cache.route(state, workspace_id, p, epoch).await?;
+        if matches!(&route.outcome, Ok(keys) if !keys.is_empty()) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,305 @@
+//! The hot path: authenticate, resolve, open the key, call the provider, fail over.
+
+use std::time::Instant;
+
+use actix_web::HttpRequest;
+use actix_web::web::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use secrecy::ExposeSecret;
+
+use super::cache::{Route, SealedKey, current_epoch};
+use super::errors::GatewayError;
+use super::{CallContext, Caller, Gateway};
+use crate::domain::providers::{AuthStyle, Provider, Wire};
+use crate::domain::resolution::{ResolveError, Source};
+use crate::domain::tokens;
+use crate::state::AppState;
+
+/// The token a request carries: `Authorization: Bearer kh_…` or `x-api-key: kh_…`.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let h = req.headers();
+    if let Some(k) = h.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(k.trim());
+    }
+    h.get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// Authenticates an API request: the token's workspace and the epoch the answer is built on.
+pub async fn authenticate(
+    state: &AppState,
+    gw: &Gateway,
+    req: &HttpRequest,
+) -> Result<(CallContext, Option<i64>, u64), GatewayError> {
+    let token = bearer_token(req)
+        .filter(|t| t.starts_with("kh_"))
+        .ok_or_else(GatewayError::unauthorized)?;
+    let epoch = current_epoch(state).await.map_err(|e| unavailable(&e))?;
+    let entry = gw
+        .cache
+        .token(state, &tokens::hash(token), epoch)
+        .await
+        .map_err(|e| unavailable(&e))?
+        .ok_or_else(GatewayError::unauthorized)?;
+    Ok((
+        CallContext {
+            workspace_id: entry.workspace_id.clone(),
+            caller: Caller::Token {
+                token_id: entry.token_id.clone(),
+            },
+        },
+        entry.allowance,
+        epoch,
+    ))
+}
+
+/// A 503 for a database outage, logged with its cause.
+pub fn unavailable(e: &crate::error::Error) -> GatewayError {
+    tracing::error!(error = %e, "gateway: database unavailable");
+    GatewayError::new(
+        503,
+        "unavailable",
+        "Keyhold cannot reach its database right now. Try again shortly.",
+    )
+}
+
+/// The error a failed resolution becomes.
+pub fn resolve_error(e: ResolveError, provider: &Provider) -> GatewayError {
+    let name = provider.name;
+    match e {
+        ResolveError::ProviderDisabled => GatewayError::new(
+            403,
+            "provider_disabled",
+            format!("{name} is turned off on this Keyhold. Ask a platform admin to enable it."),
+        ),
+        ResolveError::NoKey { byok_enabled: true } => GatewayError::new(
+            403,
+            "no_key",
+            format!(
+                "No {name} key is available for this workspace. A workspace owner can add one under Settings → API keys, or a platform admin can set a global key."
+            ),
+        ),
+        ResolveError::NoKey {
+            byok_enabled: false,
+        } => GatewayError::new(
+            403,
+            "no_key",
+            format!("No {name} key is available. Ask a platform admin to set a global {name} key."),
+        ),
+        ResolveError::AllowanceExhausted => allowance_exhausted(name),
+    }
+}
+
+fn allowance_exhausted(name: &str) -> GatewayError {
+    GatewayError::new(
+        402,
+        "allowance_exhausted",
+        format!(
+            "This workspace has used its monthly platform allowance for {name}. A workspace owner can add the workspace's own key, or a platform admin can raise the allowance."
+        ),
+    )
+}
+
+/// A successful upstream answer (headers received, body not yet read).
+pub struct Answer {
+    pub response: reqwest::Response,
+    pub key_id: String,
+    pub source: Source,
+    pub started: Instant,
+}
+
+/// A failed call with what to record about it.
+pub struct Failure {
+    pub error: GatewayError,
+    pub key_id: Option<String>,
+    pub source: Option<Source>,
+}
+
+fn auth_header(
+    provider: &Provider,
+    secret: &str,
+) -> Result<(reqwest::header::HeaderName, HeaderValue), GatewayError> {
+    let (name, value) = match provider.auth {
+        AuthStyle::Bearer => (AUTHORIZATION, format!("Bearer {secret}")),
+        AuthStyle::AnthropicKey { .. } => (
+            reqwest::header::HeaderName::from_static("x-api-key"),
+            secret.to_owned(),
+        ),
+    };
+    let mut value = HeaderValue::from_str(&value)
+        .map_err(|_| GatewayError::new(500, "key_unavailable", "The stored key cannot be used (it has characters a header cannot carry). An owner should replace it."))?;
+    value.set_sensitive(true);
+    Ok((name, value))
+}
+
+/// Tries the route's keys in order; 401/403 marks a workspace key invalid and moves on,
+/// 429/5xx/timeouts move on, anything else is the answer.
+pub async fn send(
+    state: &AppState,
+    gw: &Gateway,
+    ctx: &CallContext,
+    route: &Route,
+    allowance: Option<i64>,
+    body: Bytes,
+) -> Result<Answer, Failure> {
+    let provider = route.provider;
+    let fail = |error| Failure {
+        error,
+        key_id: None,
+        source: None,
+    };
+    let keys: &Vec<SealedKey> = match &route.outcome {
+        Ok(keys) => keys,
+        Err(e) => return Err(fail(resolve_error(*e, provider))),
+    };
+    let platform_blocked = match allowance {
+        Some(limit) if keys.iter().any(|k| k.source == Source::Platform) => {
+            let used = gw
+                .usage
+                .platform_used(state, &ctx.workspace_id)
+                .await
+                .map_err(|e| fail(unavailable(&e)))?;
+            used >= limit
+        }
+        _ => false,
+    };
+    let Some(endpoint) = gw.endpoints.get(provider.id) else {
+        return Err(fail(GatewayError::internal()));
+    };
+    let mut last = Failure {
+        error: allowance_exhausted(provider.name),
+        key_id: None,
+        source: None,
+    };
+    for key in keys {
+        if key.source == Source::Platform && platform_blocked {
+            continue;
+        }
+        let secret = match state.config.keyring.open(&key.sealed, &key.aad) {
+            Ok(s) => s,
+            Err(e) => {
+                // Never fall back silently: the owner or admin must know.
+                tracing::error!(key_id = %key.id, error = %e, "key unavailable: cannot open the sealed key");
+                return Err(Failure {
+                    error: GatewayError::new(
+                        500,
+                        "key_unavailable",
+                        "A stored key cannot be opened (key unavailable). A platform admin should run `keyhold check`.",
+                    ),
+                    key_id: Some(key.id.clone()),
+                    source: Some(key.source),
+                });
+            }
+        };
+        let (name, value) = auth_header(provider, secret.expose_secret()).map_err(fail)?;
+        drop(secret);
+        let mut req = state
+            .upstream
+            .post(endpoint.clone())
+            .header(name, value)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.clone());
+        if let AuthStyle::AnthropicKey { version } = provider.auth {
+            req = req.header("anthropic-version", version);
+        }
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(gw.limits.first_byte, req.send()).await;
+        let here = |error| Failure {
+            error,
+            key_id: Some(key.id.clone()),
+            source: Some(key.source),
+        };
+        match outcome {
+            Ok(Ok(resp)) => {
+                let status = resp.status().as_u16();
+                match status {
+                    401 | 403 => {
+                        tracing::warn!(key_id = %key.id, provider = provider.id, status, "upstream rejected the key");
+                        if key.source == Source::Workspace {
+                            super::respond::key_rejected(state, ctx, provider, key);
+                        }
+                        last = here(GatewayError::new(
+                            502,
+                            "upstream_auth",
+                            format!(
+                                "{} rejected the key. An owner or admin must replace it.",
+                                provider.name
+                            ),
+                        ));
+                    }
+                    429 => {
+                        last = here(GatewayError::new(
+                            429,
+                            "upstream_rate_limited",
+                            format!(
+                                "{} is rate-limiting this key, or its quota is used up. Try again later.",
+                                provider.name
+                            ),
+                        ));
+                    }
+                    500..=599 => {
+                        last = here(GatewayError::new(
+                            502,
+                            "upstream_error",
+                            format!(
+                                "{} answered with an error ({status}). Try again shortly.",
+                                provider.name
+                            ),
+                        ));
+                    }
+                    _ => {
+                        return Ok(Answer {
+                            response: resp,
+                            key_id: key.id.clone(),
+                            source: key.source,
+                            started,
+                        });
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                let timed_out = e.is_timeout();
+                tracing::warn!(key_id = %key.id, provider = provider.id, error = %e.without_url(), "upstream unreachable");
+                let (code, msg) = if timed_out {
+                    ("upstream_timeout", "did not answer in time")
+                } else {
+                    ("upstream_unavailable", "could not be reached")
+                };
+                last = here(GatewayError::new(
+                    504,
+                    code,
+                    format!("{} {msg}. Try again shortly.", provider.name),
+                ));
+            }
+            Err(_) => {
+                tracing::warn!(key_id = %key.id, provider = provider.id, "upstream did not answer in time");
+                last = here(GatewayError::new(
+                    504,
+                    "upstream_timeout",
+                    format!(
+                        "{} did not answer in time. Try again shortly.",
+                        provider.name
+                    ),
+                ));
+            }
+        }
+    }
+    Err(last)
+}
+
+/// The chat endpoint under a provider's base URL.
+pub fn endpoint_for(base: &url::Url, wire: Wire) -> reqwest::Url {
+    let path = match wire {
+        Wire::OpenAi => "chat/completions",
+        Wire::Anthropic => "messages",
+    };
+    let mut s = base.as_str().trim_end_matches('/').to_owned();
+    s.push('/');
+    s.push_str(path);
+    reqwest::Url::parse(&s).unwrap_or_else(|_| base.clone())
+}

@@ -1,0 +1,472 @@
+//! Shapes answers for the client: pass-through when the provider speaks the client's format,
+//! translation otherwise; streams are passed on chunk by chunk and their usage recorded
+//! when they end (or when the client goes away, which also cancels the upstream call).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::dispatch::{self, Answer, Failure};
+use super::errors::{Format, GatewayError};
+use super::translate::{
+    self, AnthropicToOpenAiStream, OpenAiToAnthropicStream, Usage, UsageSniffer,
+};
+use super::usage::UsageEvent;
+use super::{CallContext, Caller, Gateway};
+use crate::db::now;
+use crate::domain::providers::{self, Provider, Wire};
+use crate::state::AppState;
+
+/// A parsed client request, ready to send to its provider.
+pub struct Prepared {
+    pub provider: &'static Provider,
+    /// The model as the client named it (echoed back).
+    pub client_model: String,
+    pub stream: bool,
+    pub include_usage: bool,
+    /// The body in the provider's wire format.
+    pub body: Bytes,
+}
+
+/// Parses a client request in `format` and rewrites it for its provider.
+pub fn prepare(format: Format, raw: &Bytes) -> Result<Prepared, GatewayError> {
+    let mut v: Value = serde_json::from_slice(raw)
+        .map_err(|_| GatewayError::bad_request("The request body is not valid JSON."))?;
+    let client_model = v
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| {
+            GatewayError::bad_request(
+                "Name a model, e.g. \"openai/gpt-4o-mini\" or \"claude-3-5-haiku-latest\".",
+            )
+        })?
+        .to_owned();
+    let (provider, upstream_model) = providers::for_model(&client_model).ok_or_else(|| {
+        GatewayError::bad_request(format!(
+            "Unknown model \"{client_model}\". Prefix it with its provider, e.g. \"openai/gpt-4o-mini\"; GET /v1/models lists what this workspace can use."
+        ))
+    })?;
+    let upstream_model = upstream_model.to_owned();
+    let stream = v.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let include_usage = v
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let bad = |e: translate::TranslateError| GatewayError::bad_request(e.to_string());
+    let body = match (format, provider.wire) {
+        (Format::OpenAi, Wire::OpenAi) => {
+            let needs_usage = stream && !include_usage;
+            if upstream_model == client_model && !needs_usage {
+                raw.clone()
+            } else {
+                v["model"] = Value::String(upstream_model);
+                if needs_usage {
+                    // Ask for the usage chunk so streamed calls are metered too.
+                    v["stream_options"] = serde_json::json!({ "include_usage": true });
+                }
+                Bytes::from(v.to_string())
+            }
+        }
+        (Format::OpenAi, Wire::Anthropic) => {
+            v["model"] = Value::String(upstream_model);
+            Bytes::from(
+                translate::openai_request_to_anthropic(&v)
+                    .map_err(bad)?
+                    .to_string(),
+            )
+        }
+        (Format::Anthropic, Wire::Anthropic) => {
+            if upstream_model == client_model {
+                raw.clone()
+            } else {
+                v["model"] = Value::String(upstream_model);
+                Bytes::from(v.to_string())
+            }
+        }
+        (Format::Anthropic, Wire::OpenAi) => {
+            v["model"] = Value::String(upstream_model);
+            Bytes::from(
+                translate::anthropic_request_to_openai(&v)
+                    .map_err(bad)?
+                    .to_string(),
+            )
+        }
+    };
+    Ok(Prepared {
+        provider,
+        client_model,
+        stream,
+        include_usage,
+        body,
+    })
+}
+
+fn event(ctx: &CallContext, p: &Prepared, status: u16) -> UsageEvent {
+    let (token_id, user_id) = match &ctx.caller {
+        Caller::Token { token_id } => (Some(token_id.clone()), None),
+        Caller::User { user_id } => (None, Some(user_id.clone())),
+    };
+    UsageEvent {
+        at: now(),
+        workspace_id: ctx.workspace_id.clone(),
+        token_id,
+        user_id,
+        provider: p.provider.id,
+        model: p.client_model.clone(),
+        source: None,
+        key_id: None,
+        status,
+        error_code: None,
+        latency_ms: 0,
+        usage: Usage::default(),
+    }
+}
+
+/// Records a failed call and renders its error.
+pub fn failed(
+    gw: &Gateway,
+    ctx: &CallContext,
+    p: &Prepared,
+    f: Failure,
+    format: Format,
+    started: Instant,
+) -> HttpResponse {
+    let mut ev = event(ctx, p, f.error.status);
+    ev.source = f.source;
+    ev.key_id = f.key_id;
+    ev.error_code = Some(f.error.code);
+    ev.latency_ms = started.elapsed().as_millis() as i64;
+    gw.usage.record(ev);
+    f.error.render(format)
+}
+
+/// Runs a prepared call end to end and answers in `format`.
+pub async fn run(
+    state: &AppState,
+    gw: &Arc<Gateway>,
+    ctx: CallContext,
+    allowance: Option<i64>,
+    epoch: u64,
+    p: Prepared,
+    format: Format,
+) -> HttpResponse {
+    let started = Instant::now();
+    let route = match gw
+        .cache
+        .route(state, &ctx.workspace_id, p.provider, epoch)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return dispatch::unavailable(&e).render(format),
+    };
+    let answer = match dispatch::send(state, gw, &ctx, &route, allowance, p.body.clone()).await {
+        Ok(a) => a,
+        Err(f) => return failed(gw, &ctx, &p, f, format, started),
+    };
+    if p.stream && answer.response.status().is_success() {
+        stream_back(gw.clone(), ctx, p, answer, format)
+    } else {
+        match whole(gw, &ctx, &p, answer, format).await {
+            Ok(r) => r,
+            Err(f) => failed(gw, &ctx, &p, f, format, started),
+        }
+    }
+}
+
+/// Reads a whole answer (bounded in size and time) and translates it if needed.
+async fn whole(
+    gw: &Gateway,
+    ctx: &CallContext,
+    p: &Prepared,
+    a: Answer,
+    format: Format,
+) -> Result<HttpResponse, Failure> {
+    let status = a.response.status().as_u16();
+    let here = |error| Failure {
+        error,
+        key_id: Some(a.key_id.clone()),
+        source: Some(a.source),
+    };
+    if a.response
+        .content_length()
+        .is_some_and(|n| n as usize > gw.limits.max_body)
+    {
+        return Err(here(GatewayError::new(
+            502,
+            "upstream_too_large",
+            "The provider's answer was too large.",
+        )));
+    }
+    let mut body = Vec::new();
+    let mut chunks = a.response.bytes_stream();
+    let read = async {
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|_| "cut")?;
+            if body.len() + chunk.len() > gw.limits.max_body {
+                return Err("large");
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(gw.limits.total, read).await {
+        Ok(Ok(())) => {}
+        Ok(Err("large")) => {
+            return Err(here(GatewayError::new(
+                502,
+                "upstream_too_large",
+                "The provider's answer was too large.",
+            )));
+        }
+        Ok(Err(_)) => {
+            return Err(here(GatewayError::new(
+                502,
+                "upstream_error",
+                format!(
+                    "The connection to {} broke before the answer was complete. Try again.",
+                    p.provider.name
+                ),
+            )));
+        }
+        Err(_) => {
+            return Err(here(GatewayError::new(
+                504,
+                "upstream_timeout",
+                format!("{} did not finish answering in time.", p.provider.name),
+            )));
+        }
+    }
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let (out, usage): (Bytes, Usage) = match (&parsed, format, p.provider.wire) {
+        (Some(v), Format::OpenAi, Wire::OpenAi) if status < 400 => (
+            Bytes::from(body),
+            translate::usage_from_openai(v).unwrap_or_default(),
+        ),
+        (Some(v), Format::Anthropic, Wire::Anthropic) if status < 400 => (
+            Bytes::from(body),
+            translate::usage_from_anthropic(v).unwrap_or_default(),
+        ),
+        (Some(v), Format::OpenAi, Wire::Anthropic) if status < 400 => {
+            let (t, u) = translate::anthropic_response_to_openai(v, &p.client_model, now())
+                .map_err(|_| here(bad_upstream(p)))?;
+            (Bytes::from(t.to_string()), u)
+        }
+        (Some(v), Format::Anthropic, Wire::OpenAi) if status < 400 => {
+            let (t, u) = translate::openai_response_to_anthropic(v, &p.client_model)
+                .map_err(|_| here(bad_upstream(p)))?;
+            (Bytes::from(t.to_string()), u)
+        }
+        (_, _, _) if status >= 400 => {
+            // A client-side error the provider explained (bad model, bad parameter): pass its
+            // message on in the client's format, never the raw body.
+            let message = parsed
+                .as_ref()
+                .and_then(|v| v.pointer("/error/message").and_then(Value::as_str))
+                .unwrap_or("The provider refused the request.")
+                .chars()
+                .take(500)
+                .collect::<String>();
+            let err = GatewayError::new(
+                status,
+                "bad_request",
+                format!("{}: {message}", p.provider.name),
+            );
+            let mut ev = event(ctx, p, status);
+            ev.source = Some(a.source);
+            ev.key_id = Some(a.key_id.clone());
+            ev.error_code = Some("bad_request");
+            ev.latency_ms = a.started.elapsed().as_millis() as i64;
+            gw.usage.record(ev);
+            return Ok(err.render(format));
+        }
+        _ => return Err(here(bad_upstream(p))),
+    };
+    let mut ev = event(ctx, p, status);
+    ev.source = Some(a.source);
+    ev.key_id = Some(a.key_id.clone());
+    ev.latency_ms = a.started.elapsed().as_millis() as i64;
+    ev.usage = usage;
+    gw.usage.record(ev);
+    Ok(
+        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+            .content_type("application/json")
+            .insert_header(("x-keyhold-key-source", a.source.as_str()))
+            .body(out),
+    )
+}
+
+fn bad_upstream(p: &Prepared) -> GatewayError {
+    GatewayError::new(
+        502,
+        "upstream_error",
+        format!("{} sent an answer Keyhold could not read.", p.provider.name),
+    )
+}
+
+enum Shaper {
+    Pass(UsageSniffer),
+    AnthropicToOpenAi(AnthropicToOpenAiStream),
+    OpenAiToAnthropic(OpenAiToAnthropicStream),
+}
+
+impl Shaper {
+    fn feed(&mut self, chunk: Bytes) -> Bytes {
+        match self {
+            Shaper::Pass(s) => {
+                s.feed(&chunk);
+                chunk
+            }
+            Shaper::AnthropicToOpenAi(t) => Bytes::from(t.feed(&chunk)),
+            Shaper::OpenAiToAnthropic(t) => Bytes::from(t.feed(&chunk)),
+        }
+    }
+
+    fn finish(&mut self) -> Bytes {
+        match self {
+            Shaper::Pass(_) => Bytes::new(),
+            Shaper::AnthropicToOpenAi(t) => Bytes::from(t.finish()),
+            Shaper::OpenAiToAnthropic(t) => Bytes::from(t.finish()),
+        }
+    }
+
+    fn usage(&self) -> Usage {
+        match self {
+            Shaper::Pass(s) => s.usage(),
+            Shaper::AnthropicToOpenAi(t) => t.usage(),
+            Shaper::OpenAiToAnthropic(t) => t.usage(),
+        }
+    }
+
+    fn completed(&self) -> bool {
+        match self {
+            Shaper::Pass(s) => s.completed(),
+            Shaper::AnthropicToOpenAi(t) => t.completed(),
+            Shaper::OpenAiToAnthropic(t) => t.completed(),
+        }
+    }
+}
+
+/// Holds what to record about a stream; records when dropped, however the stream ended.
+struct StreamRecord {
+    gw: Arc<Gateway>,
+    ev: Option<UsageEvent>,
+    shaper: Shaper,
+    started: Instant,
+    sent: usize,
+    broken: bool,
+}
+
+impl Drop for StreamRecord {
+    fn drop(&mut self) {
+        if let Some(mut ev) = self.ev.take() {
+            ev.usage = self.shaper.usage();
+            ev.latency_ms = self.started.elapsed().as_millis() as i64;
+            if !self.shaper.completed() {
+                // 499: the client went away first; 502: the upstream broke off.
+                ev.status = if self.broken { 502 } else { 499 };
+                ev.error_code = Some(if self.broken {
+                    "upstream_error"
+                } else {
+                    "client_closed"
+                });
+            }
+            self.gw.usage.record(ev);
+        }
+    }
+}
+
+fn stream_back(
+    gw: Arc<Gateway>,
+    ctx: CallContext,
+    p: Prepared,
+    a: Answer,
+    format: Format,
+) -> HttpResponse {
+    let shaper = match (format, p.provider.wire) {
+        (Format::OpenAi, Wire::OpenAi) => Shaper::Pass(UsageSniffer::openai()),
+        (Format::Anthropic, Wire::Anthropic) => Shaper::Pass(UsageSniffer::anthropic()),
+        (Format::OpenAi, Wire::Anthropic) => Shaper::AnthropicToOpenAi(
+            AnthropicToOpenAiStream::new(&p.client_model, now(), p.include_usage),
+        ),
+        (Format::Anthropic, Wire::OpenAi) => {
+            Shaper::OpenAiToAnthropic(OpenAiToAnthropicStream::new(&p.client_model))
+        }
+    };
+    let mut ev = event(&ctx, &p, a.response.status().as_u16());
+    ev.source = Some(a.source);
+    ev.key_id = Some(a.key_id.clone());
+    let max = gw.limits.max_stream;
+    let record = StreamRecord {
+        gw,
+        ev: Some(ev),
+        shaper,
+        started: a.started,
+        sent: 0,
+        broken: false,
+    };
+    let source = a.source.as_str();
+    let upstream = a.response.bytes_stream();
+    let body = futures_util::stream::unfold(Some((upstream, record)), move |state| async move {
+        let (mut upstream, mut rec) = state?;
+        loop {
+            match upstream.next().await {
+                Some(Ok(chunk)) => {
+                    rec.sent += chunk.len();
+                    if rec.sent > max {
+                        rec.broken = true;
+                        let tail = rec.shaper.finish();
+                        return Some((Ok::<Bytes, actix_web::Error>(tail), None));
+                    }
+                    let out = rec.shaper.feed(chunk);
+                    if !out.is_empty() {
+                        return Some((Ok(out), Some((upstream, rec))));
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e.without_url(), "upstream stream broke off");
+                    rec.broken = true;
+                    let tail = rec.shaper.finish();
+                    return Some((Ok(tail), None));
+                }
+                None => {
+                    let tail = rec.shaper.finish();
+                    if tail.is_empty() {
+                        return None;
+                    }
+                    return Some((Ok(tail), None));
+                }
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .insert_header(("x-keyhold-key-source", source))
+        .streaming(body)
+}
+
+/// Marks a workspace key the provider rejected as invalid, audits it and tells the owners —
+/// in the background, so the failover is not slowed.
+pub fn key_rejected(
+    state: &AppState,
+    ctx: &CallContext,
+    provider: &'static Provider,
+    key: &super::cache::SealedKey,
+) {
+    let state = state.clone();
+    let ws = ctx.workspace_id.clone();
+    let key_id = key.id.clone();
+    tokio::spawn(async move {
+        if let Err(e) =
+            crate::services::key_health::mark_rejected(&state, ws, provider, key_id).await
+        {
+            tracing::error!(error = %e, "could not mark a rejected key invalid");
+        }
+    });
+}

@@ -1,0 +1,245 @@
+//! Usage events: queued in memory by the hot path and written in batches by a background
+//! task, so recording never slows an answer; drained on shutdown. Also keeps each
+//! workspace's month-to-date platform-key tokens for the allowance check.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use diesel::prelude::*;
+use tokio::sync::{mpsc, watch};
+
+use super::translate::Usage;
+use crate::db::schema::{api_tokens, provider_keys, usage_events};
+use crate::db::{DbConn, now};
+use crate::domain::ids::new_id;
+use crate::domain::resolution::Source;
+use crate::error::Result;
+use crate::state::AppState;
+
+/// One call's record.
+#[derive(Debug, Clone)]
+pub struct UsageEvent {
+    pub at: i64,
+    pub workspace_id: String,
+    pub token_id: Option<String>,
+    pub user_id: Option<String>,
+    pub provider: &'static str,
+    pub model: String,
+    pub source: Option<Source>,
+    pub key_id: Option<String>,
+    pub status: u16,
+    pub error_code: Option<&'static str>,
+    pub latency_ms: i64,
+    pub usage: Usage,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = usage_events)]
+struct NewUsage {
+    id: String,
+    at: i64,
+    workspace_id: String,
+    token_id: Option<String>,
+    user_id: Option<String>,
+    provider: String,
+    model: String,
+    source: String,
+    key_id: Option<String>,
+    status: i32,
+    error_code: Option<String>,
+    latency_ms: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+}
+
+/// Unix seconds of the first moment of the current UTC month.
+pub fn month_start(at: i64) -> i64 {
+    let d =
+        time::OffsetDateTime::from_unix_timestamp(at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    d.replace_day(1)
+        .map(|d| d.replace_time(time::Time::MIDNIGHT).unix_timestamp())
+        .unwrap_or(at)
+}
+
+/// The queue into the writer, and the allowance counters.
+pub struct Recorder {
+    tx: mpsc::UnboundedSender<UsageEvent>,
+    platform_used: RwLock<HashMap<String, (i64, Arc<AtomicI64>)>>,
+}
+
+impl Recorder {
+    /// A recorder and the receiving end for [`run_writer`].
+    pub fn new() -> (Recorder, mpsc::UnboundedReceiver<UsageEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Recorder {
+                tx,
+                platform_used: RwLock::default(),
+            },
+            rx,
+        )
+    }
+
+    /// Queues an event (never blocks).
+    pub fn record(&self, ev: UsageEvent) {
+        if ev.source == Some(Source::Platform) {
+            let month = month_start(ev.at);
+            if let Some((m, counter)) = self
+                .platform_used
+                .read()
+                .ok()
+                .and_then(|m| m.get(&ev.workspace_id).cloned())
+            {
+                if m == month {
+                    counter.fetch_add(ev.usage.input + ev.usage.output, Ordering::AcqRel);
+                }
+            }
+        }
+        if self.tx.send(ev).is_err() {
+            tracing::error!("usage writer stopped; a usage event was dropped");
+        }
+    }
+
+    /// Platform-key tokens the workspace used this month (loaded once a month per
+    /// workspace, then counted in memory).
+    pub async fn platform_used(&self, state: &AppState, workspace_id: &str) -> Result<i64> {
+        let month = month_start(now());
+        if let Some((m, c)) = self
+            .platform_used
+            .read()
+            .ok()
+            .and_then(|m| m.get(workspace_id).cloned())
+        {
+            if m == month {
+                return Ok(c.load(Ordering::Acquire));
+            }
+        }
+        let ws = workspace_id.to_owned();
+        let used = state
+            .db(move |c| platform_tokens_since(c, &ws, month))
+            .await?;
+        if let Ok(mut map) = self.platform_used.write() {
+            map.insert(
+                workspace_id.to_owned(),
+                (month, Arc::new(AtomicI64::new(used))),
+            );
+        }
+        Ok(used)
+    }
+
+    /// Forgets the counters (after an admin changes an allowance or usage is reset).
+    pub fn forget(&self, workspace_id: &str) {
+        if let Ok(mut map) = self.platform_used.write() {
+            map.remove(workspace_id);
+        }
+    }
+}
+
+/// Sum of platform-key tokens of a workspace since `from`.
+pub fn platform_tokens_since(conn: &mut DbConn, workspace_id: &str, from: i64) -> Result<i64> {
+    let rows: Vec<(i64, i64)> = usage_events::table
+        .filter(usage_events::workspace_id.eq(workspace_id))
+        .filter(usage_events::at.ge(from))
+        .filter(usage_events::source.eq("platform"))
+        .select((usage_events::prompt_tokens, usage_events::completion_tokens))
+        .load(conn)?;
+    Ok(rows.iter().map(|(p, c)| p + c).sum())
+}
+
+fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
+    let rows: Vec<NewUsage> = batch
+        .iter()
+        .map(|e| NewUsage {
+            id: new_id(),
+            at: e.at,
+            workspace_id: e.workspace_id.clone(),
+            token_id: e.token_id.clone(),
+            user_id: e.user_id.clone(),
+            provider: e.provider.to_owned(),
+            model: e.model.clone(),
+            source: e.source.map_or("none", |s| s.as_str()).to_owned(),
+            key_id: e.key_id.clone(),
+            status: i32::from(e.status),
+            error_code: e.error_code.map(str::to_owned),
+            latency_ms: e.latency_ms,
+            prompt_tokens: e.usage.input,
+            completion_tokens: e.usage.output,
+        })
+        .collect();
+    crate::db::write_tx(conn, |c| {
+        // One statement per row (diesel's multi-backend connection has no batch insert);
+        // a single transaction keeps it cheap.
+        for row in &rows {
+            diesel::insert_into(usage_events::table)
+                .values(row)
+                .execute(c)?;
+        }
+        // Last use of tokens and keys, one update each per batch.
+        let mut seen = HashSet::new();
+        for e in batch.iter().rev() {
+            if let Some(t) = &e.token_id {
+                if seen.insert(("t", t.clone())) {
+                    diesel::update(api_tokens::table.find(t))
+                        .set(api_tokens::last_used_at.eq(e.at))
+                        .execute(c)?;
+                }
+            }
+            if let Some(k) = &e.key_id {
+                if e.status < 400 && seen.insert(("k", k.clone())) {
+                    diesel::update(provider_keys::table.find(k))
+                        .set(provider_keys::last_used_at.eq(e.at))
+                        .execute(c)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Writes queued events in batches until shutdown, then drains what is left.
+pub async fn run_writer(
+    state: AppState,
+    mut rx: mpsc::UnboundedReceiver<UsageEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut batch: Vec<UsageEvent> = Vec::new();
+    loop {
+        let stop = tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => { batch.push(ev); false }
+                None => true,
+            },
+            _ = shutdown.changed() => true,
+        };
+        if !stop {
+            // Gather what arrives in the next moment into the same transaction.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        while let Ok(ev) = rx.try_recv() {
+            batch.push(ev);
+        }
+        if !batch.is_empty() {
+            let events = std::mem::take(&mut batch);
+            let n = events.len();
+            let retry = events.clone();
+            if let Err(e) = state.db(move |c| write_batch(c, &events)).await {
+                tracing::error!(error = %e, events = n, "usage events not written; will retry");
+                batch = retry;
+                if !stop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        if stop {
+            if !batch.is_empty() {
+                tracing::error!(
+                    events = batch.len(),
+                    "usage events lost at shutdown (database unavailable)"
+                );
+            }
+            return;
+        }
+    }
+}

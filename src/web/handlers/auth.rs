@@ -19,7 +19,7 @@ use crate::web::layout::{Layout, flash_success};
 /// `GET /`: where a person belongs.
 pub async fn home(user: Option<CurrentUser>, state: web::Data<AppState>) -> Result<HttpResponse> {
     let Some(user) = user else {
-        let first_run = state.db(|c| accounts::user_count(c)).await? == 0;
+        let first_run = state.db(accounts::user_count).await? == 0;
         return Ok(see_other(if first_run { "/setup" } else { "/login" }));
     };
     Ok(see_other(&landing(&user)))
@@ -87,9 +87,7 @@ pub async fn login_form(
             &safe_next(q.next.as_deref()).unwrap_or_else(|| landing(&user)),
         ));
     }
-    let signup = state
-        .db(|c| crate::services::settings::signup_enabled(c))
-        .await?;
+    let signup = state.db(crate::services::settings::signup_enabled).await?;
     ok(&LoginPage {
         layout: anonymous_layout(&v.session, "Sign in"),
         email: String::new(),
@@ -127,9 +125,7 @@ pub async fn login(
                 StatusCode::UNAUTHORIZED
             };
             let errors = FormErrors::from_error(e)?;
-            let signup = state
-                .db(|c| crate::services::settings::signup_enabled(c))
-                .await?;
+            let signup = state.db(crate::services::settings::signup_enabled).await?;
             render(
                 &LoginPage {
                     layout: anonymous_layout(&v.session, "Sign in"),
@@ -261,10 +257,7 @@ struct SignupPage {
 
 /// `GET /signup` (404 unless an admin allows public sign-up).
 pub async fn signup_form(v: Visitor, state: web::Data<AppState>) -> Result<HttpResponse> {
-    if !state
-        .db(|c| crate::services::settings::signup_enabled(c))
-        .await?
-    {
+    if !state.db(crate::services::settings::signup_enabled).await? {
         return Err(Error::NotFound);
     }
     ok(&SignupPage {

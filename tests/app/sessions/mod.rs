@@ -79,14 +79,14 @@ async fn a_state_change_pushes_the_idle_deadline_forward() {
     diesel::update(sessions::table.filter(sessions::user_id.eq(&uid)))
         .set(sessions::expires_at.eq(now() + 120))
         .execute(&mut app.db())
-        .unwrap();
+        .expect("arrange the database");
 
     let r = c
         .post(app.url("/admin/settings"))
         .form(&[("csrf_token", token.as_str())])
         .send()
         .await
-        .unwrap();
+        .expect("request");
 
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let rows = session_rows(&app, &uid);
@@ -101,7 +101,7 @@ async fn activity_keeps_a_session_alive() {
     diesel::update(sessions::table.filter(sessions::user_id.eq(&uid)))
         .set(sessions::expires_at.eq(now() + 120))
         .execute(&mut app.db())
-        .unwrap();
+        .expect("arrange the database");
 
     let (status, _) = app.get_html(&c, "/account").await;
 
@@ -159,7 +159,7 @@ async fn an_idle_session_is_anonymous() {
     diesel::update(sessions::table.filter(sessions::user_id.eq(&uid)))
         .set(sessions::expires_at.eq(now() - 1))
         .execute(&mut app.db())
-        .unwrap();
+        .expect("arrange the database");
 
     let r = app.get(&c, "/account").await;
 
@@ -173,7 +173,7 @@ async fn a_session_older_than_twelve_hours_is_anonymous_however_active() {
     diesel::update(sessions::table.filter(sessions::user_id.eq(&uid)))
         .set(sessions::created_at.eq(now() - 13 * 3600))
         .execute(&mut app.db())
-        .unwrap();
+        .expect("arrange the database");
 
     let r = app.get(&c, "/account").await;
 
@@ -255,7 +255,7 @@ async fn forged_garbage_and_stale_cookies_are_anonymous_never_an_error() {
     app.post_form(&c, "/logout", &[]).await;
     let mut tampered = valid.clone().into_bytes();
     tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
-    let tampered = String::from_utf8(tampered).unwrap();
+    let tampered = String::from_utf8(tampered).expect("ASCII cookie");
     let unsigned = valid[44..].to_owned();
     let cookies = [
         "x".to_owned(),
@@ -277,7 +277,7 @@ async fn forged_garbage_and_stale_cookies_are_anonymous_never_an_error() {
             .form(&[("email", "member@example.test"), ("password", PASSWORD)])
             .send()
             .await
-            .unwrap();
+            .expect("request");
 
         assert_sent_to_login(&account, &format!("cookie {cookie:.40}"));
         assert_eq!(login.status(), StatusCode::OK, "cookie {cookie:.40}");
@@ -295,7 +295,12 @@ async fn the_cookie_is_http_only_same_site_lax_and_not_secure_on_http() {
 
     let r = app.get(&app.client(), "/login").await;
 
-    let raw = r.headers().get("set-cookie").unwrap().to_str().unwrap();
+    let raw = r
+        .headers()
+        .get("set-cookie")
+        .expect("Set-Cookie")
+        .to_str()
+        .expect("ASCII header");
     assert!(raw.starts_with("keyhold_session="), "{raw}");
     assert!(raw.contains("HttpOnly"), "{raw}");
     assert!(raw.contains("SameSite=Lax"), "{raw}");
@@ -317,7 +322,12 @@ async fn under_https_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent() {
 
     let r = app.get(&app.client(), "/login").await;
 
-    let raw = r.headers().get("set-cookie").unwrap().to_str().unwrap();
+    let raw = r
+        .headers()
+        .get("set-cookie")
+        .expect("Set-Cookie")
+        .to_str()
+        .expect("ASCII header");
     assert!(raw.starts_with("__Host-keyhold="), "{raw}");
     assert!(raw.contains("Secure"), "{raw}");
     assert!(
@@ -325,8 +335,8 @@ async fn under_https_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent() {
         "{raw}"
     );
     assert!(raw.contains("Path=/") && !raw.contains("Domain="), "{raw}");
-    let hsts = r.headers().get("strict-transport-security").unwrap();
-    assert!(hsts.to_str().unwrap().contains("max-age="));
+    let hsts = r.headers().get("strict-transport-security").expect("HSTS");
+    assert!(hsts.to_str().expect("ASCII header").contains("max-age="));
 }
 
 #[tokio::test]
@@ -350,8 +360,8 @@ async fn a_request_in_flight_during_sign_out_does_not_sign_the_user_back_in() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
     let out = app.post_form(&c, "/logout", &[]).await;
-    release.send(()).unwrap();
-    let slow = slow.await.unwrap().unwrap();
+    release.send(()).expect("release the body");
+    let slow = slow.await.expect("slow request").expect("slow request");
 
     assert_sent_to_login(&out, "sign-out");
     assert_eq!(slow.status(), StatusCode::SEE_OTHER);

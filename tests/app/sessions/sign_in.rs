@@ -16,7 +16,7 @@ async fn a_user_signs_in_and_out() {
 
     let wrong = app.sign_in_with(&c, "member@example.test", "nope").await;
     let wrong_status = wrong.status();
-    let wrong_body = wrong.text().await.unwrap();
+    let wrong_body = wrong.text().await.expect("body");
     let right = app.sign_in_with(&c, "member@example.test", PASSWORD).await;
 
     assert_eq!(wrong_status, StatusCode::UNAUTHORIZED);
@@ -49,7 +49,7 @@ async fn post_setup(app: &TestApp, c: &Client, token: &str) -> Response {
 async fn the_setup_link_creates_the_first_admin_once() {
     let app = TestApp::spawn().await;
     let token = keyhold::services::accounts::issue_setup_token(&mut app.db())
-        .unwrap()
+        .expect("issue a setup token")
         .expect("a setup token while nobody exists");
     let c = app.client();
     let (wrong_get, _) = app.get_html(&c, "/setup?token=wrong").await;
@@ -70,7 +70,7 @@ async fn the_setup_link_creates_the_first_admin_once() {
         .filter(users::email.eq("first@example.test"))
         .select(users::is_admin)
         .first(&mut app.db())
-        .unwrap();
+        .expect("query");
     assert!(admin);
     let other = app.client();
     let (again_get, _) = app.get_html(&other, &format!("/setup?token={token}")).await;
@@ -80,7 +80,7 @@ async fn the_setup_link_creates_the_first_admin_once() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        keyhold::services::accounts::issue_setup_token(&mut app.db()).unwrap(),
+        keyhold::services::accounts::issue_setup_token(&mut app.db()).expect("issue a setup token"),
         None
     );
 }
@@ -139,8 +139,8 @@ async fn five_wrong_passwords_lock_the_account_even_for_the_right_one() {
 
     assert_eq!(known.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(unknown.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(known.text().await.unwrap().contains("Too many"));
-    assert!(unknown.text().await.unwrap().contains("Too many"));
+    assert!(known.text().await.expect("body").contains("Too many"));
+    assert!(unknown.text().await.expect("body").contains("Too many"));
     assert_sent_to_login(&app.get(&c, "/account").await, "not signed in");
 }
 
@@ -159,7 +159,7 @@ async fn thirty_failures_from_one_address_lock_every_account_from_it() {
     let r = app.sign_in_with(&c, "member@example.test", PASSWORD).await;
 
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(r.text().await.unwrap().contains("Too many"));
+    assert!(r.text().await.expect("body").contains("Too many"));
 }
 
 #[tokio::test]
@@ -175,12 +175,12 @@ async fn known_and_unknown_emails_get_the_same_answer_for_a_wrong_password() {
     let known = known
         .text()
         .await
-        .unwrap()
+        .expect("body")
         .replace("member@example.test", "E");
     let unknown = unknown
         .text()
         .await
-        .unwrap()
+        .expect("body")
         .replace("nobody@example.test", "E");
     assert_eq!(known, unknown);
 }
@@ -191,7 +191,7 @@ fn last_sign_in_ip(app: &TestApp) -> Option<String> {
         .order(audit_events::id.desc())
         .select(audit_events::ip)
         .first(&mut app.db())
-        .unwrap()
+        .expect("query")
 }
 
 async fn sign_in_forwarded(app: &TestApp) -> Response {
@@ -207,7 +207,7 @@ async fn sign_in_forwarded(app: &TestApp) -> Response {
         ])
         .send()
         .await
-        .unwrap()
+        .expect("request")
 }
 
 #[tokio::test]
@@ -283,7 +283,7 @@ async fn known_and_unknown_emails_take_about_the_same_time() {
         ]);
         async move {
             let started = std::time::Instant::now();
-            let r = request.send().await.unwrap();
+            let r = request.send().await.expect("request");
             assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
             started.elapsed()
         }
@@ -295,7 +295,10 @@ async fn known_and_unknown_emails_take_about_the_same_time() {
         unknown.push(attempt("nobody@example.test").await);
     }
 
-    let (known, unknown) = (known.iter().min().unwrap(), unknown.iter().min().unwrap());
+    let (known, unknown) = (
+        known.iter().min().expect("timings"),
+        unknown.iter().min().expect("timings"),
+    );
     assert!(
         *unknown * 3 > *known && *known * 3 > *unknown,
         "known {known:?} vs unknown {unknown:?}"

@@ -1,0 +1,252 @@
+//! `keyhold seed-demo`: a platform with many workspaces, keys and audit events, for the
+//! benchmarks and for trying Keyhold out. Writes in large transactions, bypassing the
+//! per-change services (the audit chain is still computed, so `audit verify` holds).
+
+use diesel::prelude::*;
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::audit::Actor;
+use super::{api_tokens, key_records};
+use crate::db::models::{AuditRow, Membership, ProviderKeyRow, User, Workspace};
+use crate::db::schema::{audit_chain, audit_events, memberships, provider_keys, provider_settings, users, workspaces};
+use crate::db::{DbConn, epoch, now, write_tx};
+use crate::domain::audit::{ChainedFields, chain_hash};
+use crate::domain::ids::new_id;
+use crate::domain::password;
+use crate::domain::providers::{self, Provider};
+use crate::domain::resolution::KeyStatus;
+use crate::domain::vault::{Keyring, Scope};
+use crate::error::{Error, Result};
+
+/// How much to create.
+#[derive(Debug, Clone)]
+pub struct SeedOptions {
+    pub workspaces: usize,
+    pub keys: usize,
+    pub audit: usize,
+    /// The global OpenAI key and every workspace key get this secret (a mock accepts any).
+    pub secret: String,
+}
+
+/// What was created that the caller needs.
+pub struct SeedReport {
+    pub admin_email: String,
+    pub admin_password: String,
+    pub first_workspace: String,
+    pub token: String,
+}
+
+const BATCH: usize = 1000;
+
+fn provider(id: &str) -> Result<&'static Provider> {
+    providers::find(id).ok_or_else(|| Error::Internal(anyhow::anyhow!("provider {id} missing from the catalogue")))
+}
+
+/// Creates the demo data; returns the admin's credentials and an API token of the first
+/// workspace.
+pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Result<SeedReport> {
+    let t = now();
+    let admin_password = crate::domain::tokens::generate("")[..20].to_owned();
+    let hash = password::hash(&SecretString::from(admin_password.clone())).map_err(Error::Internal)?;
+    let stamp = &new_id()[..8];
+    let admin = User {
+        id: new_id(),
+        email: format!("admin+{stamp}@demo.keyhold.test"),
+        name: "Demo Admin".into(),
+        password_hash: hash.clone(),
+        is_admin: true,
+        disabled: false,
+        session_epoch: 1,
+        created_at: t,
+        updated_at: t,
+    };
+    let openai = provider("openai")?;
+    let secret = SecretString::from(opts.secret.clone());
+    write_tx(conn, |c| {
+        diesel::insert_into(users::table).values(&admin).execute(c)?;
+        for p in providers::catalogue() {
+            diesel::delete(provider_settings::table.find(p.id)).execute(c)?;
+            diesel::insert_into(provider_settings::table)
+                .values((
+                    provider_settings::provider.eq(p.id),
+                    provider_settings::enabled.eq(p.id == "openai" || p.id == "anthropic"),
+                    provider_settings::byok_enabled.eq(true),
+                    provider_settings::failure_policy.eq("fail"),
+                    provider_settings::updated_at.eq(t),
+                ))
+                .execute(c)?;
+        }
+        for p in [openai, provider("anthropic")?] {
+            let id = new_id();
+            let sealed = key_records::seal(keyring, Scope::Global, None, p, &id, &secret)?;
+            diesel::insert_into(provider_keys::table).values(&key_row(id, Scope::Global, None, p, "Global key", 0, sealed, t)).execute(c)?;
+        }
+        epoch::bump(c)?;
+        Ok::<_, Error>(())
+    })?;
+
+    let mut first_workspace = String::new();
+    let mut ws_ids = Vec::with_capacity(opts.workspaces);
+    for chunk_start in (0..opts.workspaces).step_by(BATCH) {
+        let end = (chunk_start + BATCH).min(opts.workspaces);
+        write_tx(conn, |c| {
+            for i in chunk_start..end {
+                let ws = Workspace {
+                    id: new_id(),
+                    slug: format!("demo-{stamp}-{i:05}"),
+                    name: format!("Demo workspace {i}"),
+                    allowance_tokens: None,
+                    created_at: t,
+                };
+                let owner = User {
+                    id: new_id(),
+                    email: format!("owner{i}+{stamp}@demo.keyhold.test"),
+                    name: format!("Owner {i}"),
+                    password_hash: hash.clone(),
+                    is_admin: false,
+                    disabled: false,
+                    session_epoch: 1,
+                    created_at: t,
+                    updated_at: t,
+                };
+                diesel::insert_into(workspaces::table).values(&ws).execute(c)?;
+                diesel::insert_into(users::table).values(&owner).execute(c)?;
+                diesel::insert_into(memberships::table)
+                    .values(&Membership {
+                        workspace_id: ws.id.clone(),
+                        user_id: owner.id.clone(),
+                        role: "owner".into(),
+                        created_at: t,
+                    })
+                    .execute(c)?;
+                if first_workspace.is_empty() {
+                    first_workspace = ws.slug.clone();
+                }
+                ws_ids.push(ws.id);
+            }
+            Ok::<_, Error>(())
+        })?;
+    }
+
+    for chunk_start in (0..opts.keys).step_by(BATCH) {
+        let end = (chunk_start + BATCH).min(opts.keys);
+        write_tx(conn, |c| {
+            for i in chunk_start..end {
+                let Some(ws) = ws_ids.get(i % ws_ids.len().max(1)) else { break };
+                let id = new_id();
+                let sealed = key_records::seal(keyring, Scope::Workspace, Some(ws), openai, &id, &secret)?;
+                let row = key_row(id, Scope::Workspace, Some(ws.clone()), openai, &format!("Key {i}"), (i / ws_ids.len().max(1)) as i32, sealed, t);
+                diesel::insert_into(provider_keys::table).values(&row).execute(c)?;
+            }
+            epoch::bump(c)?;
+            Ok::<_, Error>(())
+        })?;
+    }
+
+    seed_audit(conn, opts.audit, &admin, &ws_ids, t)?;
+
+    let ws_id = ws_ids.first().cloned().unwrap_or_default();
+    let actor = Actor {
+        user_id: Some(admin.id.clone()),
+        email: Some(admin.email.clone()),
+        ip: None,
+    };
+    let token = if ws_id.is_empty() {
+        String::new()
+    } else {
+        api_tokens::create(conn, &actor, &ws_id, "Benchmark")?.1
+    };
+    Ok(SeedReport {
+        admin_email: admin.email,
+        admin_password,
+        first_workspace,
+        token,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn key_row(id: String, scope: Scope, ws: Option<String>, p: &Provider, label: &str, priority: i32, s: key_records::SealedKey, t: i64) -> ProviderKeyRow {
+    ProviderKeyRow {
+        id,
+        scope: scope.as_str().to_owned(),
+        workspace_id: ws,
+        provider: p.id.to_owned(),
+        label: label.to_owned(),
+        priority,
+        sealed: Some(s.sealed),
+        master_key_id: Some(s.master_key_id),
+        mask: s.mask,
+        fingerprint: s.fingerprint,
+        status: KeyStatus::Active.as_str().to_owned(),
+        last_tested_at: None,
+        last_test_result: None,
+        last_used_at: None,
+        created_by: None,
+        created_at: t,
+        updated_at: t,
+        removed_at: None,
+        removed_by: None,
+    }
+}
+
+/// Appends `n` events to the chain, in batches, keeping it verifiable.
+fn seed_audit(conn: &mut DbConn, n: usize, admin: &User, ws_ids: &[String], t: i64) -> Result<()> {
+    const ACTIONS: [&str; 5] = ["user.signed_in", "workspace_key.tested", "member.added", "provider.byok_enabled", "api_token.created"];
+    let mut done = 0;
+    while done < n {
+        let count = BATCH.min(n - done);
+        write_tx(conn, |c| {
+            let (mut last_id, mut last_hash): (i64, String) = audit_chain::table
+                .find(1)
+                .select((audit_chain::last_id, audit_chain::last_hash))
+                .first(c)?;
+            for k in 0..count {
+                let i = done + k;
+                let id = last_id + 1;
+                let ws = ws_ids.get(i % ws_ids.len().max(1)).map(String::as_str);
+                let action = ACTIONS[i % ACTIONS.len()];
+                let details = json!({ "seeded": true, "n": i }).to_string();
+                // Spread the events over the last 90 days, oldest first.
+                let at = t - 90 * 86_400 + (i as i64 * 90 * 86_400) / n.max(1) as i64;
+                let hash = chain_hash(
+                    &last_hash,
+                    &ChainedFields {
+                        id,
+                        at,
+                        actor_id: Some(&admin.id),
+                        actor_email: Some(&admin.email),
+                        ip: Some("127.0.0.1"),
+                        workspace_id: ws,
+                        action,
+                        target: Some("seed"),
+                        details: &details,
+                    },
+                );
+                diesel::insert_into(audit_events::table)
+                    .values(&AuditRow {
+                        id,
+                        at,
+                        actor_id: Some(admin.id.clone()),
+                        actor_email: Some(admin.email.clone()),
+                        ip: Some("127.0.0.1".into()),
+                        workspace_id: ws.map(str::to_owned),
+                        action: action.into(),
+                        target: Some("seed".into()),
+                        details,
+                        prev_hash: last_hash.clone(),
+                        hash: hash.clone(),
+                    })
+                    .execute(c)?;
+                last_id = id;
+                last_hash = hash;
+            }
+            diesel::update(audit_chain::table.find(1))
+                .set((audit_chain::last_id.eq(last_id), audit_chain::last_hash.eq(&last_hash)))
+                .execute(c)?;
+            Ok::<_, Error>(())
+        })?;
+        done += count;
+    }
+    Ok(())
+}

@@ -665,6 +665,12 @@ pub async fn set_signup(state: &AppState, actor: Actor, enabled: bool) -> Result
         .await
 }
 
+diesel::define_sql_function! {
+    /// SQL `lower()`: PostgreSQL's `LIKE` is case-sensitive, SQLite's is not; searches
+    /// compare lower-cased text so both backends answer alike.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 /// A page of users ordered by email, after `after` (keyset).
 pub fn list_users(
     conn: &mut DbConn,
@@ -676,12 +682,13 @@ pub fn list_users(
     if let Some(a) = after {
         q = q.filter(users::email.gt(a.to_owned()));
     }
-    if let Some(s) = query.filter(|s| !s.is_empty()) {
-        let pattern = format!("%{}%", s.to_lowercase().replace(['%', '_'], ""));
+    if let Some(s) = query.filter(|s| !s.trim().is_empty()) {
+        let pattern = format!("%{}%", audit::escape_like(&s.trim().to_lowercase()));
         q = q.filter(
             users::email
                 .like(pattern.clone())
-                .or(users::name.like(pattern)),
+                .escape('\\')
+                .or(lower(users::name).like(pattern).escape('\\')),
         );
     }
     let mut rows: Vec<User> = q

@@ -215,6 +215,19 @@ pub struct Filter {
     pub before: Option<i64>,
 }
 
+/// Escapes `\`, `%` and `_` for a `LIKE … ESCAPE '\'` pattern, so that a search for
+/// `workspace_key.*` matches the underscore literally instead of dropping it.
+pub fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// One page of events, newest first, and the cursor for the next page.
 pub fn list(conn: &mut DbConn, f: &Filter, limit: i64) -> Result<(Vec<AuditRow>, Option<i64>)> {
     let mut q = audit_events::table.into_boxed();
@@ -226,7 +239,11 @@ pub fn list(conn: &mut DbConn, f: &Filter, limit: i64) -> Result<(Vec<AuditRow>,
     }
     if let Some(action) = &f.action {
         if let Some(prefix) = action.strip_suffix('*') {
-            q = q.filter(audit_events::action.like(format!("{}%", prefix.replace(['%', '_'], ""))));
+            q = q.filter(
+                audit_events::action
+                    .like(format!("{}%", escape_like(prefix)))
+                    .escape('\\'),
+            );
         } else {
             q = q.filter(audit_events::action.eq(action.clone()));
         }

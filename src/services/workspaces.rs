@@ -550,12 +550,13 @@ pub fn list(
     if let Some(a) = after {
         q = q.filter(workspaces::slug.gt(a.to_owned()));
     }
-    if let Some(s) = query.filter(|s| !s.is_empty()) {
-        let pattern = format!("%{}%", s.to_lowercase().replace(['%', '_'], ""));
+    if let Some(s) = query.filter(|s| !s.trim().is_empty()) {
+        let pattern = format!("%{}%", audit::escape_like(&s.trim().to_lowercase()));
         q = q.filter(
             workspaces::slug
                 .like(pattern.clone())
-                .or(workspaces::name.like(pattern)),
+                .escape('\\')
+                .or(accounts::lower(workspaces::name).like(pattern).escape('\\')),
         );
     }
     let mut rows: Vec<Workspace> = q

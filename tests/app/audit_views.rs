@@ -143,6 +143,21 @@ async fn the_admin_audit_page_filters_by_actor_action_and_workspace() {
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found.iter().all(|r| r.action == "member.added"));
 
+    let r = app
+        .sign_in_with(&app.client(), "a@example.test", "not the password")
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body = get_ok(&app, &admin, "/admin/audit?action=user.sign_in_*").await;
+    let found = rows(&body);
+    assert_eq!(
+        found.len(),
+        1,
+        "an underscore in a prefix is literal: {found:?}"
+    );
+    assert_eq!(found[0].action, "user.sign_in_failed");
+    let body = get_ok(&app, &admin, "/admin/audit?action=user.sign%25*").await;
+    assert!(rows(&body).is_empty(), "% is no wildcard");
+
     let body = get_ok(&app, &admin, &format!("/admin/audit?workspace={ws_b}")).await;
     let found = rows(&body);
     assert_eq!(found.len(), count_where(&app, None, Some(&ws_b)));

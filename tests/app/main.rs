@@ -5,7 +5,11 @@ mod support;
 mod helpers;
 mod smoke;
 
+mod admin_search;
 mod audit;
 mod audit_views;
+mod cli;
+mod invitations;
 mod mail;
+mod passwords;
 mod sessions;

@@ -1,6 +1,7 @@
-//! The cache epoch: one counter bumped in the transaction of every change the gateway caches
-//! (keys, provider settings, tokens, memberships). The gateway compares it before trusting
-//! its in-memory copies, so a change takes effect on the very next request.
+//! The cache epoch: one counter moved, by database triggers, in the transaction of every
+//! change the gateway caches (keys, provider settings, tokens, allowances). The gateway
+//! compares it before trusting its in-memory copies, so a change takes effect on the very
+//! next request.
 //!
 //! On PostgreSQL (several instances) the gateway reads the counter from the database. On
 //! SQLite (one instance) an in-process counter is enough; it is bumped both inside the
@@ -20,29 +21,21 @@ thread_local! {
     static DIRTY: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Marks the cached view as stale; call inside the transaction of the change.
+/// Marks the cached view as stale; call inside the transaction of a change that no trigger
+/// sees (database triggers already cover keys, provider settings, tokens and allowances).
 pub fn bump(conn: &mut DbConn) -> QueryResult<()> {
     diesel::update(cache_epoch::table.find(1))
         .set(cache_epoch::version.eq(cache_epoch::version + 1))
         .execute(conn)?;
-    DIRTY.with(|d| d.set(true));
-    LOCAL.fetch_add(1, Ordering::AcqRel);
+    mark_changed();
     Ok(())
 }
 
-/// Whether an audited change alters what the gateway caches (provider settings, global and
-/// workspace keys, tokens, allowances, ciphertexts). Every such change is audited in its own
-/// transaction, so `audit::record` bumps the epoch for these and none can be forgotten.
-pub fn invalidated_by(action: &str) -> bool {
-    [
-        "provider.",
-        "workspace_key.",
-        "api_token.",
-        "workspace.allowance",
-        "master_key.",
-    ]
-    .iter()
-    .any(|prefix| action.starts_with(prefix))
+/// Records that the current transaction moved the epoch: the in-process counter moves now
+/// and again after commit.
+pub(super) fn mark_changed() {
+    DIRTY.with(|d| d.set(true));
+    LOCAL.fetch_add(1, Ordering::AcqRel);
 }
 
 /// The in-process counter.

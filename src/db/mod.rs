@@ -145,7 +145,15 @@ where
         DbConn::Postgres(_) => conn.transaction(f),
         DbConn::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
-            match f(conn) {
+            // Triggers move the epoch on any change the gateway caches; notice it here so
+            // this process's in-memory epoch follows (see `epoch`).
+            let before = epoch::shared(conn).ok();
+            match f(conn).and_then(|value| {
+                if epoch::shared(conn).ok() != before {
+                    epoch::mark_changed();
+                }
+                Ok(value)
+            }) {
                 Ok(value) => {
                     <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
                     Ok(value)

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::audit::{self, Actor, Event};
 use crate::db::schema::api_tokens;
-use crate::db::{DbConn, epoch, now, write_tx};
+use crate::db::{DbConn, now, write_tx};
 use crate::domain::ids::new_id;
 use crate::domain::tokens;
 use crate::error::{Error, Result};
@@ -101,7 +101,6 @@ pub fn revoke(conn: &mut DbConn, actor: &Actor, workspace_id: &str, token_id: &s
                 api_tokens::revoked_by.eq(&actor.user_id),
             ))
             .execute(c)?;
-        epoch::bump(c)?;
         audit::record(
             c,
             actor,

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::audit::{self, Actor, Event};
 use super::{key_mail, key_records};
 use crate::db::schema::provider_keys;
-use crate::db::{epoch, now, write_tx};
+use crate::db::{now, write_tx};
 use crate::domain::providers::Provider;
 use crate::domain::resolution::KeyStatus;
 use crate::error::Result;
@@ -39,7 +39,6 @@ pub async fn mark_rejected(
                         provider_keys::updated_at.eq(now()),
                     ))
                     .execute(c)?;
-                epoch::bump(c)?;
                 audit::record(
                     c,
                     &Actor::system(),

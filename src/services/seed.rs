@@ -9,8 +9,10 @@ use serde_json::json;
 use super::audit::Actor;
 use super::{api_tokens, key_records};
 use crate::db::models::{AuditRow, Membership, ProviderKeyRow, User, Workspace};
-use crate::db::schema::{audit_chain, audit_events, memberships, provider_keys, provider_settings, users, workspaces};
-use crate::db::{DbConn, epoch, now, write_tx};
+use crate::db::schema::{
+    audit_chain, audit_events, memberships, provider_keys, provider_settings, users, workspaces,
+};
+use crate::db::{DbConn, now, write_tx};
 use crate::domain::audit::{ChainedFields, chain_hash};
 use crate::domain::ids::new_id;
 use crate::domain::password;
@@ -40,7 +42,8 @@ pub struct SeedReport {
 const BATCH: usize = 1000;
 
 fn provider(id: &str) -> Result<&'static Provider> {
-    providers::find(id).ok_or_else(|| Error::Internal(anyhow::anyhow!("provider {id} missing from the catalogue")))
+    providers::find(id)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("provider {id} missing from the catalogue")))
 }
 
 /// Creates the demo data; returns the admin's credentials and an API token of the first
@@ -48,7 +51,8 @@ fn provider(id: &str) -> Result<&'static Provider> {
 pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Result<SeedReport> {
     let t = now();
     let admin_password = crate::domain::tokens::generate("")[..20].to_owned();
-    let hash = password::hash(&SecretString::from(admin_password.clone())).map_err(Error::Internal)?;
+    let hash =
+        password::hash(&SecretString::from(admin_password.clone())).map_err(Error::Internal)?;
     let stamp = &new_id()[..8];
     let admin = User {
         id: new_id(),
@@ -64,7 +68,9 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
     let openai = provider("openai")?;
     let secret = SecretString::from(opts.secret.clone());
     write_tx(conn, |c| {
-        diesel::insert_into(users::table).values(&admin).execute(c)?;
+        diesel::insert_into(users::table)
+            .values(&admin)
+            .execute(c)?;
         for p in providers::catalogue() {
             diesel::delete(provider_settings::table.find(p.id)).execute(c)?;
             diesel::insert_into(provider_settings::table)
@@ -80,9 +86,19 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
         for p in [openai, provider("anthropic")?] {
             let id = new_id();
             let sealed = key_records::seal(keyring, Scope::Global, None, p, &id, &secret)?;
-            diesel::insert_into(provider_keys::table).values(&key_row(id, Scope::Global, None, p, "Global key", 0, sealed, t)).execute(c)?;
+            diesel::insert_into(provider_keys::table)
+                .values(&key_row(
+                    id,
+                    Scope::Global,
+                    None,
+                    p,
+                    "Global key",
+                    0,
+                    sealed,
+                    t,
+                ))
+                .execute(c)?;
         }
-        epoch::bump(c)?;
         Ok::<_, Error>(())
     })?;
 
@@ -110,8 +126,12 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
                     created_at: t,
                     updated_at: t,
                 };
-                diesel::insert_into(workspaces::table).values(&ws).execute(c)?;
-                diesel::insert_into(users::table).values(&owner).execute(c)?;
+                diesel::insert_into(workspaces::table)
+                    .values(&ws)
+                    .execute(c)?;
+                diesel::insert_into(users::table)
+                    .values(&owner)
+                    .execute(c)?;
                 diesel::insert_into(memberships::table)
                     .values(&Membership {
                         workspace_id: ws.id.clone(),
@@ -133,13 +153,26 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
         let end = (chunk_start + BATCH).min(opts.keys);
         write_tx(conn, |c| {
             for i in chunk_start..end {
-                let Some(ws) = ws_ids.get(i % ws_ids.len().max(1)) else { break };
+                let Some(ws) = ws_ids.get(i % ws_ids.len().max(1)) else {
+                    break;
+                };
                 let id = new_id();
-                let sealed = key_records::seal(keyring, Scope::Workspace, Some(ws), openai, &id, &secret)?;
-                let row = key_row(id, Scope::Workspace, Some(ws.clone()), openai, &format!("Key {i}"), (i / ws_ids.len().max(1)) as i32, sealed, t);
-                diesel::insert_into(provider_keys::table).values(&row).execute(c)?;
+                let sealed =
+                    key_records::seal(keyring, Scope::Workspace, Some(ws), openai, &id, &secret)?;
+                let row = key_row(
+                    id,
+                    Scope::Workspace,
+                    Some(ws.clone()),
+                    openai,
+                    &format!("Key {i}"),
+                    (i / ws_ids.len().max(1)) as i32,
+                    sealed,
+                    t,
+                );
+                diesel::insert_into(provider_keys::table)
+                    .values(&row)
+                    .execute(c)?;
             }
-            epoch::bump(c)?;
             Ok::<_, Error>(())
         })?;
     }
@@ -166,7 +199,16 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
 }
 
 #[allow(clippy::too_many_arguments)]
-fn key_row(id: String, scope: Scope, ws: Option<String>, p: &Provider, label: &str, priority: i32, s: key_records::SealedKey, t: i64) -> ProviderKeyRow {
+fn key_row(
+    id: String,
+    scope: Scope,
+    ws: Option<String>,
+    p: &Provider,
+    label: &str,
+    priority: i32,
+    s: key_records::SealedKey,
+    t: i64,
+) -> ProviderKeyRow {
     ProviderKeyRow {
         id,
         scope: scope.as_str().to_owned(),
@@ -192,7 +234,13 @@ fn key_row(id: String, scope: Scope, ws: Option<String>, p: &Provider, label: &s
 
 /// Appends `n` events to the chain, in batches, keeping it verifiable.
 fn seed_audit(conn: &mut DbConn, n: usize, admin: &User, ws_ids: &[String], t: i64) -> Result<()> {
-    const ACTIONS: [&str; 5] = ["user.signed_in", "workspace_key.tested", "member.added", "provider.byok_enabled", "api_token.created"];
+    const ACTIONS: [&str; 5] = [
+        "user.signed_in",
+        "workspace_key.tested",
+        "member.added",
+        "provider.byok_enabled",
+        "api_token.created",
+    ];
     let mut done = 0;
     while done < n {
         let count = BATCH.min(n - done);
@@ -242,7 +290,10 @@ fn seed_audit(conn: &mut DbConn, n: usize, admin: &User, ws_ids: &[String], t: i
                 last_hash = hash;
             }
             diesel::update(audit_chain::table.find(1))
-                .set((audit_chain::last_id.eq(last_id), audit_chain::last_hash.eq(&last_hash)))
+                .set((
+                    audit_chain::last_id.eq(last_id),
+                    audit_chain::last_hash.eq(&last_hash),
+                ))
                 .execute(c)?;
             Ok::<_, Error>(())
         })?;

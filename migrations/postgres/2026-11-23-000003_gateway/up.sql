@@ -51,3 +51,16 @@ CREATE TABLE cache_epoch (
     version BIGINT NOT NULL
 );
 INSERT INTO cache_epoch (id, version) VALUES (1, 0);
+
+-- Any change the gateway caches moves the epoch, whoever makes it (app, CLI, SQL).
+-- last_used_at updates are excluded: they are bookkeeping, not configuration.
+CREATE FUNCTION keyhold_bump_epoch() RETURNS trigger AS $$
+BEGIN
+    UPDATE cache_epoch SET version = version + 1 WHERE id = 1;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER epoch_provider_keys AFTER INSERT OR DELETE OR UPDATE OF status, sealed, priority, removed_at, label, workspace_id, provider, scope ON provider_keys FOR EACH STATEMENT EXECUTE FUNCTION keyhold_bump_epoch();
+CREATE TRIGGER epoch_provider_settings AFTER INSERT OR DELETE OR UPDATE OF enabled, byok_enabled, failure_policy ON provider_settings FOR EACH STATEMENT EXECUTE FUNCTION keyhold_bump_epoch();
+CREATE TRIGGER epoch_api_tokens AFTER INSERT OR DELETE OR UPDATE OF revoked_at, token_hash, workspace_id ON api_tokens FOR EACH STATEMENT EXECUTE FUNCTION keyhold_bump_epoch();
+CREATE TRIGGER epoch_workspaces AFTER DELETE OR UPDATE OF allowance_tokens ON workspaces FOR EACH STATEMENT EXECUTE FUNCTION keyhold_bump_epoch();

@@ -1,3 +1,14 @@
+DROP TRIGGER epoch_provider_keys_ins;
+DROP TRIGGER epoch_provider_keys_upd;
+DROP TRIGGER epoch_provider_keys_del;
+DROP TRIGGER epoch_provider_settings_ins;
+DROP TRIGGER epoch_provider_settings_upd;
+DROP TRIGGER epoch_provider_settings_del;
+DROP TRIGGER epoch_api_tokens_ins;
+DROP TRIGGER epoch_api_tokens_upd;
+DROP TRIGGER epoch_api_tokens_del;
+DROP TRIGGER epoch_workspaces_upd;
+DROP TRIGGER epoch_workspaces_del;
 DROP TABLE cache_epoch;
 DROP TABLE chat_messages;
 DROP TABLE usage_events;

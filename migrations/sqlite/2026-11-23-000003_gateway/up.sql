@@ -51,3 +51,17 @@ CREATE TABLE cache_epoch (
     version BIGINT NOT NULL
 );
 INSERT INTO cache_epoch (id, version) VALUES (1, 0);
+
+-- Any change the gateway caches moves the epoch, whoever makes it (app, CLI, SQL).
+-- last_used_at updates are excluded: they are bookkeeping, not configuration.
+CREATE TRIGGER epoch_provider_keys_ins AFTER INSERT ON provider_keys BEGIN UPDATE cache_epoch SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER epoch_provider_keys_upd AFTER UPDATE OF status, sealed, priority, removed_at, label, workspace_id, provider, scope ON provider_keys BEGIN UPDATE cache_epoch SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER epoch_provider_keys_del AFTER DELETE ON provider_keys BEGIN UPDATE cache_epoch SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER epoch_provider_settings_ins AFTER INSERT ON provider_settings BEGIN UPDATE cache_epoch SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER epoch_provider_settings_upd AFTER UPDATE OF enabled, byok_enabled, failure_policy ON provider_settings BEGIN UPDATE cache_epoch SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER epoch_provider_settings_del AFTER DELETE ON provider_settings BEGIN UPDATE cache_epoch SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER epoch_api_tokens_ins AFTER INSERT ON api_tokens BEGIN UPDATE cache_epoch SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER epoch_api_tokens_upd AFTER UPDATE OF revoked_at, token_hash, workspace_id ON api_tokens BEGIN UPDATE cache_epoch SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER epoch_api_tokens_del AFTER DELETE ON api_tokens BEGIN UPDATE cache_epoch SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER epoch_workspaces_upd AFTER UPDATE OF allowance_tokens ON workspaces BEGIN UPDATE cache_epoch SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER epoch_workspaces_del AFTER DELETE ON workspaces BEGIN UPDATE cache_epoch SET version = version + 1 WHERE id = 1; END;

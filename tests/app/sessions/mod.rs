@@ -371,3 +371,20 @@ async fn a_request_in_flight_during_sign_out_does_not_sign_the_user_back_in() {
         "no signed-in session came back"
     );
 }
+
+#[tokio::test]
+async fn a_session_works_on_every_instance_and_ends_on_all_of_them() {
+    let a = TestApp::spawn().await;
+    let b = a.spawn_sibling().await;
+    let (c, uid) = a.user_client("member@example.test", false).await;
+    let (admin, _) = a.user_client("admin@example.test", true).await;
+
+    let on_b = b.get(&c, "/account").await.status();
+    let r = b
+        .post_form(&admin, &format!("/admin/users/{uid}/disable"), &[])
+        .await;
+
+    assert_eq!(on_b, StatusCode::OK, "the session is shared");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the admin's session too");
+    assert_sent_to_login(&a.get(&c, "/account").await, "disabled on the other");
+}

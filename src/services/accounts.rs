@@ -322,6 +322,19 @@ pub fn end_sessions(conn: &mut DbConn, user_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Spends every outstanding reset link of the user: after a new password, an older link
+/// (perhaps from a mailbox someone else read) must not set yet another one.
+fn spend_reset_links(conn: &mut DbConn, user_id: &str) -> Result<()> {
+    diesel::update(
+        password_resets::table
+            .filter(password_resets::user_id.eq(user_id))
+            .filter(password_resets::used_at.is_null()),
+    )
+    .set(password_resets::used_at.eq(now()))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// "Sign out everywhere".
 pub async fn sign_out_everywhere(state: &AppState, actor: Actor, user_id: String) -> Result<()> {
     state
@@ -369,6 +382,7 @@ pub async fn change_password(
                     .set((users::password_hash.eq(&hash), users::updated_at.eq(now())))
                     .execute(c)?;
                 end_sessions(c, &user_id)?;
+                spend_reset_links(c, &user_id)?;
                 audit::record(c, &actor, Event::new("user.password_changed"))?;
                 Ok(get_user(c, &user_id)?.session_epoch)
             })
@@ -491,6 +505,7 @@ pub async fn complete_reset(
                     .set((users::password_hash.eq(&hash), users::updated_at.eq(now())))
                     .execute(c)?;
                 end_sessions(c, &user.id)?;
+                spend_reset_links(c, &user.id)?;
                 let actor = Actor {
                     user_id: Some(user.id.clone()),
                     email: Some(user.email.clone()),

@@ -341,3 +341,41 @@ async fn password_policy_errors_are_inline_and_keep_everything_else_typed() {
     assert!(body.contains("value=\"Eve Moneypenny\""));
     assert!(!ws_id.is_empty());
 }
+
+#[tokio::test]
+async fn a_new_password_spends_every_older_reset_link() {
+    let app = TestApp::spawn().await;
+    let (me, _) = app.user_client("ann@example.test", false).await;
+    let first = reset_link(&app, "ann@example.test").await;
+    app.smtp.clear();
+    let second = reset_link(&app, "ann@example.test").await;
+    assert_ne!(first, second);
+    let r = post_reset(&app, &second, NEW_PW, NEW_PW).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, _) = app.get_html(&app.client(), &first).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the older link is spent too");
+    let r = post_reset(&app, &first, "third password here", "third password here").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(can_sign_in(&app, "ann@example.test", NEW_PW).await);
+
+    // Changing the password on the account page spends outstanding links as well.
+    app.smtp.clear();
+    let pending = reset_link(&app, "ann@example.test").await;
+    app.sign_in_with(&me, "ann@example.test", NEW_PW).await;
+    let r = app
+        .post_form(
+            &me,
+            "/account/password",
+            &[
+                ("current_password", NEW_PW),
+                ("password", "yet another password"),
+                ("password_confirm", "yet another password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get_html(&app.client(), &pending).await.0,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -1,4 +1,5 @@
-//! The `keyhold` command: serve, migrate, create-admin, gen-master-key, audit verify, check.
+//! The `keyhold` command: serve, migrate, create-admin, gen-master-key, rotate-master-key,
+//! audit verify, check.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use clap::{Parser, Subcommand};
 use keyhold::config::{Config, redact_url};
 use keyhold::db;
 use keyhold::domain::vault::Keyring;
-use keyhold::services::{accounts, audit};
+use keyhold::services::{accounts, audit, rotation};
 use keyhold::startup::Application;
 use secrecy::SecretString;
 
@@ -52,7 +53,14 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Check the configuration and the database.
+    /// Re-seal every stored key under the active (first) master key of KEYHOLD_MASTER_KEYS.
+    /// Safe while serving; run it again to resume after an interruption.
+    RotateMasterKey {
+        /// Keys re-sealed per transaction.
+        #[arg(long, default_value_t = 100)]
+        batch: i64,
+    },
+    /// Check the configuration, the database, the audit chain and that every stored key opens.
     Check,
 }
 
@@ -214,8 +222,71 @@ fn run(command: Command) -> Result<(), ExitCode> {
                     return Err(ExitCode::FAILURE);
                 }
             }
-            Ok(())
+            check_secrets(&mut conn, &config)
         }
+        Command::RotateMasterKey { batch } => {
+            let config = load_config()?;
+            let mut conn = open_db(&config)?;
+            rotate_master_key(&mut conn, &config, batch)
+        }
+    }
+}
+
+/// `keyhold check`, last part: every stored key opens (reported by id, never by value).
+fn check_secrets(conn: &mut db::DbConn, config: &Config) -> Result<(), ExitCode> {
+    let report = rotation::check(conn, &config.keyring).map_err(|e| {
+        eprintln!("keyhold: {e}");
+        ExitCode::FAILURE
+    })?;
+    if report.failing.is_empty() {
+        println!("Stored keys: ok ({} open)", report.opened);
+        return Ok(());
+    }
+    println!(
+        "Stored keys: {} CANNOT be opened (key unavailable): {}",
+        report.failing.len(),
+        report.failing.join(", ")
+    );
+    println!(
+        "  Each was sealed for another record, altered, or sealed under a master key missing from KEYHOLD_MASTER_KEYS."
+    );
+    Err(ExitCode::FAILURE)
+}
+
+/// `keyhold rotate-master-key`: re-seals in batches with a progress bar.
+fn rotate_master_key(conn: &mut db::DbConn, config: &Config, batch: i64) -> Result<(), ExitCode> {
+    let keyring = &config.keyring;
+    let pending = rotation::pending(conn, keyring).map_err(|e| {
+        eprintln!("keyhold: {e}");
+        ExitCode::FAILURE
+    })?;
+    println!(
+        "Re-sealing {pending} stored key(s) under master key {}.",
+        keyring.active_id()
+    );
+    let bar = indicatif::ProgressBar::new(u64::try_from(pending).unwrap_or(0));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} keys ({eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = rotation::rotate(conn, keyring, &audit::Actor::cli(), batch, |done| {
+        bar.set_position(done)
+    });
+    bar.finish_and_clear();
+    let report = result.map_err(|e| {
+        eprintln!("keyhold: rotation stopped: {e}. Run the command again to resume.");
+        ExitCode::FAILURE
+    })?;
+    println!("Re-sealed {} key(s) under {}.", report.resealed, report.to);
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        println!(
+            "{} key(s) could not be opened and were left as they are: {}",
+            report.failed.len(),
+            report.failed.join(", ")
+        );
+        Err(ExitCode::FAILURE)
     }
 }
 
@@ -246,7 +317,7 @@ fn serve() -> Result<(), ExitCode> {
         })?;
         let state = app.state().clone();
         let setup = state
-            .db(|c| accounts::issue_setup_token(c))
+            .db(accounts::issue_setup_token)
             .await
             .map_err(|e| {
                 eprintln!("keyhold: {e}");

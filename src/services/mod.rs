@@ -1,8 +1,19 @@
 //! Use cases: each runs inside one transaction and writes its audit event with the change.
 
 pub mod accounts;
+pub mod api_tokens;
 pub mod audit;
+pub mod chat;
+pub mod explain;
+pub mod global_keys;
+pub mod integrations;
+pub mod key_health;
+pub mod key_lifecycle;
+pub mod key_mail;
+pub mod key_records;
+pub mod keys;
 pub mod mail;
+pub mod rotation;
 pub mod settings;
 pub mod throttle;
 pub mod workspaces;

@@ -62,6 +62,11 @@ pub fn flash_success(session: &Session, message: impl Into<String>) {
     set_flash(session, "success", message.into());
 }
 
+/// Queues a warning for the next page (done, but with something to look at).
+pub fn flash_warning(session: &Session, message: impl Into<String>) {
+    set_flash(session, "warning", message.into());
+}
+
 /// Queues an error message for the next page.
 pub fn flash_error(session: &Session, message: impl Into<String>) {
     set_flash(session, "error", message.into());

@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::handlers::{account, admin, auth, health, workspace};
+use super::handlers::{account, admin, auth, health, integrations, keys, workspace};
 
 /// Who a route is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +79,12 @@ route_table! {
     POST "/admin/workspaces"                    => admin::create_workspace, Admin;
     GET  "/admin/workspaces/{id}"               => admin::workspace, Admin;
     POST "/admin/workspaces/{id}/invitations"   => admin::invite, Admin;
+    GET  "/admin/integrations"                  => integrations::list, Admin;
+    GET  "/admin/integrations/{provider}"       => integrations::show, Admin;
+    POST "/admin/integrations/{provider}"       => integrations::save, Admin;
+    POST "/admin/integrations/{provider}/test"  => integrations::test, Admin;
+    GET  "/admin/integrations/{provider}/remove-key" => integrations::remove_key_form, Admin;
+    POST "/admin/integrations/{provider}/remove-key" => integrations::remove_key, Admin;
     GET  "/admin/audit"                         => admin::audit, Admin;
     GET  "/admin/audit.csv"                     => admin::audit_csv, Admin;
 
@@ -88,6 +94,15 @@ route_table! {
     POST "/w/{slug}/settings/members/{user_id}/role"        => workspace::change_role, WorkspaceOwner;
     POST "/w/{slug}/settings/members/{user_id}/remove"      => workspace::remove_member, WorkspaceOwner;
     POST "/w/{slug}/settings/invitations/{id}/revoke"       => workspace::revoke_invitation, WorkspaceOwner;
+    GET  "/w/{slug}/settings/keys"                          => keys::page, WorkspaceOwner;
+    POST "/w/{slug}/settings/keys"                          => keys::add, WorkspaceOwner;
+    POST "/w/{slug}/settings/keys/{id}/replace"             => keys::replace, WorkspaceOwner;
+    POST "/w/{slug}/settings/keys/{id}/test"                => keys::test, WorkspaceOwner;
+    POST "/w/{slug}/settings/keys/{id}/disable"             => keys::disable, WorkspaceOwner;
+    POST "/w/{slug}/settings/keys/{id}/enable"              => keys::enable, WorkspaceOwner;
+    GET  "/w/{slug}/settings/keys/{id}/remove"              => keys::remove_form, WorkspaceOwner;
+    POST "/w/{slug}/settings/keys/{id}/remove"              => keys::remove, WorkspaceOwner;
+    POST "/w/{slug}/settings/keys/{id}/move"                => keys::move_key, WorkspaceOwner;
     GET  "/w/{slug}/audit"                                  => workspace::audit, WorkspaceOwner;
     GET  "/w/{slug}/audit.csv"                              => workspace::audit_csv, WorkspaceOwner;
 }

@@ -11,7 +11,7 @@ use crate::db::models::{Invitation, User, Workspace};
 use crate::db::schema::{memberships, users, workspaces as ws_table};
 use crate::error::{Error, Result};
 use crate::services::workspaces::{self, MemberView, WorkspaceRow};
-use crate::services::{accounts, settings};
+use crate::services::{accounts, keys, settings};
 use crate::state::AppState;
 use crate::web::extractors::PlatformAdmin;
 use crate::web::forms::{FormErrors, see_other};
@@ -388,6 +388,15 @@ struct WorkspacePage {
     invitations: Vec<Invitation>,
     errors: FormErrors,
     invite_email: String,
+    /// Per provider: who answers and why (no key values).
+    answers: Vec<AnswerRow>,
+}
+
+/// One provider's resolution on the admin's workspace page.
+struct AnswerRow {
+    name: &'static str,
+    source: &'static str,
+    reason: String,
 }
 
 async fn workspace_page(
@@ -397,14 +406,23 @@ async fn workspace_page(
     errors: FormErrors,
     invite_email: String,
 ) -> Result<WorkspacePage> {
-    let (ws, members, invitations) = state
+    let (ws, members, invitations, explained) = state
         .db(move |c| {
             let ws = workspaces::get(c, &id)?;
             let members = workspaces::members(c, &ws.id)?;
             let invitations = workspaces::pending_invitations(c, &ws.id)?;
-            Ok((ws, members, invitations))
+            let explained = keys::explain(c, &ws.id)?;
+            Ok((ws, members, invitations, explained))
         })
         .await?;
+    let answers = explained
+        .iter()
+        .map(|e| AnswerRow {
+            name: e.provider().name,
+            source: e.source_str(),
+            reason: e.admin_reason(),
+        })
+        .collect();
     Ok(WorkspacePage {
         layout: admin.0.layout(ws.name.clone(), "admin-workspaces"),
         ws,
@@ -412,6 +430,7 @@ async fn workspace_page(
         invitations,
         errors,
         invite_email,
+        answers,
     })
 }
 

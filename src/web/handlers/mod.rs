@@ -4,6 +4,8 @@ pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod health;
+pub mod integrations;
+pub mod keys;
 pub mod workspace;
 
 use actix_web::HttpResponse;

@@ -9,6 +9,7 @@ use super::{ok, render};
 use crate::db::models::{AuditRow, Invitation};
 use crate::error::{Error, Result};
 use crate::services::audit::{self, Filter};
+use crate::services::keys;
 use crate::services::workspaces::{self, MemberView};
 use crate::state::AppState;
 use crate::web::extractors::{WorkspaceMember, WorkspaceOwner};
@@ -22,15 +23,25 @@ struct HomePage {
     name: String,
     slug: String,
     is_owner: bool,
+    /// Per enabled provider: (name, "Workspace key" | "Platform key" | "Not available").
+    /// Never a label or a mask: members see only whose key serves them.
+    served_by: Vec<(&'static str, &'static str)>,
 }
 
 /// `GET /w/{slug}`.
-pub async fn home(m: WorkspaceMember) -> Result<HttpResponse> {
+pub async fn home(m: WorkspaceMember, state: web::Data<AppState>) -> Result<HttpResponse> {
+    let ws_id = m.workspace.workspace_id.clone();
+    let explained = state.db(move |c| keys::explain(c, &ws_id)).await?;
     ok(&HomePage {
         layout: m.layout(m.workspace.name.clone(), "ws-chat"),
         name: m.workspace.name.clone(),
         slug: m.workspace.slug.clone(),
         is_owner: m.is_owner(),
+        served_by: explained
+            .iter()
+            .filter(|e| e.settings.enabled)
+            .map(|e| (e.provider().name, e.source_label()))
+            .collect(),
     })
 }
 

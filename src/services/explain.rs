@@ -1,0 +1,130 @@
+//! Which key answers a workspace's requests to each provider now, and why: the settings
+//! and keys loaded in three queries, handed to the pure `domain::resolution::resolve`.
+
+use super::key_records::{self as records, Settings};
+use crate::db::DbConn;
+use crate::db::models::ProviderKeyRow;
+use crate::domain::providers::Provider;
+use crate::domain::resolution::{
+    self, Allowance, GlobalKey, ProviderSettings, Resolution, ResolveError, Source, Viewer,
+    WorkspaceKeyRef,
+};
+use crate::error::Result;
+use crate::services::workspaces;
+
+/// The answer for one provider.
+#[derive(Debug, Clone)]
+pub struct ProviderExplanation {
+    pub settings: Settings,
+    pub outcome: std::result::Result<Resolution, ResolveError>,
+}
+
+impl ProviderExplanation {
+    /// The catalogue entry.
+    pub fn provider(&self) -> &'static Provider {
+        self.settings.provider
+    }
+
+    /// Whose key answers first, if any may.
+    pub fn source(&self) -> Option<Source> {
+        self.outcome
+            .as_ref()
+            .ok()
+            .and_then(|r| r.candidates.first())
+            .map(|c| c.source)
+    }
+
+    /// `workspace`, `platform` or empty: for the key-source badge.
+    pub fn source_str(&self) -> &'static str {
+        self.source().map_or("", Source::as_str)
+    }
+
+    /// What a member may see: "Workspace key", "Platform key" or "Not available".
+    pub fn source_label(&self) -> &'static str {
+        match self.source() {
+            Some(Source::Workspace) => "Workspace key",
+            Some(Source::Platform) => "Platform key",
+            None => "Not available",
+        }
+    }
+
+    /// The label of the key that answers first (owners and admins only).
+    pub fn answering_label(&self) -> Option<&str> {
+        self.outcome
+            .as_ref()
+            .ok()
+            .and_then(|r| r.candidates.first())
+            .map(|c| c.label.as_str())
+    }
+
+    /// The reason in one sentence, worded for `viewer`. Names a key by label, never by
+    /// value or mask.
+    pub fn reason(&self, viewer: Viewer) -> String {
+        match &self.outcome {
+            Ok(r) => r.reason.clone(),
+            Err(e) => e.message(self.settings.provider.name, viewer),
+        }
+    }
+
+    /// The reason for an owner.
+    pub fn owner_reason(&self) -> String {
+        self.reason(Viewer::Owner)
+    }
+
+    /// The reason for a platform admin.
+    pub fn admin_reason(&self) -> String {
+        self.reason(Viewer::Admin)
+    }
+}
+
+fn key_ref(row: &ProviderKeyRow) -> WorkspaceKeyRef {
+    WorkspaceKeyRef {
+        id: row.id.clone(),
+        label: row.label.clone(),
+        priority: row.priority,
+        status: records::status_of(row),
+    }
+}
+
+/// Resolves every catalogue provider for the workspace, in catalogue order.
+pub fn explain(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<ProviderExplanation>> {
+    let all = records::all_settings(conn)?;
+    let globals = records::global_keys(conn)?;
+    let keys = records::workspace_keys(conn, workspace_id)?;
+    let ws = workspaces::get(conn, workspace_id)?;
+    // Platform usage is not metered yet (the gateway records it), so only a limit of zero
+    // can be exhausted today.
+    let allowance = Allowance {
+        limit_tokens: ws.allowance_tokens,
+        used_tokens: 0,
+    };
+    Ok(all
+        .into_iter()
+        .map(|s| {
+            let p = s.provider;
+            let global_key = globals
+                .iter()
+                .find(|g| g.provider == p.id)
+                .map(|g| GlobalKey {
+                    id: g.id.clone(),
+                    active: records::status_of(g).is_usable(),
+                });
+            let refs: Vec<WorkspaceKeyRef> = keys
+                .iter()
+                .filter(|k| k.provider == p.id)
+                .map(key_ref)
+                .collect();
+            let domain_settings = ProviderSettings {
+                enabled: s.enabled,
+                byok_enabled: s.byok_enabled,
+                failure_policy: s.failure_policy,
+                global_key,
+            };
+            let outcome = resolution::resolve(p.name, &domain_settings, &refs, &allowance);
+            ProviderExplanation {
+                settings: s,
+                outcome,
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,188 @@
+//! The platform's global key per provider: stored (replaced in place), removed (wiped,
+//! row kept) and tested. Called from Settings → Integrations only.
+
+use diesel::prelude::*;
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::audit::{self, Actor, Event};
+use super::key_records as records;
+use crate::config::Config;
+use crate::db::models::ProviderKeyRow;
+use crate::db::schema::provider_keys;
+use crate::db::{DbConn, now, write_tx};
+use crate::domain::ids::new_id;
+use crate::domain::providers::Provider;
+use crate::domain::vault::Scope;
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::upstream::{self, TestOutcome};
+
+/// Label of every global key row.
+const GLOBAL_LABEL: &str = "Platform key";
+
+/// Stores `secret` as the provider's global key, replacing the current one in place.
+/// Call inside the transaction that audits the settings change.
+pub(super) fn put(
+    conn: &mut DbConn,
+    config: &Config,
+    actor: &Actor,
+    provider: &'static Provider,
+    secret: &SecretString,
+    outcome: TestOutcome,
+) -> Result<()> {
+    let t = now();
+    let current = records::global_key(conn, provider.id)?;
+    let id = current.as_ref().map_or_else(new_id, |r| r.id.clone());
+    let sealed = records::seal(&config.keyring, Scope::Global, None, provider, &id, secret)?;
+    match &current {
+        Some(old) => {
+            diesel::update(provider_keys::table.find(&id))
+                .set((
+                    provider_keys::sealed.eq(Some(&sealed.sealed)),
+                    provider_keys::master_key_id.eq(Some(&sealed.master_key_id)),
+                    provider_keys::mask.eq(&sealed.mask),
+                    provider_keys::fingerprint.eq(&sealed.fingerprint),
+                    provider_keys::status.eq(outcome.status().as_str()),
+                    provider_keys::last_tested_at.eq(Some(t)),
+                    provider_keys::last_test_result.eq(Some(outcome.code())),
+                    provider_keys::updated_at.eq(t),
+                ))
+                .execute(conn)?;
+            audit::record(
+                conn,
+                actor,
+                Event::new("provider.global_key_replaced")
+                    .target(provider.id)
+                    .details(json!({
+                        "label": GLOBAL_LABEL,
+                        "mask_before": old.mask,
+                        "mask": sealed.mask,
+                        "status": outcome.status().as_str(),
+                    })),
+            )?;
+        }
+        None => {
+            diesel::insert_into(provider_keys::table)
+                .values(&ProviderKeyRow {
+                    id: id.clone(),
+                    scope: Scope::Global.as_str().to_owned(),
+                    workspace_id: None,
+                    provider: provider.id.to_owned(),
+                    label: GLOBAL_LABEL.to_owned(),
+                    priority: 0,
+                    sealed: Some(sealed.sealed),
+                    master_key_id: Some(sealed.master_key_id),
+                    mask: sealed.mask.clone(),
+                    fingerprint: sealed.fingerprint,
+                    status: outcome.status().as_str().to_owned(),
+                    last_tested_at: Some(t),
+                    last_test_result: Some(outcome.code().to_owned()),
+                    last_used_at: None,
+                    created_by: actor.user_id.clone(),
+                    created_at: t,
+                    updated_at: t,
+                    removed_at: None,
+                    removed_by: None,
+                })
+                .execute(conn)?;
+            audit::record(
+                conn,
+                actor,
+                Event::new("provider.global_key_set")
+                    .target(provider.id)
+                    .details(json!({
+                        "label": GLOBAL_LABEL,
+                        "mask": sealed.mask,
+                        "status": outcome.status().as_str(),
+                    })),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the global key: its ciphertext is wiped, the row stays for the record.
+pub async fn remove_global_key(
+    state: &AppState,
+    actor: Actor,
+    provider: &'static Provider,
+) -> Result<bool> {
+    state
+        .db(move |c| {
+            write_tx(c, |c| {
+                let Some(row) = records::global_key(c, provider.id)? else {
+                    return Ok(false);
+                };
+                records::wipe(c, &row.id, actor.user_id.as_deref())?;
+                audit::record(
+                    c,
+                    &actor,
+                    Event::new("provider.global_key_removed")
+                        .target(provider.id)
+                        .details(json!({ "label": row.label, "mask": row.mask })),
+                )?;
+                Ok(true)
+            })
+        })
+        .await
+}
+
+/// Tests `key` against the provider's own base URL (the catalogue's or the operator's).
+pub(super) async fn test_secret(
+    state: &AppState,
+    provider: &'static Provider,
+    key: &SecretString,
+) -> Result<TestOutcome> {
+    let base = state
+        .config
+        .provider_base_url(provider.id)
+        .ok_or(Error::NotFound)?;
+    Ok(upstream::test_key(&state.upstream, provider, base, key).await)
+}
+
+/// Tests the stored global key and records the result; `None` when there is none.
+pub async fn test_global_key(
+    state: &AppState,
+    actor: Actor,
+    provider: &'static Provider,
+) -> Result<Option<TestOutcome>> {
+    let Some(row) = state
+        .db(move |c| records::global_key(c, provider.id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let secret = records::open_secret(&state.config.keyring, &row)?;
+    let outcome = test_secret(state, provider, &secret).await?;
+    drop(secret);
+    state
+        .db(move |c| {
+            write_tx(c, |c| {
+                let t = now();
+                diesel::update(provider_keys::table.find(&row.id))
+                    .filter(provider_keys::removed_at.is_null())
+                    .set((
+                        provider_keys::status.eq(outcome.status().as_str()),
+                        provider_keys::last_tested_at.eq(Some(t)),
+                        provider_keys::last_test_result.eq(Some(outcome.code())),
+                        provider_keys::updated_at.eq(t),
+                    ))
+                    .execute(c)?;
+                audit::record(
+                    c,
+                    &actor,
+                    Event::new("provider.global_key_tested")
+                        .target(provider.id)
+                        .details(json!({
+                            "label": row.label,
+                            "mask": row.mask,
+                            "result": outcome.code(),
+                        })),
+                )?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(Some(outcome))
+}

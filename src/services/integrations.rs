@@ -1,0 +1,262 @@
+//! Settings → Integrations: the platform admin's per-provider settings and global keys.
+//! Every function here is called from `PlatformAdmin` handlers only. The global key's
+//! own storage, removal and test are in [`super::global_keys`].
+
+use diesel::prelude::*;
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::audit::{self, Actor, Event};
+use super::global_keys;
+use super::key_mail;
+use super::key_records::{self as records, Settings};
+use crate::db::models::ProviderKeyRow;
+use crate::db::schema::provider_keys;
+use crate::db::{DbConn, write_tx};
+use crate::domain::providers::Provider;
+use crate::domain::resolution::{FailurePolicy, KeyStatus};
+use crate::domain::vault::Scope;
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::upstream::TestOutcome;
+
+/// What the admin sees of a global key: never the secret.
+#[derive(Debug, Clone)]
+pub struct GlobalKeyView {
+    pub mask: String,
+    pub status: KeyStatus,
+    pub last_tested_at: Option<i64>,
+    pub last_test_result: Option<TestOutcome>,
+    pub updated_at: i64,
+}
+
+impl GlobalKeyView {
+    fn of(row: &ProviderKeyRow) -> GlobalKeyView {
+        GlobalKeyView {
+            mask: row.mask.clone(),
+            status: records::status_of(row),
+            last_tested_at: row.last_tested_at,
+            last_test_result: row
+                .last_test_result
+                .as_deref()
+                .and_then(TestOutcome::from_code),
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// One provider as Settings → Integrations shows it.
+#[derive(Debug, Clone)]
+pub struct ProviderRow {
+    pub settings: Settings,
+    pub global_key: Option<GlobalKeyView>,
+    /// Workspaces holding at least one key (not removed) for the provider.
+    pub workspaces_with_keys: i64,
+}
+
+fn workspaces_with_keys(conn: &mut DbConn, only_usable: bool) -> Result<Vec<(String, i64)>> {
+    use diesel::dsl::count;
+    let statuses: Vec<&str> = KeyStatus::ALL
+        .into_iter()
+        .filter(|s| *s != KeyStatus::Removed && (!only_usable || s.is_usable()))
+        .map(KeyStatus::as_str)
+        .collect();
+    Ok(provider_keys::table
+        .filter(provider_keys::scope.eq(Scope::Workspace.as_str()))
+        .filter(provider_keys::removed_at.is_null())
+        .filter(provider_keys::status.eq_any(statuses))
+        .group_by(provider_keys::provider)
+        .select((
+            provider_keys::provider,
+            count(provider_keys::workspace_id).aggregate_distinct(),
+        ))
+        .load(conn)?)
+}
+
+fn usable_statuses() -> Vec<&'static str> {
+    KeyStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_usable())
+        .map(KeyStatus::as_str)
+        .collect()
+}
+
+/// Every catalogue provider with its settings, global key and workspace-key count
+/// (three queries, whatever the number of workspaces).
+pub fn list(conn: &mut DbConn) -> Result<Vec<ProviderRow>> {
+    let settings = records::all_settings(conn)?;
+    let globals = records::global_keys(conn)?;
+    let counts = workspaces_with_keys(conn, false)?;
+    Ok(settings
+        .into_iter()
+        .map(|s| {
+            let id = s.provider.id;
+            ProviderRow {
+                global_key: globals
+                    .iter()
+                    .find(|g| g.provider == id)
+                    .map(GlobalKeyView::of),
+                workspaces_with_keys: counts.iter().find(|(p, _)| p == id).map_or(0, |(_, n)| *n),
+                settings: s,
+            }
+        })
+        .collect())
+}
+
+/// One provider's row.
+pub fn detail(conn: &mut DbConn, provider: &'static Provider) -> Result<ProviderRow> {
+    list(conn)?
+        .into_iter()
+        .find(|r| r.settings.provider.id == provider.id)
+        .ok_or(Error::NotFound)
+}
+
+/// How many workspaces switch to the platform key if BYOK goes off: those holding at
+/// least one usable key for the provider.
+pub fn byok_off_impact(conn: &mut DbConn, provider: &Provider) -> Result<i64> {
+    Ok(workspaces_with_keys(conn, true)?
+        .into_iter()
+        .find(|(p, _)| p == provider.id)
+        .map_or(0, |(_, n)| n))
+}
+
+fn usable_workspace_ids(conn: &mut DbConn, provider: &Provider) -> Result<Vec<String>> {
+    let ids: Vec<Option<String>> = provider_keys::table
+        .filter(provider_keys::scope.eq(Scope::Workspace.as_str()))
+        .filter(provider_keys::provider.eq(provider.id))
+        .filter(provider_keys::status.eq_any(usable_statuses()))
+        .select(provider_keys::workspace_id)
+        .distinct()
+        .load(conn)?;
+    Ok(ids.into_iter().flatten().collect())
+}
+
+/// What the admin submitted on a provider's page.
+pub struct Change {
+    pub enabled: bool,
+    pub byok_enabled: bool,
+    pub failure_policy: FailurePolicy,
+    /// A new global key; `None` keeps the stored one.
+    pub api_key: Option<SecretString>,
+}
+
+/// What saving did, for the flash.
+#[derive(Debug, Default)]
+pub struct Saved {
+    /// The result of testing the new global key, when one was entered.
+    pub key_test: Option<TestOutcome>,
+    /// Owners mailed about a BYOK change.
+    pub owners_mailed: usize,
+}
+
+fn audit_flag(
+    conn: &mut DbConn,
+    actor: &Actor,
+    provider: &Provider,
+    (before, after): (bool, bool),
+    (on, off): (&str, &str),
+) -> Result<()> {
+    if before != after {
+        audit::record(
+            conn,
+            actor,
+            Event::new(if after { on } else { off })
+                .target(provider.id)
+                .details(json!({ "before": before, "after": after })),
+        )?;
+    }
+    Ok(())
+}
+
+/// Saves a provider's settings and, when given, its new global key (tested first: a key
+/// the provider rejects is not saved, and neither is anything else of the form).
+pub async fn save(
+    state: &AppState,
+    actor: Actor,
+    provider: &'static Provider,
+    change: Change,
+) -> Result<Saved> {
+    let api_key = change
+        .api_key
+        .as_ref()
+        .map(records::parse_secret)
+        .transpose()?;
+    let key_test = match &api_key {
+        Some(k) => {
+            let outcome = global_keys::test_secret(state, provider, k).await?;
+            if outcome == TestOutcome::Invalid {
+                return Err(Error::invalid("api_key", outcome.message()));
+            }
+            Some(outcome)
+        }
+        None => None,
+    };
+    let config = state.config.clone();
+    let owners_mailed = state
+        .db(move |c| {
+            write_tx(c, |c| {
+                let before = records::settings(c, provider)?;
+                // Who held a usable key before the change, for the BYOK-off mail.
+                let holders = usable_workspace_ids(c, provider)?;
+                let after = Settings {
+                    provider,
+                    enabled: change.enabled,
+                    byok_enabled: change.byok_enabled,
+                    failure_policy: change.failure_policy,
+                };
+                records::store_settings(c, &after)?;
+                let flags = [
+                    (
+                        (before.enabled, after.enabled),
+                        ("provider.enabled", "provider.disabled"),
+                    ),
+                    (
+                        (before.byok_enabled, after.byok_enabled),
+                        ("provider.byok_enabled", "provider.byok_disabled"),
+                    ),
+                ];
+                for (values, actions) in flags {
+                    audit_flag(c, &actor, provider, values, actions)?;
+                }
+                if before.failure_policy != after.failure_policy {
+                    audit::record(
+                        c,
+                        &actor,
+                        Event::new("provider.failure_policy_changed")
+                            .target(provider.id)
+                            .details(json!({
+                                "before": before.failure_policy.as_str(),
+                                "after": after.failure_policy.as_str(),
+                            })),
+                    )?;
+                }
+                if let (Some(k), Some(outcome)) = (&api_key, key_test) {
+                    global_keys::put(c, &config, &actor, provider, k, outcome)?;
+                }
+                let mut mailed = 0;
+                if before.byok_enabled
+                    && !after.byok_enabled
+                    && after.enabled
+                    && !holders.is_empty()
+                {
+                    let contacts = records::owners(c, Some(&holders))?;
+                    mailed += key_mail::byok_disabled(c, &config, provider.name, &contacts)?;
+                }
+                if !before.byok_available() && after.byok_available() {
+                    let contacts = records::owners(c, None)?;
+                    mailed += key_mail::byok_enabled(c, &config, provider.name, &contacts)?;
+                }
+                Ok(mailed)
+            })
+        })
+        .await?;
+    if owners_mailed > 0 {
+        state.mail_wakeup.notify_one();
+    }
+    Ok(Saved {
+        key_test,
+        owners_mailed,
+    })
+}
+
+pub use super::global_keys::{remove_global_key, test_global_key};

@@ -1,0 +1,197 @@
+//! The mails about keys and BYOK, queued in the transaction of their cause. They name a
+//! key by its label only: no secret, no mask.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+
+use super::key_records::OwnerContact;
+use super::mail;
+use crate::config::Config;
+use crate::db::DbConn;
+use crate::error::Result;
+
+#[derive(Template)]
+#[template(path = "email/byok_disabled.txt", blocks = ["subject", "text"])]
+struct ByokDisabledMail {
+    name: String,
+    provider: String,
+    workspaces: Vec<String>,
+    action_url: String,
+}
+crate::mail_content!(ByokDisabledMail, "Open your API keys");
+
+#[derive(Template)]
+#[template(path = "email/byok_enabled.txt", blocks = ["subject", "text"])]
+struct ByokEnabledMail {
+    name: String,
+    provider: String,
+    workspaces: Vec<String>,
+    action_url: String,
+}
+crate::mail_content!(ByokEnabledMail, "Add a key");
+
+#[derive(Template)]
+#[template(path = "email/key_changed.txt", blocks = ["subject", "text"])]
+struct KeyChangedMail {
+    name: String,
+    actor: String,
+    change: &'static str,
+    provider: String,
+    label: String,
+    workspace: String,
+    action_url: String,
+}
+crate::mail_content!(KeyChangedMail, "Review the API keys");
+
+#[derive(Template)]
+#[template(path = "email/key_rejected.txt", blocks = ["subject", "text"])]
+struct KeyRejectedMail {
+    name: String,
+    provider: String,
+    label: String,
+    workspace: String,
+    action_url: String,
+}
+crate::mail_content!(KeyRejectedMail, "Replace the key");
+
+fn keys_link(config: &Config, slug: &str) -> String {
+    config.link(&format!("/w/{slug}/settings/keys"))
+}
+
+/// One mail per person, listing each of their workspaces (the contacts come sorted by
+/// email from [`super::key_records::owners`]).
+fn per_person(contacts: &[OwnerContact]) -> BTreeMap<&str, Vec<&OwnerContact>> {
+    let mut by_email: BTreeMap<&str, Vec<&OwnerContact>> = BTreeMap::new();
+    for c in contacts {
+        by_email.entry(c.email.as_str()).or_default().push(c);
+    }
+    by_email
+}
+
+/// BYOK went off: tell the owners of the workspaces that were using their own key.
+pub fn byok_disabled(
+    conn: &mut DbConn,
+    config: &Config,
+    provider: &str,
+    contacts: &[OwnerContact],
+) -> Result<usize> {
+    let people = per_person(contacts);
+    for (email, list) in &people {
+        let first = list[0];
+        mail::enqueue(
+            conn,
+            email,
+            &first.name,
+            &ByokDisabledMail {
+                name: first.name.clone(),
+                provider: provider.to_owned(),
+                workspaces: list.iter().map(|c| c.workspace_name.clone()).collect(),
+                action_url: keys_link(config, &first.workspace_slug),
+            },
+        )?;
+    }
+    Ok(people.len())
+}
+
+/// BYOK came on: tell every owner they may add a key.
+pub fn byok_enabled(
+    conn: &mut DbConn,
+    config: &Config,
+    provider: &str,
+    contacts: &[OwnerContact],
+) -> Result<usize> {
+    let people = per_person(contacts);
+    for (email, list) in &people {
+        let first = list[0];
+        mail::enqueue(
+            conn,
+            email,
+            &first.name,
+            &ByokEnabledMail {
+                name: first.name.clone(),
+                provider: provider.to_owned(),
+                workspaces: list.iter().map(|c| c.workspace_name.clone()).collect(),
+                action_url: keys_link(config, &first.workspace_slug),
+            },
+        )?;
+    }
+    Ok(people.len())
+}
+
+/// What happened to a workspace key, for [`key_changed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Replaced,
+    Removed,
+}
+
+impl Change {
+    fn verb(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::Replaced => "replaced",
+            Change::Removed => "removed",
+        }
+    }
+}
+
+/// A key was added, replaced or removed: tell the workspace's other owners.
+#[allow(clippy::too_many_arguments)]
+pub fn key_changed(
+    conn: &mut DbConn,
+    config: &Config,
+    owners: &[OwnerContact],
+    actor_id: Option<&str>,
+    actor_name: &str,
+    change: Change,
+    provider: &str,
+    label: &str,
+) -> Result<()> {
+    for o in owners
+        .iter()
+        .filter(|o| Some(o.user_id.as_str()) != actor_id)
+    {
+        mail::enqueue(
+            conn,
+            &o.email,
+            &o.name,
+            &KeyChangedMail {
+                name: o.name.clone(),
+                actor: actor_name.to_owned(),
+                change: change.verb(),
+                provider: provider.to_owned(),
+                label: label.to_owned(),
+                workspace: o.workspace_name.clone(),
+                action_url: keys_link(config, &o.workspace_slug),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The provider rejected a workspace key, which is now marked invalid: tell the owners.
+pub fn key_rejected(
+    conn: &mut DbConn,
+    config: &Config,
+    owners: &[OwnerContact],
+    provider: &str,
+    label: &str,
+) -> Result<()> {
+    for o in owners {
+        mail::enqueue(
+            conn,
+            &o.email,
+            &o.name,
+            &KeyRejectedMail {
+                name: o.name.clone(),
+                provider: provider.to_owned(),
+                label: label.to_owned(),
+                workspace: o.workspace_name.clone(),
+                action_url: keys_link(config, &o.workspace_slug),
+            },
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,348 @@
+//! `/admin/integrations`: Settings → Integrations, one page per provider (enable, global
+//! key, BYOK switch, failure policy). Turning BYOK off shows its impact first.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::workspace::format_time;
+use super::{ok, render};
+use crate::domain::providers::{Provider, ProviderId};
+use crate::domain::resolution::{FailurePolicy, KeyStatus};
+use crate::error::{Error, Result};
+use crate::services::integrations::{self, Change, GlobalKeyView, ProviderRow};
+use crate::state::AppState;
+use crate::upstream::TestOutcome;
+use crate::web::extractors::PlatformAdmin;
+use crate::web::forms::{FormErrors, see_other};
+use crate::web::layout::{Layout, flash_error, flash_success, flash_warning};
+
+/// A "are you sure?" page whose form re-posts with `confirm=yes`; works without JS.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub layout: Layout,
+    pub heading: String,
+    pub impact: String,
+    pub details: Vec<String>,
+    pub action: String,
+    pub hidden: Vec<(&'static str, String)>,
+    pub button: &'static str,
+    pub back_href: String,
+    pub back_label: String,
+}
+
+/// The key-status badge word of `_macros.html` for a stored status.
+pub fn badge_status(s: KeyStatus) -> &'static str {
+    match s {
+        KeyStatus::Active => "active",
+        KeyStatus::Untested => "untested",
+        KeyStatus::QuotaWarning => "quota",
+        KeyStatus::Invalid => "invalid",
+        KeyStatus::Disabled => "disabled",
+        KeyStatus::Removed => "revoked",
+    }
+}
+
+/// "2026-11-23 14:05:00 UTC · Passed", or "Never".
+pub fn last_test_text(at: Option<i64>, result: Option<TestOutcome>) -> String {
+    match (at, result) {
+        (Some(t), Some(r)) => format!("{} · {}", format_time(t), r.short()),
+        (Some(t), None) => format_time(t),
+        _ => "Never".into(),
+    }
+}
+
+fn provider_from(path: &str) -> Result<&'static Provider> {
+    ProviderId::parse(path)
+        .map(ProviderId::provider)
+        .ok_or(Error::NotFound)
+}
+
+struct GlobalKeyRow {
+    mask: String,
+    status: &'static str,
+    last_test: String,
+}
+
+impl GlobalKeyRow {
+    fn of(g: &GlobalKeyView) -> GlobalKeyRow {
+        GlobalKeyRow {
+            mask: g.mask.clone(),
+            status: badge_status(g.status),
+            last_test: last_test_text(g.last_tested_at, g.last_test_result),
+        }
+    }
+}
+
+struct IntegrationRow {
+    id: &'static str,
+    name: &'static str,
+    enabled: bool,
+    byok: bool,
+    global: Option<GlobalKeyRow>,
+    workspaces: i64,
+}
+
+#[derive(Template)]
+#[template(path = "admin/integrations.html")]
+struct IntegrationsPage {
+    layout: Layout,
+    rows: Vec<IntegrationRow>,
+}
+
+/// `GET /admin/integrations`.
+pub async fn list(admin: PlatformAdmin, state: web::Data<AppState>) -> Result<HttpResponse> {
+    let rows = state.db(integrations::list).await?;
+    ok(&IntegrationsPage {
+        layout: admin.0.layout("Integrations", "admin-integrations"),
+        rows: rows
+            .iter()
+            .map(|r| IntegrationRow {
+                id: r.settings.provider.id,
+                name: r.settings.provider.name,
+                enabled: r.settings.enabled,
+                byok: r.settings.byok_enabled,
+                global: r.global_key.as_ref().map(GlobalKeyRow::of),
+                workspaces: r.workspaces_with_keys,
+            })
+            .collect(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin/integration.html")]
+struct ProviderPage {
+    layout: Layout,
+    id: &'static str,
+    name: &'static str,
+    key_hint: &'static str,
+    docs_url: &'static str,
+    enabled: bool,
+    byok: bool,
+    policy: &'static str,
+    global: Option<GlobalKeyRow>,
+    workspaces: i64,
+    errors: FormErrors,
+}
+
+fn provider_page(admin: &PlatformAdmin, row: &ProviderRow, errors: FormErrors) -> ProviderPage {
+    let p = row.settings.provider;
+    ProviderPage {
+        layout: admin.0.layout(p.name, "admin-integrations"),
+        id: p.id,
+        name: p.name,
+        key_hint: p.key_hint,
+        docs_url: p.docs_url,
+        enabled: row.settings.enabled,
+        byok: row.settings.byok_enabled,
+        policy: row.settings.failure_policy.as_str(),
+        global: row.global_key.as_ref().map(GlobalKeyRow::of),
+        workspaces: row.workspaces_with_keys,
+        errors,
+    }
+}
+
+/// `GET /admin/integrations/{provider}`.
+pub async fn show(
+    admin: PlatformAdmin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let provider = provider_from(&path)?;
+    let row = state.db(move |c| integrations::detail(c, provider)).await?;
+    ok(&provider_page(&admin, &row, FormErrors::default()))
+}
+
+/// The provider form. Unknown fields are ignored; an unchecked switch sends nothing.
+#[derive(Deserialize)]
+pub struct ProviderForm {
+    enabled: Option<String>,
+    byok_enabled: Option<String>,
+    failure_policy: Option<String>,
+    api_key: Option<SecretString>,
+    confirm: Option<String>,
+}
+
+/// `POST /admin/integrations/{provider}`: "Save changes".
+pub async fn save(
+    admin: PlatformAdmin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<ProviderForm>,
+) -> Result<HttpResponse> {
+    let provider = provider_from(&path)?;
+    let f = form.into_inner();
+    let failure_policy = match f.failure_policy.as_deref() {
+        None | Some("") => FailurePolicy::Fail,
+        Some(s) => FailurePolicy::parse(s).ok_or_else(|| {
+            Error::invalid(
+                "failure_policy",
+                "Choose what happens when a workspace key fails.",
+            )
+        })?,
+    };
+    let api_key = f.api_key.filter(|k| !k.expose_secret().trim().is_empty());
+    let change = Change {
+        enabled: f.enabled.is_some(),
+        byok_enabled: f.byok_enabled.is_some(),
+        failure_policy,
+        api_key,
+    };
+    let current = state.db(move |c| integrations::detail(c, provider)).await?;
+
+    if current.settings.byok_enabled && !change.byok_enabled && f.confirm.as_deref() != Some("yes")
+    {
+        let impact = state
+            .db(move |c| integrations::byok_off_impact(c, provider))
+            .await?;
+        return ok(&byok_off_confirmation(&admin, provider, &change, impact));
+    }
+
+    let entered_key = change.api_key.is_some();
+    match integrations::save(&state, admin.0.actor(), provider, change).await {
+        Ok(saved) => {
+            let session = &admin.0.session;
+            match saved.key_test {
+                Some(t) if t.is_warning() => flash_warning(
+                    session,
+                    format!(
+                        "Changes saved. The global key was saved, but: {}",
+                        t.message()
+                    ),
+                ),
+                _ => {
+                    let mut msg = String::from("Changes saved.");
+                    if entered_key {
+                        msg.push_str(" The global key was tested and saved.");
+                    }
+                    if saved.owners_mailed > 0 {
+                        msg.push_str(&format!(
+                            " {} workspace owner{} notified by mail.",
+                            saved.owners_mailed,
+                            if saved.owners_mailed == 1 {
+                                " was"
+                            } else {
+                                "s were"
+                            }
+                        ));
+                    }
+                    flash_success(session, msg);
+                }
+            }
+            Ok(see_other(&format!("/admin/integrations/{}", provider.id)))
+        }
+        Err(e) => {
+            let errors = FormErrors::from_error(e)?;
+            render(
+                &provider_page(&admin, &current, errors),
+                StatusCode::BAD_REQUEST,
+            )
+        }
+    }
+}
+
+fn byok_off_confirmation(
+    admin: &PlatformAdmin,
+    provider: &Provider,
+    change: &Change,
+    impact: i64,
+) -> ConfirmPage {
+    let name = provider.name;
+    let impact = match impact {
+        0 => format!("No workspace uses its own {name} key right now."),
+        1 => format!("1 workspace uses its own {name} key; it will switch to the platform key."),
+        n => format!(
+            "{n} workspaces use their own {name} key; they will switch to the platform key."
+        ),
+    };
+    let mut details = vec![format!(
+        "Their {name} keys are kept, not deleted, and answer again if you turn BYOK back on. Their owners are told by mail."
+    )];
+    if change.api_key.is_some() {
+        details.push(
+            "The new global key you typed was not carried over to this page. Enter it again after confirming.".into(),
+        );
+    }
+    let mut hidden = vec![("failure_policy", change.failure_policy.as_str().to_owned())];
+    if change.enabled {
+        hidden.push(("enabled", "on".into()));
+    }
+    ConfirmPage {
+        layout: admin
+            .0
+            .layout(format!("Turn BYOK off for {name}?"), "admin-integrations"),
+        heading: format!("Turn BYOK off for {name}?"),
+        impact,
+        details,
+        action: format!("/admin/integrations/{}", provider.id),
+        hidden,
+        button: "Turn BYOK off",
+        back_href: format!("/admin/integrations/{}", provider.id),
+        back_label: name.to_owned(),
+    }
+}
+
+/// `POST /admin/integrations/{provider}/test`: "Test key".
+pub async fn test(
+    admin: PlatformAdmin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let provider = provider_from(&path)?;
+    let session = &admin.0.session;
+    match integrations::test_global_key(&state, admin.0.actor(), provider).await {
+        Ok(None) => flash_error(session, "There is no global key to test. Enter one first."),
+        Ok(Some(TestOutcome::Ok)) => flash_success(session, TestOutcome::Ok.message()),
+        Ok(Some(TestOutcome::Invalid)) => flash_error(
+            session,
+            "Invalid key. Validation failed. The provider rejected the global key; enter a new one.",
+        ),
+        Ok(Some(other)) => flash_warning(session, other.message()),
+        Err(Error::Conflict(m)) => flash_error(session, m),
+        Err(e) => return Err(e),
+    }
+    Ok(see_other(&format!("/admin/integrations/{}", provider.id)))
+}
+
+/// `GET /admin/integrations/{provider}/remove-key`: asks before removing the global key.
+pub async fn remove_key_form(
+    admin: PlatformAdmin,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let provider = provider_from(&path)?;
+    let name = provider.name;
+    ok(&ConfirmPage {
+        layout: admin.0.layout(
+            format!("Remove the global {name} key?"),
+            "admin-integrations",
+        ),
+        heading: format!("Remove the global {name} key?"),
+        impact: format!(
+            "Workspaces without their own {name} key will get “no key” errors until you enter a new global key."
+        ),
+        details: vec!["The stored key is wiped; its label and mask stay in the records.".into()],
+        action: format!("/admin/integrations/{}/remove-key", provider.id),
+        hidden: Vec::new(),
+        button: "Remove global key",
+        back_href: format!("/admin/integrations/{}", provider.id),
+        back_label: name.to_owned(),
+    })
+}
+
+/// `POST /admin/integrations/{provider}/remove-key`: "Remove global key".
+pub async fn remove_key(
+    admin: PlatformAdmin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let provider = provider_from(&path)?;
+    if integrations::remove_global_key(&state, admin.0.actor(), provider).await? {
+        flash_success(&admin.0.session, "The global key was removed.");
+    } else {
+        flash_error(&admin.0.session, "There is no global key to remove.");
+    }
+    Ok(see_other(&format!("/admin/integrations/{}", provider.id)))
+}

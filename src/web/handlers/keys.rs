@@ -1,0 +1,393 @@
+//! `/w/<slug>/settings/keys`: a workspace owner's own provider keys (BYOK), and which key
+//! answers each provider now. Owners only; the extractor answers members with 403 and
+//! everyone else with 404. Pages show a key's mask, never the key.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::integrations::{ConfirmPage, badge_status, last_test_text};
+use super::workspace::format_time;
+use super::{ok, render};
+use crate::db::models::ProviderKeyRow;
+use crate::domain::resolution::KeyStatus;
+use crate::error::{Error, Result};
+use crate::services::key_records::status_of;
+use crate::services::keys::{self, ProviderExplanation};
+use crate::state::AppState;
+use crate::upstream::TestOutcome;
+use crate::web::extractors::WorkspaceOwner;
+use crate::web::forms::{FormErrors, see_other};
+use crate::web::layout::{Layout, flash_error, flash_success, flash_warning};
+
+struct KeyRow {
+    id: String,
+    label: String,
+    mask: String,
+    status: &'static str,
+    last_test: String,
+    last_use: String,
+    removed: String,
+    is_disabled: bool,
+    is_first: bool,
+    is_last: bool,
+}
+
+impl KeyRow {
+    fn of(k: &ProviderKeyRow) -> KeyRow {
+        KeyRow {
+            id: k.id.clone(),
+            label: k.label.clone(),
+            mask: k.mask.clone(),
+            status: badge_status(status_of(k)),
+            last_test: last_test_text(
+                k.last_tested_at,
+                k.last_test_result
+                    .as_deref()
+                    .and_then(TestOutcome::from_code),
+            ),
+            last_use: k.last_used_at.map_or_else(|| "Never".into(), format_time),
+            removed: k.removed_at.map(format_time).unwrap_or_default(),
+            is_disabled: status_of(k) == KeyStatus::Disabled,
+            is_first: false,
+            is_last: false,
+        }
+    }
+}
+
+struct Section {
+    id: &'static str,
+    name: &'static str,
+    key_hint: &'static str,
+    docs_url: &'static str,
+    enabled: bool,
+    byok_available: bool,
+    source: &'static str,
+    answering: String,
+    reason: String,
+    keys: Vec<KeyRow>,
+    removed: Vec<KeyRow>,
+}
+
+impl Section {
+    fn of(e: &ProviderExplanation, all: &[ProviderKeyRow]) -> Section {
+        let p = e.provider();
+        let (removed, live): (Vec<&ProviderKeyRow>, Vec<&ProviderKeyRow>) = all
+            .iter()
+            .filter(|k| k.provider == p.id)
+            .partition(|k| k.removed_at.is_some());
+        let n = live.len();
+        let keys = live
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| KeyRow {
+                is_first: i == 0,
+                is_last: i + 1 == n,
+                ..KeyRow::of(k)
+            })
+            .collect();
+        Section {
+            id: p.id,
+            name: p.name,
+            key_hint: p.key_hint,
+            docs_url: p.docs_url,
+            enabled: e.settings.enabled,
+            byok_available: e.settings.byok_available(),
+            source: e.source_str(),
+            answering: e.answering_label().unwrap_or_default().to_owned(),
+            reason: e.owner_reason(),
+            keys,
+            removed: removed.into_iter().map(KeyRow::of).collect(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "workspace/keys.html")]
+struct KeysPage {
+    layout: Layout,
+    slug: String,
+    sections: Vec<Section>,
+    errors: FormErrors,
+    /// The provider whose add form `errors` and `label_value` belong to.
+    form_provider: String,
+    label_value: String,
+}
+
+impl KeysPage {
+    fn err_for(&self, provider: &str, field: &str) -> Option<String> {
+        (self.form_provider == provider)
+            .then(|| self.errors.get(field))
+            .flatten()
+    }
+
+    /// An error for a form this page does not show (a provider without BYOK, or unknown).
+    fn orphan_error(&self) -> Option<String> {
+        let shown = self
+            .sections
+            .iter()
+            .any(|s| s.byok_available && s.id == self.form_provider);
+        if shown {
+            None
+        } else {
+            self.errors.message.clone()
+        }
+    }
+
+    fn label_for(&self, provider: &str) -> &str {
+        if self.form_provider == provider {
+            &self.label_value
+        } else {
+            ""
+        }
+    }
+}
+
+async fn keys_page(
+    o: &WorkspaceOwner,
+    state: &AppState,
+    errors: FormErrors,
+    form_provider: String,
+    label_value: String,
+) -> Result<KeysPage> {
+    let ws_id = o.0.workspace.workspace_id.clone();
+    let (explained, rows) = state
+        .db(move |c| Ok((keys::explain(c, &ws_id)?, keys::list(c, &ws_id)?)))
+        .await?;
+    Ok(KeysPage {
+        layout: o.0.layout("API keys", "ws-keys"),
+        slug: o.0.workspace.slug.clone(),
+        sections: explained.iter().map(|e| Section::of(e, &rows)).collect(),
+        errors,
+        form_provider,
+        label_value,
+    })
+}
+
+/// `GET /w/{slug}/settings/keys`.
+pub async fn page(o: WorkspaceOwner, state: web::Data<AppState>) -> Result<HttpResponse> {
+    ok(&keys_page(
+        &o,
+        &state,
+        FormErrors::default(),
+        String::new(),
+        String::new(),
+    )
+    .await?)
+}
+
+fn back(o: &WorkspaceOwner) -> HttpResponse {
+    see_other(&format!("/w/{}/settings/keys", o.0.workspace.slug))
+}
+
+fn flash_outcome(o: &WorkspaceOwner, done: &str, outcome: TestOutcome) {
+    let session = &o.0.user.session;
+    match outcome {
+        TestOutcome::Ok => flash_success(session, format!("{done} {}", outcome.message())),
+        TestOutcome::Invalid => flash_error(session, format!("{done} {}", outcome.message())),
+        _ => flash_warning(session, format!("{done} Warning: {}", outcome.message())),
+    }
+}
+
+/// The add form. Only these fields are read; anything else posted is ignored.
+#[derive(Deserialize)]
+pub struct AddForm {
+    provider: String,
+    #[serde(default)]
+    label: String,
+    api_key: Option<SecretString>,
+}
+
+/// `POST /w/{slug}/settings/keys`: "Save key".
+pub async fn add(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    form: web::Form<AddForm>,
+) -> Result<HttpResponse> {
+    let f = form.into_inner();
+    let key = f.api_key.unwrap_or_else(|| SecretString::from(""));
+    let ws = o.0.workspace.workspace_id.clone();
+    match keys::add(&state, o.0.user.actor(), ws, &f.provider, &f.label, &key).await {
+        Ok(outcome) => {
+            flash_outcome(&o, "The key was saved.", outcome);
+            Ok(back(&o))
+        }
+        Err(e) => {
+            let errors = FormErrors::from_error(e)?;
+            let page = keys_page(&o, &state, errors, f.provider, f.label).await?;
+            render(&page, StatusCode::BAD_REQUEST)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct KeyPath {
+    #[allow(dead_code)]
+    slug: String,
+    id: String,
+}
+
+/// The replace form: an empty key keeps the stored one.
+#[derive(Deserialize)]
+pub struct ReplaceForm {
+    #[serde(default)]
+    label: String,
+    api_key: Option<SecretString>,
+}
+
+/// `POST /w/{slug}/settings/keys/{id}/replace`.
+pub async fn replace(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    path: web::Path<KeyPath>,
+    form: web::Form<ReplaceForm>,
+) -> Result<HttpResponse> {
+    let f = form.into_inner();
+    let ws = o.0.workspace.workspace_id.clone();
+    let r = keys::replace(
+        &state,
+        o.0.user.actor(),
+        ws,
+        path.into_inner().id,
+        &f.label,
+        f.api_key.as_ref(),
+    )
+    .await;
+    match r {
+        Ok(Some(outcome)) => flash_outcome(&o, "The key was replaced.", outcome),
+        Ok(None) => flash_success(
+            &o.0.user.session,
+            "The key was updated; the stored key was kept.",
+        ),
+        Err(Error::Invalid { message, .. }) | Err(Error::Conflict(message)) => flash_error(
+            &o.0.user.session,
+            format!("The key was not changed. {message}"),
+        ),
+        Err(e) => return Err(e),
+    }
+    Ok(back(&o))
+}
+
+/// `POST /w/{slug}/settings/keys/{id}/test`.
+pub async fn test(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    path: web::Path<KeyPath>,
+) -> Result<HttpResponse> {
+    let ws = o.0.workspace.workspace_id.clone();
+    match keys::test(&state, o.0.user.actor(), ws, path.into_inner().id).await {
+        Ok(outcome) => flash_outcome(&o, "Test done.", outcome),
+        Err(Error::Conflict(m)) => flash_error(&o.0.user.session, m),
+        Err(e) => return Err(e),
+    }
+    Ok(back(&o))
+}
+
+async fn set_enabled(
+    o: WorkspaceOwner,
+    state: &AppState,
+    id: String,
+    on: bool,
+) -> Result<HttpResponse> {
+    let ws = o.0.workspace.workspace_id.clone();
+    match keys::set_enabled(state, o.0.user.actor(), ws, id, on).await {
+        Ok(()) if on => flash_success(&o.0.user.session, "The key is enabled."),
+        Ok(()) => flash_success(
+            &o.0.user.session,
+            "The key is disabled. It is kept but no longer answers.",
+        ),
+        Err(Error::Conflict(m)) => flash_error(&o.0.user.session, m),
+        Err(e) => return Err(e),
+    }
+    Ok(back(&o))
+}
+
+/// `POST /w/{slug}/settings/keys/{id}/disable`.
+pub async fn disable(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    path: web::Path<KeyPath>,
+) -> Result<HttpResponse> {
+    set_enabled(o, &state, path.into_inner().id, false).await
+}
+
+/// `POST /w/{slug}/settings/keys/{id}/enable`.
+pub async fn enable(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    path: web::Path<KeyPath>,
+) -> Result<HttpResponse> {
+    set_enabled(o, &state, path.into_inner().id, true).await
+}
+
+/// `GET /w/{slug}/settings/keys/{id}/remove`: asks first (works without JS).
+pub async fn remove_form(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    path: web::Path<KeyPath>,
+) -> Result<HttpResponse> {
+    let ws = o.0.workspace.workspace_id.clone();
+    let id = path.into_inner().id;
+    let row = state
+        .db(move |c| crate::services::key_records::workspace_key(c, &ws, &id))
+        .await?;
+    let slug = &o.0.workspace.slug;
+    ok(&ConfirmPage {
+        layout: o.0.layout("Remove this key?", "ws-keys"),
+        heading: format!("Remove the key “{}”?", row.label),
+        impact: "The stored key is wiped and can never be used again.".into(),
+        details: vec![
+            "Its label, mask and history stay in the list of removed keys and in the audit log."
+                .into(),
+            "The other owners of this workspace are told by mail.".into(),
+        ],
+        action: format!("/w/{slug}/settings/keys/{}/remove", row.id),
+        hidden: Vec::new(),
+        button: "Remove key",
+        back_href: format!("/w/{slug}/settings/keys"),
+        back_label: "API keys".into(),
+    })
+}
+
+/// `POST /w/{slug}/settings/keys/{id}/remove`.
+pub async fn remove(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    path: web::Path<KeyPath>,
+) -> Result<HttpResponse> {
+    let ws = o.0.workspace.workspace_id.clone();
+    keys::remove(&state, o.0.user.actor(), ws, path.into_inner().id).await?;
+    flash_success(
+        &o.0.user.session,
+        "The key was removed and its stored secret wiped.",
+    );
+    Ok(back(&o))
+}
+
+#[derive(Deserialize)]
+pub struct MoveForm {
+    direction: String,
+}
+
+/// `POST /w/{slug}/settings/keys/{id}/move`: `direction` is `up` or `down`.
+pub async fn move_key(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    path: web::Path<KeyPath>,
+    form: web::Form<MoveForm>,
+) -> Result<HttpResponse> {
+    let up = match form.direction.as_str() {
+        "up" => true,
+        "down" => false,
+        _ => return Err(Error::invalid("direction", "Choose up or down.")),
+    };
+    let ws = o.0.workspace.workspace_id.clone();
+    match keys::move_key(&state, o.0.user.actor(), ws, path.into_inner().id, up).await {
+        Ok(()) => flash_success(&o.0.user.session, "The order of the keys was changed."),
+        Err(Error::Conflict(m)) => flash_error(&o.0.user.session, m),
+        Err(e) => return Err(e),
+    }
+    Ok(back(&o))
+}

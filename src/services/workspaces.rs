@@ -315,13 +315,13 @@ pub async fn invite(
         .db(move |c| {
             write_tx(c, |c| {
                 let ws = get(c, &workspace_id)?;
-                if let Some(user) = accounts::find_by_email(c, email.as_str())? {
-                    if membership(c, &ws.id, &user.id)?.is_some() {
-                        return Err(Error::invalid(
-                            "email",
-                            "That person is already a member of this workspace.",
-                        ));
-                    }
+                if let Some(user) = accounts::find_by_email(c, email.as_str())?
+                    && membership(c, &ws.id, &user.id)?.is_some()
+                {
+                    return Err(Error::invalid(
+                        "email",
+                        "That person is already a member of this workspace.",
+                    ));
                 }
                 let token = tokens::generate("");
                 let t = now();

@@ -368,15 +368,13 @@ async fn a_failing_audit_insert_rolls_the_change_back_and_queues_no_mail() {
 }
 
 /// An app whose log holds exactly five events (user.created for five users).
-fn seeded() -> impl std::future::Future<Output = TestApp> {
-    async {
-        let app = TestApp::spawn().await;
-        for i in 1..=5 {
-            app.create_user(&format!("u{i}@example.test"), false);
-        }
-        assert_eq!(all_events(&app).len(), 5);
-        app
+async fn seeded() -> TestApp {
+    let app = TestApp::spawn().await;
+    for i in 1..=5 {
+        app.create_user(&format!("u{i}@example.test"), false);
     }
+    assert_eq!(all_events(&app).len(), 5);
+    app
 }
 
 fn verify(app: &TestApp) -> (bool, String) {

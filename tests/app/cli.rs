@@ -104,10 +104,10 @@ async fn serve_with_zero_configuration_creates_its_data_and_prints_a_working_set
                 panic!("no setup link printed: {log:#?}")
             });
         log.push(line.clone());
-        if let Some(i) = line.find("http://") {
-            if line.contains("/setup?token=") {
-                break line[i..].trim().to_owned();
-            }
+        if let Some(i) = line.find("http://")
+            && line.contains("/setup?token=")
+        {
+            break line[i..].trim().to_owned();
         }
     };
     let all = log.join("\n");

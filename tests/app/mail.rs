@@ -145,6 +145,11 @@ async fn a_line_break_in_a_name_or_email_is_refused_and_nothing_is_queued() {
             ],
             "cannot contain spaces or line breaks",
         ),
+        (
+            "/admin/workspaces".to_owned(),
+            vec![("name", "Acme\r\nBcc: evil@x.test"), ("slug", "")],
+            "no line breaks",
+        ),
     ];
     for (path, fields, message) in cases {
         let r = app.post_form(&admin, &path, &fields).await;
@@ -165,6 +170,11 @@ async fn a_line_break_in_a_name_or_email_is_refused_and_nothing_is_queued() {
         .get_result(&mut c)
         .expect("count");
     assert_eq!(invs, 0);
+    let workspaces: i64 = keyhold::db::schema::workspaces::table
+        .count()
+        .get_result(&mut c)
+        .expect("count");
+    assert_eq!(workspaces, 1, "only the one made by the test");
     assert!(outbox_rows(&app).is_empty(), "nothing queued");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(app.smtp.messages().is_empty());

@@ -74,6 +74,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Disable the SMTP sink (mail goes to files).
     pub no_smtp: bool,
+    /// Gateway timeouts and limits instead of the defaults.
+    pub gateway: Option<keyhold::gateway::Limits>,
 }
 
 impl TestApp {
@@ -123,6 +125,7 @@ impl TestApp {
         let backend = Backend::from_url(&db_url).expect("backend");
         let tuning = Tuning {
             mail_retry_base_secs: 1,
+            gateway: opts.gateway.unwrap_or_default(),
             ..Tuning::default()
         };
         let app = Application::build_with(config, tuning)
@@ -158,6 +161,7 @@ impl TestApp {
             env,
             database_url: Some(self.db_url.clone()),
             no_smtp: false,
+            ..Options::default()
         })
         .await
     }

@@ -16,4 +16,5 @@ pub mod mail;
 pub mod rotation;
 pub mod settings;
 pub mod throttle;
+pub mod usage_report;
 pub mod workspaces;

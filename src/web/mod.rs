@@ -1,6 +1,7 @@
 //! The web layer: thin handlers, typed extractors, pages, and the middleware frame.
 
 pub mod assets;
+pub mod charts;
 pub mod csrf;
 pub mod error;
 pub mod extractors;

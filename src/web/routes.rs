@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::handlers::{account, admin, auth, health, integrations, keys, workspace};
+use super::handlers::{account, admin, auth, health, integrations, keys, tokens, workspace};
 
 /// Who a route is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +103,9 @@ route_table! {
     GET  "/w/{slug}/settings/keys/{id}/remove"              => keys::remove_form, WorkspaceOwner;
     POST "/w/{slug}/settings/keys/{id}/remove"              => keys::remove, WorkspaceOwner;
     POST "/w/{slug}/settings/keys/{id}/move"                => keys::move_key, WorkspaceOwner;
+    GET  "/w/{slug}/settings/tokens"                        => tokens::page, WorkspaceOwner;
+    POST "/w/{slug}/settings/tokens"                        => tokens::create, WorkspaceOwner;
+    POST "/w/{slug}/settings/tokens/{id}/revoke"            => tokens::revoke, WorkspaceOwner;
     GET  "/w/{slug}/audit"                                  => workspace::audit, WorkspaceOwner;
     GET  "/w/{slug}/audit.csv"                              => workspace::audit_csv, WorkspaceOwner;
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod health;
 pub mod integrations;
 pub mod keys;
+pub mod tokens;
 pub mod workspace;
 
 use actix_web::HttpResponse;

@@ -587,3 +587,70 @@ pub fn list(
         next,
     ))
 }
+
+/// Reads the "Monthly platform allowance (tokens)" field: empty = unlimited, else a whole
+/// number of tokens, 0 or more (separators like `100,000` or `100 000` are fine).
+pub fn parse_allowance(input: &str) -> Result<Option<i64>> {
+    let digits: String = input
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ',' | '_' | ' ' | '\u{a0}' | '\u{202f}'))
+        .collect();
+    if digits.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || {
+        Error::invalid(
+            "allowance_tokens",
+            "Enter a whole number of tokens, 0 or more, or leave the field empty for no limit.",
+        )
+    };
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    match digits.parse::<i64>() {
+        Ok(n) if n <= 1_000_000_000_000_000 => Ok(Some(n)),
+        _ => Err(Error::invalid(
+            "allowance_tokens",
+            "That is more than Keyhold can count. Leave the field empty for no limit.",
+        )),
+    }
+}
+
+/// An admin sets a workspace's monthly platform allowance (`input` as typed; empty =
+/// unlimited). Audited with before and after in the same transaction, which also moves the
+/// cache epoch (the `epoch_workspaces_upd` trigger); then the gateway forgets its counters
+/// so the next call sees the new limit. Returns the new allowance.
+pub async fn set_allowance(
+    state: &AppState,
+    actor: Actor,
+    workspace_id: String,
+    input: String,
+) -> Result<Option<i64>> {
+    let after = parse_allowance(&input)?;
+    let id = workspace_id.clone();
+    state
+        .db(move |c| {
+            write_tx(c, |c| {
+                let ws = get(c, &id)?;
+                if ws.allowance_tokens == after {
+                    return Ok(());
+                }
+                diesel::update(workspaces::table.find(&ws.id))
+                    .set(workspaces::allowance_tokens.eq(after))
+                    .execute(c)?;
+                audit::record(
+                    c,
+                    &actor,
+                    Event::new("workspace.allowance_changed")
+                        .workspace(&ws.id)
+                        .target(&ws.slug)
+                        .details(json!({ "before": ws.allowance_tokens, "after": after })),
+                )?;
+                Ok(())
+            })
+        })
+        .await?;
+    state.gateway.usage.forget(&workspace_id);
+    Ok(after)
+}

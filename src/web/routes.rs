@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::handlers::{account, admin, auth, health, integrations, keys, tokens, workspace};
+use super::handlers::{account, admin, auth, health, integrations, keys, tokens, usage, workspace};
 
 /// Who a route is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +79,7 @@ route_table! {
     POST "/admin/workspaces"                    => admin::create_workspace, Admin;
     GET  "/admin/workspaces/{id}"               => admin::workspace, Admin;
     POST "/admin/workspaces/{id}/invitations"   => admin::invite, Admin;
+    POST "/admin/workspaces/{id}/allowance"     => admin::save_allowance, Admin;
     GET  "/admin/integrations"                  => integrations::list, Admin;
     GET  "/admin/integrations/{provider}"       => integrations::show, Admin;
     POST "/admin/integrations/{provider}"       => integrations::save, Admin;
@@ -106,6 +107,7 @@ route_table! {
     GET  "/w/{slug}/settings/tokens"                        => tokens::page, WorkspaceOwner;
     POST "/w/{slug}/settings/tokens"                        => tokens::create, WorkspaceOwner;
     POST "/w/{slug}/settings/tokens/{id}/revoke"            => tokens::revoke, WorkspaceOwner;
+    GET  "/w/{slug}/usage"                                  => usage::page, WorkspaceOwner;
     GET  "/w/{slug}/audit"                                  => workspace::audit, WorkspaceOwner;
     GET  "/w/{slug}/audit.csv"                              => workspace::audit_csv, WorkspaceOwner;
 }

@@ -8,13 +8,15 @@ use serde::Deserialize;
 
 use super::{ok, render};
 use crate::db::models::{Invitation, User, Workspace};
+use crate::db::now;
 use crate::db::schema::{memberships, users, workspaces as ws_table};
 use crate::error::{Error, Result};
 use crate::services::workspaces::{self, MemberView, WorkspaceRow};
-use crate::services::{accounts, keys, settings};
+use crate::services::{accounts, keys, settings, usage_report};
 use crate::state::AppState;
 use crate::web::extractors::PlatformAdmin;
 use crate::web::forms::{FormErrors, see_other};
+use crate::web::handlers::usage::{UsageView, allowance_text};
 use crate::web::handlers::workspace::{AuditQuery, AuditView, audit_csv_response, audit_view};
 use crate::web::layout::{Layout, flash_error, flash_success};
 
@@ -27,15 +29,17 @@ struct OverviewPage {
     users: i64,
     workspaces: i64,
     signup_enabled: bool,
+    usage: UsageView,
 }
 
 /// `GET /admin`.
 pub async fn overview(admin: PlatformAdmin, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let (users, workspaces, signup_enabled) = state
+    let (users, workspaces, signup_enabled, report) = state
         .db(|c| {
             let u: i64 = users::table.count().get_result(c)?;
             let w: i64 = ws_table::table.count().get_result(c)?;
-            Ok((u, w, settings::signup_enabled(c)?))
+            let report = usage_report::report(c, None, now())?;
+            Ok((u, w, settings::signup_enabled(c)?, report))
         })
         .await?;
     ok(&OverviewPage {
@@ -43,6 +47,7 @@ pub async fn overview(admin: PlatformAdmin, state: web::Data<AppState>) -> Resul
         users,
         workspaces,
         signup_enabled,
+        usage: UsageView::of("platform", &report),
     })
 }
 
@@ -390,6 +395,10 @@ struct WorkspacePage {
     invite_email: String,
     /// Per provider: who answers and why (no key values).
     answers: Vec<AnswerRow>,
+    usage: UsageView,
+    allowance: String,
+    /// The allowance field as shown (the stored value, or what was typed when invalid).
+    allowance_value: String,
 }
 
 /// One provider's resolution on the admin's workspace page.
@@ -406,13 +415,18 @@ async fn workspace_page(
     errors: FormErrors,
     invite_email: String,
 ) -> Result<WorkspacePage> {
-    let (ws, members, invitations, explained) = state
+    let (ws, members, invitations, explained, (report, allowance)) = state
         .db(move |c| {
             let ws = workspaces::get(c, &id)?;
             let members = workspaces::members(c, &ws.id)?;
             let invitations = workspaces::pending_invitations(c, &ws.id)?;
             let explained = keys::explain(c, &ws.id)?;
-            Ok((ws, members, invitations, explained))
+            let t = now();
+            let usage = (
+                usage_report::report(c, Some(&ws.id), t)?,
+                usage_report::allowance_use(c, &ws.id, t)?,
+            );
+            Ok((ws, members, invitations, explained, usage))
         })
         .await?;
     let answers = explained
@@ -431,6 +445,9 @@ async fn workspace_page(
         errors,
         invite_email,
         answers,
+        usage: UsageView::of("ws", &report),
+        allowance: allowance_text(allowance),
+        allowance_value: allowance.limit.map(|n| n.to_string()).unwrap_or_default(),
     })
 }
 
@@ -490,6 +507,45 @@ pub async fn invite(
                 &workspace_page(&admin, &state, id, errors, f.email).await?,
                 StatusCode::BAD_REQUEST,
             )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AllowanceForm {
+    /// Absent or empty = unlimited.
+    #[serde(default)]
+    allowance_tokens: String,
+}
+
+/// `POST /admin/workspaces/{id}/allowance`: the monthly platform allowance in tokens.
+pub async fn save_allowance(
+    admin: PlatformAdmin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<AllowanceForm>,
+) -> Result<HttpResponse> {
+    let id = id.into_inner();
+    let input = form.into_inner().allowance_tokens;
+    let i = id.clone();
+    state.db(move |c| workspaces::get(c, &i)).await?;
+    match workspaces::set_allowance(&state, admin.0.actor(), id.clone(), input.clone()).await {
+        Ok(limit) => {
+            let text = match limit {
+                Some(n) => format!(
+                    "Allowance saved: {} platform tokens a month.",
+                    crate::web::charts::thousands(n)
+                ),
+                None => "Allowance saved: unlimited platform tokens.".to_owned(),
+            };
+            flash_success(&admin.0.session, text);
+            Ok(see_other(&format!("/admin/workspaces/{id}")))
+        }
+        Err(e) => {
+            let errors = FormErrors::from_error(e)?;
+            let mut page = workspace_page(&admin, &state, id, errors, String::new()).await?;
+            page.allowance_value = input;
+            render(&page, StatusCode::BAD_REQUEST)
         }
     }
 }

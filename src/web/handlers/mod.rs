@@ -7,6 +7,7 @@ pub mod health;
 pub mod integrations;
 pub mod keys;
 pub mod tokens;
+pub mod usage;
 pub mod workspace;
 
 use actix_web::HttpResponse;

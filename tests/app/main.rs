@@ -17,3 +17,4 @@ mod mail;
 mod passwords;
 mod sdk;
 mod sessions;
+mod usage_pages;

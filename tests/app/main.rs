@@ -8,6 +8,7 @@ mod smoke;
 mod admin_search;
 mod audit;
 mod audit_views;
+mod byok;
 mod cli;
 mod gateway;
 mod gateway_api;

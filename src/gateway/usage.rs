@@ -118,7 +118,7 @@ impl Recorder {
         }
         let ws = workspace_id.to_owned();
         let used = state
-            .db(move |c| platform_tokens_since(c, &ws, month))
+            .db(move |c| Ok(crate::services::usage_report::allowance_use(c, &ws, now())?.used))
             .await?;
         if let Ok(mut map) = self.platform_used.write() {
             map.insert(
@@ -135,17 +135,6 @@ impl Recorder {
             map.remove(workspace_id);
         }
     }
-}
-
-/// Sum of platform-key tokens of a workspace since `from`.
-pub fn platform_tokens_since(conn: &mut DbConn, workspace_id: &str, from: i64) -> Result<i64> {
-    let rows: Vec<(i64, i64)> = usage_events::table
-        .filter(usage_events::workspace_id.eq(workspace_id))
-        .filter(usage_events::at.ge(from))
-        .filter(usage_events::source.eq("platform"))
-        .select((usage_events::prompt_tokens, usage_events::completion_tokens))
-        .load(conn)?;
-    Ok(rows.iter().map(|(p, c)| p + c).sum())
 }
 
 fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {

@@ -92,11 +92,14 @@ pub fn explain(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<ProviderExpl
     let globals = records::global_keys(conn)?;
     let keys = records::workspace_keys(conn, workspace_id)?;
     let ws = workspaces::get(conn, workspace_id)?;
-    // Platform usage is not metered yet (the gateway records it), so only a limit of zero
-    // can be exhausted today.
     let allowance = Allowance {
         limit_tokens: ws.allowance_tokens,
-        used_tokens: 0,
+        used_tokens: match ws.allowance_tokens {
+            Some(_) => {
+                super::usage_report::allowance_use(conn, workspace_id, crate::db::now())?.used
+            }
+            None => 0,
+        },
     };
     Ok(all
         .into_iter()

@@ -34,7 +34,8 @@ pub async fn mark_rejected(
                 diesel::update(provider_keys::table.find(&key_id))
                     .set((
                         provider_keys::status.eq(KeyStatus::Invalid.as_str()),
-                        provider_keys::last_test_result.eq("rejected by the provider (401/403)"),
+                        provider_keys::last_test_result
+                            .eq(crate::upstream::TestOutcome::Invalid.code()),
                         provider_keys::last_tested_at.eq(now()),
                         provider_keys::updated_at.eq(now()),
                     ))

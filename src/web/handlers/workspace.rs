@@ -1,4 +1,4 @@
-//! `/w/<slug>`: the workspace home, members and invitations, and its audit log.
+//! `/w/<slug>` settings: members and invitations, and the workspace's audit log.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -9,41 +9,11 @@ use super::{ok, render};
 use crate::db::models::{AuditRow, Invitation};
 use crate::error::{Error, Result};
 use crate::services::audit::{self, Filter};
-use crate::services::keys;
 use crate::services::workspaces::{self, MemberView};
 use crate::state::AppState;
-use crate::web::extractors::{WorkspaceMember, WorkspaceOwner};
+use crate::web::extractors::WorkspaceOwner;
 use crate::web::forms::{FormErrors, see_other};
 use crate::web::layout::{Layout, flash_error, flash_success};
-
-#[derive(Template)]
-#[template(path = "workspace/home.html")]
-struct HomePage {
-    layout: Layout,
-    name: String,
-    slug: String,
-    is_owner: bool,
-    /// Per enabled provider: (name, "Workspace key" | "Platform key" | "Not available").
-    /// Never a label or a mask: members see only whose key serves them.
-    served_by: Vec<(&'static str, &'static str)>,
-}
-
-/// `GET /w/{slug}`.
-pub async fn home(m: WorkspaceMember, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let ws_id = m.workspace.workspace_id.clone();
-    let explained = state.db(move |c| keys::explain(c, &ws_id)).await?;
-    ok(&HomePage {
-        layout: m.layout(m.workspace.name.clone(), "ws-chat"),
-        name: m.workspace.name.clone(),
-        slug: m.workspace.slug.clone(),
-        is_owner: m.is_owner(),
-        served_by: explained
-            .iter()
-            .filter(|e| e.settings.enabled)
-            .map(|e| (e.provider().name, e.source_label()))
-            .collect(),
-    })
-}
 
 #[derive(Template)]
 #[template(path = "workspace/members.html")]

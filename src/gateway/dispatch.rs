@@ -111,6 +111,9 @@ pub struct Answer {
     pub key_id: String,
     pub source: Source,
     pub started: Instant,
+    /// The key that was sent, kept (zeroized on drop) only to take it out of whatever the
+    /// provider says back before any of it reaches the client ([`super::errors::redact`]).
+    pub secret: secrecy::SecretString,
 }
 
 /// A failed call with what to record about it.
@@ -197,7 +200,6 @@ pub async fn send(
             }
         };
         let (name, value) = auth_header(provider, secret.expose_secret()).map_err(fail)?;
-        drop(secret);
         let mut req = state
             .upstream
             .post(endpoint.clone())
@@ -258,6 +260,7 @@ pub async fn send(
                             key_id: key.id.clone(),
                             source: key.source,
                             started,
+                            secret,
                         });
                     }
                 }

@@ -92,3 +92,69 @@ fn anthropic_type(status: u16) -> &'static str {
         _ => "api_error",
     }
 }
+
+/// `text` with `secret` taken out: the whole of it, and every word of 12 or more key
+/// characters that is a piece of it (a provider repeating the key without its prefix, or
+/// cut short). Words are runs of letters, digits, `-`, `_` and `.`; a masked form such as
+/// `sk-proj-****7f3a` is not a piece of the key and stays.
+pub fn redact(text: &str, secret: &str) -> String {
+    const GONE: &str = "[redacted]";
+    if secret.len() < 8 {
+        return text.to_owned();
+    }
+    let text = text.replace(secret, GONE);
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.len() >= 12 && secret.contains(word.as_str()) {
+            out.push_str(GONE);
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    const KEY: &str = "sk-proj-Abc123Def456Ghi789";
+
+    #[test]
+    fn the_key_and_its_pieces_are_taken_out_of_provider_words() {
+        assert_eq!(
+            redact(&format!("Invalid key {KEY}. Check it."), KEY),
+            "Invalid key [redacted]. Check it."
+        );
+        assert_eq!(redact(&format!("key={KEY}"), KEY), "key=[redacted]");
+        assert_eq!(
+            redact("Key Abc123Def456Ghi789 not found", KEY),
+            "Key [redacted] not found"
+        );
+        assert_eq!(redact("Key sk-proj-Abc123 cut", KEY), "Key [redacted] cut");
+        assert_eq!(redact(&format!("x{KEY}y"), KEY), "x[redacted]y");
+    }
+
+    #[test]
+    fn other_words_and_masks_stay() {
+        for text in [
+            "The model gpt-4o-mini does not exist.",
+            "Incorrect API key provided: sk-proj-****************h789.",
+            "max_tokens must be at most 4096",
+        ] {
+            assert_eq!(redact(text, KEY), text);
+        }
+        assert_eq!(redact("short", "abc"), "short");
+    }
+}

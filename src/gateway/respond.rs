@@ -9,6 +9,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use futures_util::StreamExt;
+use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::dispatch::{self, Answer, Failure};
@@ -264,11 +265,13 @@ async fn whole(
         }
         (_, _, _) if status >= 400 => {
             // A client-side error the provider explained (bad model, bad parameter): pass its
-            // message on in the client's format, never the raw body.
+            // message on in the client's format, never the raw body, and never the key should
+            // the provider repeat it.
             let message = parsed
                 .as_ref()
                 .and_then(|v| v.pointer("/error/message").and_then(Value::as_str))
-                .unwrap_or("The provider refused the request.")
+                .unwrap_or("The provider refused the request.");
+            let message = super::errors::redact(message, a.secret.expose_secret())
                 .chars()
                 .take(500)
                 .collect::<String>();

@@ -292,9 +292,22 @@ pub fn parse_label(input: &str, secret: Option<&SecretString>) -> Result<String>
             "Use at most 60 characters and no line breaks.",
         ));
     }
+    if label_holds_key(s, secret) {
+        return Err(Error::invalid(
+            "label",
+            "The label must not contain the key. Put the key in the API key field.",
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// Whether a label holds the key typed with it, or looks like a key: such a label is
+/// refused, and never shown back in the form either.
+pub fn label_holds_key(input: &str, secret: Option<&SecretString>) -> bool {
+    let s = input.trim();
     let holds_secret = secret.is_some_and(|k| {
-        let k = k.expose_secret();
-        s.contains(k) || (s.len() >= 8 && k.contains(s))
+        let k = k.expose_secret().trim();
+        (!k.is_empty() && s.contains(k)) || (s.len() >= 8 && k.contains(s))
     });
     let looks_like_key = !s.contains(' ')
         && s.len() >= 20
@@ -302,13 +315,7 @@ pub fn parse_label(input: &str, secret: Option<&SecretString>) -> Result<String>
             .iter()
             .flat_map(|p| p.key_prefixes.iter())
             .any(|prefix| s.starts_with(prefix));
-    if holds_secret || looks_like_key {
-        return Err(Error::invalid(
-            "label",
-            "The label must not contain the key. Put the key in the API key field.",
-        ));
-    }
-    Ok(s.to_owned())
+    holds_secret || looks_like_key
 }
 
 /// Someone to mail, and the workspace it concerns.

@@ -42,7 +42,7 @@ fn free_port() -> u16 {
 }
 
 /// A fresh database URL for one test: a SQLite file in `dir`, or a new PostgreSQL database.
-fn fresh_database(dir: &std::path::Path) -> (String, Option<(String, String)>) {
+pub fn fresh_database(dir: &std::path::Path) -> (String, Option<(String, String)>) {
     match std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())

@@ -14,7 +14,7 @@ use super::{ok, render};
 use crate::db::models::ProviderKeyRow;
 use crate::domain::resolution::KeyStatus;
 use crate::error::{Error, Result};
-use crate::services::key_records::status_of;
+use crate::services::key_records::{self, status_of};
 use crate::services::keys::{self, ProviderExplanation};
 use crate::state::AppState;
 use crate::upstream::TestOutcome;
@@ -216,7 +216,13 @@ pub async fn add(
         }
         Err(e) => {
             let errors = FormErrors::from_error(e)?;
-            let page = keys_page(&o, &state, errors, f.provider, f.label).await?;
+            // A label that holds the key is refused, and not shown back in the form.
+            let label = if key_records::label_holds_key(&f.label, Some(&key)) {
+                String::new()
+            } else {
+                f.label
+            };
+            let page = keys_page(&o, &state, errors, f.provider, label).await?;
             render(&page, StatusCode::BAD_REQUEST)
         }
     }

@@ -202,10 +202,10 @@ impl TestApp {
     pub async fn csrf(&self, c: &Client) -> String {
         for page in ["/account", "/login"] {
             let (status, body) = self.get_html(c, page).await;
-            if status == StatusCode::OK {
-                if let Some(t) = csrf_in(&body) {
-                    return t;
-                }
+            if status == StatusCode::OK
+                && let Some(t) = csrf_in(&body)
+            {
+                return t;
             }
         }
         panic!("no CSRF token found for this client");
@@ -374,4 +374,265 @@ fn init_logs() {
                 .try_init();
         }
     });
+}
+
+// ---------------------------------------------------------------- walking the route table
+
+/// A seeded platform for walking every route: an admin who belongs to no workspace, a
+/// workspace with an owner, a member and a "victim" member (the target of user and member
+/// routes), a pending invitation, and a second workspace with its own owner.
+pub struct World {
+    pub admin_email: String,
+    pub owner_email: String,
+    pub member_email: String,
+    pub other_owner_email: String,
+    pub admin: String,
+    pub owner: String,
+    pub member: String,
+    pub other_owner: String,
+    pub victim: String,
+    pub ws_id: String,
+    pub slug: String,
+    pub other_slug: String,
+    pub invitation_id: String,
+    /// A workspace key, once a test has added one (else key routes get a dummy id).
+    pub key_id: Option<String>,
+    /// A workspace API token, once a test has created one.
+    pub token_id: Option<String>,
+}
+
+impl TestApp {
+    /// Seeds a [`World`] directly in the database.
+    pub fn seed_world(&self) -> World {
+        use diesel::prelude::*;
+        use keyhold::db::schema::invitations;
+        let admin = self.create_user("admin@example.test", true);
+        let owner = self.create_user("owner@example.test", false);
+        let member = self.create_user("member@example.test", false);
+        let other_owner = self.create_user("other@example.test", false);
+        let victim = self.create_user("victim@example.test", false);
+        let (ws_id, slug) = self.create_workspace(
+            "acme",
+            &[(&owner, "owner"), (&member, "member"), (&victim, "member")],
+        );
+        let (_, other_slug) = self.create_workspace("globex", &[(&other_owner, "owner")]);
+        let invitation_id = uuid::Uuid::new_v4().to_string();
+        let t = keyhold::db::now();
+        diesel::insert_into(invitations::table)
+            .values((
+                invitations::id.eq(&invitation_id),
+                invitations::workspace_id.eq(&ws_id),
+                invitations::email.eq("invitee@example.test"),
+                invitations::role.eq("member"),
+                invitations::token_hash.eq(keyhold::domain::tokens::hash("seeded-invitation")),
+                invitations::invited_by.eq(Some(&owner)),
+                invitations::created_at.eq(t),
+                invitations::expires_at.eq(t + 86400),
+            ))
+            .execute(&mut self.db())
+            .expect("insert invitation");
+        World {
+            admin_email: "admin@example.test".into(),
+            owner_email: "owner@example.test".into(),
+            member_email: "member@example.test".into(),
+            other_owner_email: "other@example.test".into(),
+            admin,
+            owner,
+            member,
+            other_owner,
+            victim,
+            ws_id,
+            slug,
+            other_slug,
+            invitation_id,
+            key_id: None,
+            token_id: None,
+        }
+    }
+}
+
+impl World {
+    /// A route pattern with its `{params}` replaced by this world's ids (unknown parameters
+    /// get a dummy value).
+    pub fn fill(&self, pattern: &str) -> String {
+        let mut out = String::new();
+        let mut rest = pattern;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let close = rest[open..].find('}').expect("closing brace") + open;
+            let name = &rest[open + 1..close];
+            let value = match (name, &rest[..open]) {
+                ("slug", _) => self.slug.clone(),
+                ("user_id", _) => self.victim.clone(),
+                ("id", before) if before.ends_with("/admin/users/") => self.victim.clone(),
+                ("id", before) if before.ends_with("/admin/workspaces/") => self.ws_id.clone(),
+                ("id", before) if before.ends_with("/invitations/") => self.invitation_id.clone(),
+                ("id", before) if before.ends_with("/settings/keys/") => {
+                    self.key_id.clone().unwrap_or_else(|| "dummy".into())
+                }
+                ("id", before) if before.ends_with("/settings/tokens/") => {
+                    self.token_id.clone().unwrap_or_else(|| "dummy".into())
+                }
+                ("version", _) => keyhold::web::assets::version().to_owned(),
+                ("name", _) => "app.css".to_owned(),
+                ("provider", _) => keyhold::domain::providers::catalogue()[0].id.to_owned(),
+                _ => "dummy".to_owned(),
+            };
+            out.push_str(&value);
+            rest = &rest[close + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// What a request could have changed: the row count of every table, and the
+/// security-relevant columns of users, memberships, invitations and settings.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub counts: Vec<(String, i64)>,
+    pub users: Vec<(String, bool, bool, i64, String)>,
+    pub memberships: Vec<(String, String, String)>,
+    pub invitations: Vec<(String, Option<i64>, Option<i64>)>,
+    pub settings: Vec<(String, String)>,
+}
+
+#[derive(diesel::QueryableByName)]
+struct TableName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct RowCount {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Takes a [`Snapshot`] over `conn`.
+pub fn snapshot(conn: &mut DbConn) -> Snapshot {
+    use diesel::prelude::*;
+    use keyhold::db::schema::{invitations, memberships, settings, users};
+    let list = match conn {
+        DbConn::Sqlite(_) => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '__diesel%' ORDER BY name"
+        }
+        DbConn::Postgres(_) => {
+            "SELECT tablename::text AS name FROM pg_tables WHERE schemaname = current_schema() \
+             AND tablename NOT LIKE '__diesel%' ORDER BY tablename"
+        }
+    };
+    let tables: Vec<TableName> = diesel::sql_query(list).load(conn).expect("list tables");
+    let counts = tables
+        .into_iter()
+        .map(|t| {
+            let n: RowCount = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {}", t.name))
+                .get_result(conn)
+                .expect("count rows");
+            (t.name, n.n)
+        })
+        .collect();
+    Snapshot {
+        counts,
+        users: users::table
+            .order(users::id)
+            .select((
+                users::id,
+                users::is_admin,
+                users::disabled,
+                users::session_epoch,
+                users::password_hash,
+            ))
+            .load(conn)
+            .expect("users"),
+        memberships: memberships::table
+            .order((memberships::workspace_id, memberships::user_id))
+            .select((
+                memberships::workspace_id,
+                memberships::user_id,
+                memberships::role,
+            ))
+            .load(conn)
+            .expect("memberships"),
+        invitations: invitations::table
+            .order(invitations::id)
+            .select((
+                invitations::id,
+                invitations::accepted_at,
+                invitations::revoked_at,
+            ))
+            .load(conn)
+            .expect("invitations"),
+        settings: settings::table
+            .order(settings::key)
+            .select((settings::key, settings::value))
+            .load(conn)
+            .expect("settings"),
+    }
+}
+
+/// The security headers SPEC §11 puts on every response; panics naming `what` otherwise.
+pub fn assert_security_headers(r: &Response, what: &str) {
+    let h = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        h("content-security-policy"),
+        "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        "CSP on {what}"
+    );
+    assert_eq!(h("x-content-type-options"), "nosniff", "nosniff on {what}");
+    assert!(
+        !h("referrer-policy").is_empty(),
+        "Referrer-Policy on {what}"
+    );
+}
+
+/// Fields that satisfy every form of the app at once (handlers ignore fields they do not
+/// know); `n` makes the email and slug unique.
+pub fn any_form(n: usize) -> Vec<(String, String)> {
+    let provider = keyhold::domain::providers::catalogue()[0].id;
+    [
+        ("email", format!("new{n}@example.test")),
+        ("name", "New Person".to_owned()),
+        ("slug", format!("new-space-{n}")),
+        ("workspace_name", "New Space".to_owned()),
+        ("role", "member".to_owned()),
+        ("token", "dummy".to_owned()),
+        ("password", PASSWORD.to_owned()),
+        ("password_confirm", PASSWORD.to_owned()),
+        ("current_password", "not the password".to_owned()),
+        ("provider", provider.to_owned()),
+        ("label", "Test".to_owned()),
+        ("direction", "down".to_owned()),
+        ("model", "test-model".to_owned()),
+        // Empty, so no chat request reaches a provider.
+        ("prompt", String::new()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+impl TestApp {
+    /// Signs `c` in again if a request (sign-out, sign out everywhere) ended its session.
+    pub async fn ensure_signed_in(&self, c: &Client, email: &str) {
+        if self.get(c, "/account").await.status() != StatusCode::OK {
+            self.sign_in(c, email).await;
+        }
+    }
+}
+
+/// The first `{id}` of links shaped `{prefix}{id}/…` in `html`.
+pub fn id_after(html: &str, prefix: &str) -> Option<String> {
+    html.split(prefix)
+        .skip(1)
+        .filter_map(|rest| rest.split('/').next())
+        .find(|id| !id.is_empty() && !id.contains(['"', '<', ' ']))
+        .map(str::to_owned)
 }

@@ -5,12 +5,14 @@ mod support;
 mod helpers;
 mod smoke;
 
+mod access;
 mod admin_search;
 mod audit;
 mod audit_views;
 mod byok;
 mod canary;
 mod cli;
+mod csrf;
 mod faults;
 mod gateway;
 mod gateway_api;

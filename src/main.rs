@@ -62,6 +62,23 @@ enum Command {
     },
     /// Check the configuration, the database, the audit chain and that every stored key opens.
     Check,
+    /// Fill the database with demo data (for benchmarks and trying Keyhold out): an admin,
+    /// OpenAI and Anthropic enabled with BYOK on, workspaces with owners, workspace keys,
+    /// audit events, and an API token of the first workspace.
+    SeedDemo {
+        /// Workspaces to create (each with an owner).
+        #[arg(long, default_value_t = 3)]
+        workspaces: usize,
+        /// Workspace OpenAI keys to create, spread over the workspaces.
+        #[arg(long, default_value_t = 3)]
+        keys: usize,
+        /// Audit events to append.
+        #[arg(long, default_value_t = 100)]
+        audit: usize,
+        /// Print only the API token (for scripts).
+        #[arg(long)]
+        token_only: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -223,6 +240,37 @@ fn run(command: Command) -> Result<(), ExitCode> {
                 }
             }
             check_secrets(&mut conn, &config)
+        }
+        Command::SeedDemo {
+            workspaces,
+            keys,
+            audit: events,
+            token_only,
+        } => {
+            let config = load_config()?;
+            let mut conn = open_db(&config)?;
+            let opts = keyhold::services::seed::SeedOptions {
+                workspaces,
+                keys,
+                audit: events,
+                secret: "sk-demo-not-a-real-key-0000".into(),
+            };
+            let report = keyhold::services::seed::seed_demo(&mut conn, &config.keyring, &opts)
+                .map_err(|e| {
+                    eprintln!("keyhold: seeding failed: {e}");
+                    ExitCode::FAILURE
+                })?;
+            if token_only {
+                println!("{}", report.token);
+            } else {
+                println!("Seeded {workspaces} workspaces, {keys} keys, {events} audit events.");
+                println!("Admin: {} / {}", report.admin_email, report.admin_password);
+                println!(
+                    "API token of /w/{}: {}",
+                    report.first_workspace, report.token
+                );
+            }
+            Ok(())
         }
         Command::RotateMasterKey { batch } => {
             let config = load_config()?;

@@ -14,6 +14,7 @@ pub mod key_records;
 pub mod keys;
 pub mod mail;
 pub mod rotation;
+pub mod seed;
 pub mod settings;
 pub mod throttle;
 pub mod usage_report;

@@ -4,7 +4,9 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::handlers::{account, admin, auth, health, integrations, keys, tokens, usage, workspace};
+use super::handlers::{
+    account, admin, api, auth, chat, health, integrations, keys, tokens, usage, workspace,
+};
 
 /// Who a route is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +21,8 @@ pub enum Access {
     WorkspaceMember,
     /// Owners of the workspace in the path.
     WorkspaceOwner,
+    /// A workspace API token (`/v1`, no cookies, no CSRF).
+    ApiToken,
 }
 
 /// One row of the route table.
@@ -89,7 +93,14 @@ route_table! {
     GET  "/admin/audit"                         => admin::audit, Admin;
     GET  "/admin/audit.csv"                     => admin::audit_csv, Admin;
 
-    GET  "/w/{slug}"                                        => workspace::home, WorkspaceMember;
+    POST "/v1/chat/completions"                 => api::chat_completions, ApiToken;
+    POST "/v1/messages"                         => api::messages, ApiToken;
+    GET  "/v1/models"                           => api::models, ApiToken;
+
+    GET  "/w/{slug}"                                        => chat::show, WorkspaceMember;
+    POST "/w/{slug}/chat"                                   => chat::send, WorkspaceMember;
+    POST "/w/{slug}/chat/stream"                            => chat::stream, WorkspaceMember;
+    POST "/w/{slug}/chat/clear"                             => chat::clear, WorkspaceMember;
     GET  "/w/{slug}/settings/members"                       => workspace::members, WorkspaceOwner;
     POST "/w/{slug}/settings/members/invite"                => workspace::invite, WorkspaceOwner;
     POST "/w/{slug}/settings/members/{user_id}/role"        => workspace::change_role, WorkspaceOwner;

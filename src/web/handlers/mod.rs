@@ -2,7 +2,9 @@
 
 pub mod account;
 pub mod admin;
+pub mod api;
 pub mod auth;
+pub mod chat;
 pub mod health;
 pub mod integrations;
 pub mod keys;

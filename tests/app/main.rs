@@ -9,6 +9,7 @@ mod access;
 mod admin_search;
 mod audit;
 mod audit_views;
+mod browser;
 mod byok;
 mod canary;
 mod cli;

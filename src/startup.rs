@@ -107,23 +107,24 @@ impl Application {
         };
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let mut workers = Vec::new();
-        workers.push(tokio::spawn(gateway::usage::run_writer(
-            state.clone(),
-            usage_rx,
-            shutdown_rx.clone(),
-        )));
-        workers.push(tokio::spawn(mail::run_worker(
-            state.clone(),
-            transport,
-            tuning.mail_retry_base_secs,
-            shutdown_rx.clone(),
-        )));
-        workers.push(tokio::spawn(purge_sessions(
-            state.clone(),
-            tuning.session_absolute_secs,
-            shutdown_rx,
-        )));
+        let workers = vec![
+            tokio::spawn(gateway::usage::run_writer(
+                state.clone(),
+                usage_rx,
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(mail::run_worker(
+                state.clone(),
+                transport,
+                tuning.mail_retry_base_secs,
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(purge_sessions(
+                state.clone(),
+                tuning.session_absolute_secs,
+                shutdown_rx,
+            )),
+        ];
 
         let store = DbSessionStore::new(pool).with_absolute_limit(tuning.session_absolute_secs);
         let data = web::Data::new(state.clone());

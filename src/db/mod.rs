@@ -148,12 +148,11 @@ where
             // Triggers move the epoch on any change the gateway caches; notice it here so
             // this process's in-memory epoch follows (see `epoch`).
             let before = epoch::shared(conn).ok();
-            match f(conn).and_then(|value| {
-                if epoch::shared(conn).ok() != before {
-                    epoch::mark_changed();
-                }
-                Ok(value)
-            }) {
+            let outcome = f(conn);
+            if outcome.is_ok() && epoch::shared(conn).ok() != before {
+                epoch::mark_changed();
+            }
+            match outcome {
                 Ok(value) => {
                     <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
                     Ok(value)

@@ -221,10 +221,10 @@ pub fn find(id: &str) -> Option<&'static Provider> {
 /// decides (`gpt-4o-mini` → OpenAI, `claude-3-5-haiku-latest` → Anthropic).
 /// Unknown names give `None`.
 pub fn for_model(model: &str) -> Option<(&'static Provider, &str)> {
-    if let Some((id, rest)) = model.split_once('/') {
-        if let Some(provider) = find(id) {
-            return (!rest.is_empty()).then_some((provider, rest));
-        }
+    if let Some((id, rest)) = model.split_once('/')
+        && let Some(provider) = find(id)
+    {
+        return (!rest.is_empty()).then_some((provider, rest));
     }
     CATALOGUE
         .iter()

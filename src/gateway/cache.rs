@@ -73,10 +73,10 @@ impl Cache {
         token_hash: &str,
         epoch: u64,
     ) -> Result<Option<Arc<TokenEntry>>> {
-        if let Some(e) = read(&self.tokens).get(token_hash) {
-            if e.epoch == epoch {
-                return Ok(Some(e.clone()));
-            }
+        if let Some(e) = read(&self.tokens).get(token_hash)
+            && e.epoch == epoch
+        {
+            return Ok(Some(e.clone()));
         }
         let hash = token_hash.to_owned();
         let loaded = state
@@ -119,10 +119,10 @@ impl Cache {
         epoch: u64,
     ) -> Result<Arc<Route>> {
         let key = (workspace_id.to_owned(), provider.id);
-        if let Some(r) = read(&self.routes).get(&key) {
-            if r.epoch == epoch {
-                return Ok(r.clone());
-            }
+        if let Some(r) = read(&self.routes).get(&key)
+            && r.epoch == epoch
+        {
+            return Ok(r.clone());
         }
         let ws = workspace_id.to_owned();
         let outcome = state.db(move |c| load_route(c, &ws, provider)).await?;

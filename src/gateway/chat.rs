@@ -234,10 +234,9 @@ impl StreamState {
             } else if let Some(t) = v
                 .pointer("/choices/0/delta/content")
                 .and_then(Value::as_str)
+                && !t.is_empty()
             {
-                if !t.is_empty() {
-                    self.queue.push_back(Piece::Text(t.to_owned()));
-                }
+                self.queue.push_back(Piece::Text(t.to_owned()));
             }
         }
     }

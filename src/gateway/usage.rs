@@ -91,10 +91,9 @@ impl Recorder {
                 .read()
                 .ok()
                 .and_then(|m| m.get(&ev.workspace_id).cloned())
+                && m == month
             {
-                if m == month {
-                    counter.fetch_add(ev.usage.input + ev.usage.output, Ordering::AcqRel);
-                }
+                counter.fetch_add(ev.usage.input + ev.usage.output, Ordering::AcqRel);
             }
         }
         if self.tx.send(ev).is_err() {
@@ -111,10 +110,9 @@ impl Recorder {
             .read()
             .ok()
             .and_then(|m| m.get(workspace_id).cloned())
+            && m == month
         {
-            if m == month {
-                return Ok(c.load(Ordering::Acquire));
-            }
+            return Ok(c.load(Ordering::Acquire));
         }
         let ws = workspace_id.to_owned();
         let used = state
@@ -168,19 +166,20 @@ fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
         // Last use of tokens and keys, one update each per batch.
         let mut seen = HashSet::new();
         for e in batch.iter().rev() {
-            if let Some(t) = &e.token_id {
-                if seen.insert(("t", t.clone())) {
-                    diesel::update(api_tokens::table.find(t))
-                        .set(api_tokens::last_used_at.eq(e.at))
-                        .execute(c)?;
-                }
+            if let Some(t) = &e.token_id
+                && seen.insert(("t", t.clone()))
+            {
+                diesel::update(api_tokens::table.find(t))
+                    .set(api_tokens::last_used_at.eq(e.at))
+                    .execute(c)?;
             }
-            if let Some(k) = &e.key_id {
-                if e.status < 400 && seen.insert(("k", k.clone())) {
-                    diesel::update(provider_keys::table.find(k))
-                        .set(provider_keys::last_used_at.eq(e.at))
-                        .execute(c)?;
-                }
+            if let Some(k) = &e.key_id
+                && e.status < 400
+                && seen.insert(("k", k.clone()))
+            {
+                diesel::update(provider_keys::table.find(k))
+                    .set(provider_keys::last_used_at.eq(e.at))
+                    .execute(c)?;
             }
         }
         Ok(())

@@ -141,10 +141,10 @@ impl Tape {
     async fn csrf(&self, c: &Client) -> String {
         for page in ["/account", "/login"] {
             let r = self.get(c, page).await;
-            if r.status == StatusCode::OK {
-                if let Some(t) = csrf_in(&r.body) {
-                    return t;
-                }
+            if r.status == StatusCode::OK
+                && let Some(t) = csrf_in(&r.body)
+            {
+                return t;
             }
         }
         panic!("no CSRF token for this client");

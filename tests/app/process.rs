@@ -46,12 +46,12 @@ impl FreshDb {
 
 impl Drop for FreshDb {
     fn drop(&mut self) {
-        if let Some((admin_url, name)) = self.pg.take() {
-            if let Ok(mut admin) = db::establish(&admin_url) {
-                use diesel::RunQueryDsl;
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin);
-            }
+        if let Some((admin_url, name)) = self.pg.take()
+            && let Ok(mut admin) = db::establish(&admin_url)
+        {
+            use diesel::RunQueryDsl;
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin);
         }
     }
 }
@@ -181,10 +181,10 @@ impl Site {
             .expect("client");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = client.get(self.url("/healthz")).send().await {
-                if r.status().is_success() {
-                    return served;
-                }
+            if let Ok(r) = client.get(self.url("/healthz")).send().await
+                && r.status().is_success()
+            {
+                return served;
             }
             if let Some(status) = served.try_status() {
                 panic!(

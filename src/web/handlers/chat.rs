@@ -294,7 +294,7 @@ pub async fn stream(
                     ))
                 }
                 Some(Piece::Done { source }) => {
-                    let meta = answered_with(&source);
+                    let meta = format!("{} · {}", answered_with(&source), f.model);
                     let saved = save(
                         &m,
                         &state,

@@ -84,7 +84,14 @@ pub fn record(conn: &mut DbConn, actor: &Actor, event: Event<'_>) -> Result<i64>
         .select((audit_chain::last_id, audit_chain::last_hash))
         .first(conn)?;
     let id = last_id + 1;
-    let at = now();
+    // Never before the previous event, even if the clock stepped back: events are in time
+    // order by id, which lets `list` turn a date range into an id range.
+    let previous_at: Option<i64> = audit_events::table
+        .find(last_id)
+        .select(audit_events::at)
+        .first(conn)
+        .optional()?;
+    let at = now().max(previous_at.unwrap_or(i64::MIN));
     let details = event.details.to_string();
     let hash = chain_hash(
         &last_hash,
@@ -248,11 +255,36 @@ pub fn list(conn: &mut DbConn, f: &Filter, limit: i64) -> Result<(Vec<AuditRow>,
             q = q.filter(audit_events::action.eq(action.clone()));
         }
     }
+    // Ids follow time (see `record`), so a date range is also an id range: one lookup on
+    // (at, id) for each end, then the primary key or the (action | actor | workspace, id)
+    // index walks just that range, newest first, instead of sorting a whole week of events.
     if let Some(from) = f.from {
-        q = q.filter(audit_events::at.ge(from));
+        let first: Option<i64> = audit_events::table
+            .filter(audit_events::at.ge(from))
+            .order((audit_events::at.asc(), audit_events::id.asc()))
+            .select(audit_events::id)
+            .first(conn)
+            .optional()?;
+        let Some(first) = first else {
+            return Ok((Vec::new(), None));
+        };
+        q = q
+            .filter(audit_events::at.ge(from))
+            .filter(audit_events::id.ge(first));
     }
     if let Some(to) = f.to {
-        q = q.filter(audit_events::at.lt(to));
+        let last: Option<i64> = audit_events::table
+            .filter(audit_events::at.lt(to))
+            .order((audit_events::at.desc(), audit_events::id.desc()))
+            .select(audit_events::id)
+            .first(conn)
+            .optional()?;
+        let Some(last) = last else {
+            return Ok((Vec::new(), None));
+        };
+        q = q
+            .filter(audit_events::at.lt(to))
+            .filter(audit_events::id.le(last));
     }
     if let Some(before) = f.before {
         q = q.filter(audit_events::id.lt(before));

@@ -299,3 +299,47 @@ async fn hanging_upstreams_leave_the_pages_responsive() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 }
+
+/// The clock steps back (NTP, a restored VM): new audit events still come after the ones
+/// before them in time, so the date filter, which relies on ids following time, misses
+/// nothing. (Moving `at` breaks the hash chain; this test does not verify it.)
+#[tokio::test]
+async fn audit_events_keep_time_order_when_the_clock_steps_back() {
+    use keyhold::db::schema::audit_events;
+    let app = TestApp::spawn().await;
+    let (admin, _) = app.user_client("admin@example.test", true).await;
+    // The events so far were written "an hour from now", before the clock went back.
+    let ahead = keyhold::db::now() + 3600;
+    diesel::update(audit_events::table)
+        .set(audit_events::at.eq(ahead))
+        .execute(&mut app.db())
+        .expect("move the clock");
+    let last_before: i64 = audit_events::table
+        .select(diesel::dsl::max(audit_events::id))
+        .first::<Option<i64>>(&mut app.db())
+        .expect("max id")
+        .expect("events");
+
+    app.create_user("later@example.test", false);
+    let new: Vec<(i64, i64)> = audit_events::table
+        .filter(audit_events::id.gt(last_before))
+        .select((audit_events::id, audit_events::at))
+        .load(&mut app.db())
+        .expect("new events");
+    assert!(!new.is_empty());
+    assert!(
+        new.iter().all(|(_, at)| *at >= ahead),
+        "a new event went back in time: {new:?} < {ahead}"
+    );
+
+    // Filtering on the day of the "future" events finds the new one too.
+    let day = time::OffsetDateTime::from_unix_timestamp(ahead)
+        .expect("time")
+        .date()
+        .to_string();
+    let (status, body) = app
+        .get_html(&admin, &format!("/admin/audit?from={day}&to={day}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("later@example.test"), "{body}");
+}

@@ -111,13 +111,15 @@ mod tests {
             Email::parse(" Ann@Example.COM ").expect("valid").as_str(),
             "ann@example.com"
         );
+        // Surrounding whitespace (a trailing newline from a paste) is trimmed, not kept.
+        assert_eq!(Email::parse("x@y.z\n").expect("valid").as_str(), "x@y.z");
         for bad in [
             "a@b.c\r\nBcc: x@y.z",
             "a b@c.d",
             "",
             "no-at.example",
             "a@nodot",
-            "x@y.z\n",
+            "x@y.z\nBcc: a@b.c",
             "\"a\"@b.c",
             "a@b@c.d",
         ] {

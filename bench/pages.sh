@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# SPEC §12 signed-in page budgets, on SQLite, with the real session store and CSRF.
+#
+# What it does
+#   1. builds Keyhold (release) and `pagebench` (../shared/bench/limit: GET /admin/integrations
+#      with an in-memory session map, ~10 SQLite rows through r2d2 + web::block, askama);
+#   2. seeds a fresh SQLite Keyhold (`keyhold seed-demo`, SEED_WORKSPACES workspaces, each
+#      with an owner; the owners share the admin's password, see src/services/seed.rs),
+#      starts `keyhold serve` (KEYHOLD_WORKERS=WORKERS) and pagebench (WORKERS, :18091);
+#   3. signs in as the seeded admin and as the first workspace's owner through the real
+#      form (GET /login for the session cookie and the csrf_token, POST /login), and checks
+#      that both pages answer 200 with that cookie (not a redirect to /login);
+#   4. REPS rounds, order rotated per round, of `wrk -t1 -c$CONNS -d${DURATION}s` on
+#      pagebench's /admin/integrations, Keyhold's /admin/integrations (admin cookie) and
+#      /w/<slug>/settings/keys (owner cookie): req/s, p50/p99, non-2xx, server CPU/request;
+#   5. the sign-in storm: STORM_CONNS (20) clients signing in in a loop (each: GET /login,
+#      POST /login with its own seeded owner account, argon2id verify on the server) while
+#      wrk measures /w/<slug>/settings/keys at STORM_PAGE_CONNS (light: a few people
+#      browsing) and at CONNS; each storm run beside a run without the storm.
+#
+# Budgets checked (SPEC §12): Keyhold req/s >= 0.4 x pagebench of the same round and
+#   p99 <= 10 ms, on both pages; during 20 concurrent sign-ins the other page's p99 <= 50 ms.
+#
+# Usage
+#   bench/pages.sh
+#   DURATION=5 REPS=1 SKIP_BUILD=1 bench/pages.sh     # quick look
+#
+# Knobs (env, defaults in brackets): DURATION [10] s; REPS [3]; CONNS [32]; WORKERS [2];
+#   STORM_CONNS [20]; STORM_PAGE_CONNS [4]; SEED_WORKSPACES [20] (>= STORM_CONNS: one owner
+#   per signing-in client); SKIP_BUILD [0]; KH_PORT [18093]; PB_PORT [18091];
+#   PERF_DIR [${TMPDIR:-/tmp}/keyhold-bench]; SHARED [../shared/bench]; NO_INSTALL [0].
+#
+# Bounds and cleanup: wrk runs stop after DURATION s (killed by `timeout` 30 s later), the
+#   storm clients stop at their deadline (and are killed by `timeout` after that), readiness
+#   polls give up after 20 s. Keyhold and pagebench are stopped on exit by the PID recorded at
+#   launch. Everything listens on 127.0.0.1 only.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHARED="${SHARED:-$(cd "$REPO/../shared/bench" 2>/dev/null && pwd || echo /work/shared/bench)}"
+DURATION="${DURATION:-10}"
+REPS="${REPS:-3}"
+CONNS="${CONNS:-32}"
+WORKERS="${WORKERS:-2}"
+STORM_CONNS="${STORM_CONNS:-20}"
+STORM_PAGE_CONNS="${STORM_PAGE_CONNS:-4}"
+SEED_WORKSPACES="${SEED_WORKSPACES:-20}"
+SKIP_BUILD="${SKIP_BUILD:-0}"
+KH_PORT="${KH_PORT:-18093}"
+PB_PORT="${PB_PORT:-18091}"
+NO_INSTALL="${NO_INSTALL:-0}"
+PERF_DIR="${PERF_DIR:-${TMPDIR:-/tmp}/keyhold-bench}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
+LIMIT_TARGET_DIR="${LIMIT_TARGET_DIR:-$REPO/target/limit}"
+RUN="$PERF_DIR/pages-$(date +%Y%m%d-%H%M%S)"
+RES="$RUN/results.jsonl"
+mkdir -p "$RUN"
+[ "$SEED_WORKSPACES" -ge "$STORM_CONNS" ] || SEED_WORKSPACES="$STORM_CONNS"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+STARTED=()
+is_ours() { [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"; }
+stop_pid() {
+  local pid="$1" exe="$2" i
+  is_ours "$pid" "$exe" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 50); do is_ours "$pid" "$exe" || break; sleep 0.1; done
+  is_ours "$pid" "$exe" && kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+STORM_PID=""
+cleanup() {
+  local e
+  if [ -n "$STORM_PID" ]; then kill "$STORM_PID" 2>/dev/null || true; wait "$STORM_PID" 2>/dev/null || true; fi
+  for e in "${STARTED[@]+"${STARTED[@]}"}"; do stop_pid "${e%%:*}" "${e#*:}"; done
+  [ ${#STARTED[@]} -gt 0 ] && log "stopped what we started: ${STARTED[*]%%:*}" || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12+$13}'; }
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_http() {   # url timeout_s
+  local i
+  for i in $(seq 1 $(( $2 * 20 ))); do curl -s -o /dev/null --max-time 1 "$1" && return 0; sleep 0.05; done
+  return 1
+}
+
+# ---------------------------------------------------------------- tools
+need=()
+for t in wrk curl python3; do command -v "$t" >/dev/null || need+=("$t"); done
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$NO_INSTALL" = 1 ] && die "missing: ${need[*]} (apt-get install -y ${need[*]})"
+  command -v apt-get >/dev/null || die "missing: ${need[*]}, and no apt-get to install them"
+  log "installing ${need[*]} with apt-get"
+  { apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }; } ||
+    die "apt-get install ${need[*]} failed"
+fi
+[ -f "$SHARED/limit/Cargo.toml" ] || die "shared limit crate not found under $SHARED (set SHARED=)"
+
+# ---------------------------------------------------------------- build
+if [ "$SKIP_BUILD" != 1 ]; then
+  log "building Keyhold (release) ..."
+  (cd "$REPO" && cargo build --release --bin keyhold) >&2
+  log "building pagebench (shared limit crate) into $LIMIT_TARGET_DIR ..."
+  CARGO_TARGET_DIR="$LIMIT_TARGET_DIR" cargo build --release --locked \
+    --manifest-path "$SHARED/limit/Cargo.toml" --bin pagebench >&2
+fi
+KH_BIN="$TARGET_DIR/release/keyhold"
+PB_BIN="$LIMIT_TARGET_DIR/release/pagebench"
+[ -x "$KH_BIN" ] || die "$KH_BIN missing (run without SKIP_BUILD=1)"
+[ -x "$PB_BIN" ] || die "$PB_BIN missing (run without SKIP_BUILD=1)"
+for p in "$KH_PORT" "$PB_PORT"; do port_busy "$p" && die "port $p is already in use" || true; done
+
+# ---------------------------------------------------------------- keyhold + pagebench
+BASE="http://127.0.0.1:$KH_PORT"
+export KEYHOLD_DATABASE_URL="sqlite://$RUN/keyhold.db" KEYHOLD_DATA_DIR="$RUN/data" \
+  KEYHOLD_MASTER_KEYS="v1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" \
+  KEYHOLD_SESSION_SECRET="pages-bench-session-secret-0123456789abcdef" \
+  KEYHOLD_BIND="127.0.0.1:$KH_PORT" KEYHOLD_PUBLIC_URL="$BASE" KEYHOLD_WORKERS="$WORKERS"
+unset KEYHOLD_SMTP_URL RUST_LOG
+mkdir -p "$RUN/data"
+SEED="$("$KH_BIN" seed-demo --workspaces "$SEED_WORKSPACES" --keys "$SEED_WORKSPACES" --audit 200)"
+ADMIN_EMAIL=$(sed -n 's/^Admin: \(.*\) \/ .*/\1/p' <<<"$SEED")
+PASSWORD=$(sed -n 's/^Admin: .* \/ \(.*\)$/\1/p' <<<"$SEED")
+SLUG=$(sed -n 's/^API token of \/w\/\([^:]*\):.*/\1/p' <<<"$SEED")
+STAMP=$(sed -n 's/^admin+\([^@]*\)@.*/\1/p' <<<"$ADMIN_EMAIL")
+[ -n "$ADMIN_EMAIL" ] && [ -n "$PASSWORD" ] && [ -n "$SLUG" ] && [ -n "$STAMP" ] || die "could not read seed-demo's output: $SEED"
+OWNER_EMAIL="owner0+$STAMP@demo.keyhold.test"
+
+"$KH_BIN" serve >"$RUN/keyhold.log" 2>&1 &
+KH_PID=$!; STARTED+=("$KH_PID:$KH_BIN")
+wait_http "$BASE/healthz" 20 || { tail -20 "$RUN/keyhold.log" >&2; die "keyhold did not start"; }
+BIND="127.0.0.1:$PB_PORT" DB="$RUN/pagebench.db" WORKERS="$WORKERS" "$PB_BIN" >"$RUN/pagebench.log" 2>&1 &
+PB_PID=$!; STARTED+=("$PB_PID:$PB_BIN")
+wait_http "http://127.0.0.1:$PB_PORT/admin/integrations" 20 || die "pagebench did not start"
+log "keyhold pid $KH_PID on :$KH_PORT, pagebench pid $PB_PID on :$PB_PORT"
+
+# sign_in EMAIL JAR -> prints the session cookie value
+sign_in() {
+  local csrf code
+  csrf=$(curl -s -c "$2" -b "$2" "$BASE/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -1)
+  [ -n "$csrf" ] || die "no csrf_token on GET /login"
+  code=$(curl -s -o /dev/null -w '%{http_code}' -c "$2" -b "$2" -H "Origin: $BASE" \
+    --data-urlencode "email=$1" --data-urlencode "password=$PASSWORD" --data-urlencode "csrf_token=$csrf" "$BASE/login")
+  [ "$code" = 303 ] || die "sign-in of $1 answered $code (want 303)"
+  awk '$6 == "keyhold_session" {v=$7} END {print v}' "$2"
+}
+ADMIN_COOKIE="keyhold_session=$(sign_in "$ADMIN_EMAIL" "$RUN/admin.jar")"
+OWNER_COOKIE="keyhold_session=$(sign_in "$OWNER_EMAIL" "$RUN/owner.jar")"
+PB_COOKIE="bo_session=sess_$(printf '%032x' 0)"
+check_page() {  # url cookie what
+  local code; code=$(curl -s -o "$RUN/page.html" -w '%{http_code}' -H "Cookie: $2" "$1")
+  [ "$code" = 200 ] || { head -c 400 "$RUN/page.html" >&2; die "$3 answered $code with the cookie (want 200)"; }
+  log "$3: 200, $(wc -c <"$RUN/page.html") bytes"
+}
+check_page "$BASE/admin/integrations" "$ADMIN_COOKIE" "keyhold /admin/integrations (admin)"
+check_page "$BASE/w/$SLUG/settings/keys" "$OWNER_COOKIE" "keyhold /w/$SLUG/settings/keys (owner)"
+check_page "http://127.0.0.1:$PB_PORT/admin/integrations" "$PB_COOKIE" "pagebench /admin/integrations"
+
+cat >"$RUN/wrk-get.lua" <<'LUA'
+-- GET with the headers given by -H; counts non-2xx (a redirect to /login counts) and prints
+-- one WRKJSON line like the shared wrk-post.lua.
+local non2xx = 0
+response = function(status, headers, body)
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+    if non2xx <= 3 then io.stderr:write("non-2xx status " .. status .. "\n") end
+  end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"err_connect":%d,"err_read":%d,' ..
+    '"err_write":%d,"err_status":%d,"err_timeout":%d,"lat_mean_us":%.1f,"lat_p50_us":%d,' ..
+    '"lat_p90_us":%d,"lat_p99_us":%d,"lat_max_us":%d}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.status, e.timeout, latency.mean, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max))
+end
+LUA
+
+declare -A URL COOKIE PID
+URL[pagebench]="http://127.0.0.1:$PB_PORT/admin/integrations"; COOKIE[pagebench]="$PB_COOKIE"; PID[pagebench]="$PB_PID"
+URL[kh_integrations]="$BASE/admin/integrations"; COOKIE[kh_integrations]="$ADMIN_COOKIE"; PID[kh_integrations]="$KH_PID"
+URL[kh_keys]="$BASE/w/$SLUG/settings/keys"; COOKIE[kh_keys]="$OWNER_COOKIE"; PID[kh_keys]="$KH_PID"
+
+run_one() {   # label rep target conns
+  local label="$1" rep="$2" n="$3" c="$4" pid cpu0 cpu1 out line
+  pid="${PID[$n]}"; cpu0=$(cpu_ticks "$pid")
+  out=$(timeout $((DURATION + 30)) wrk -t1 -c"$c" -d"${DURATION}s" --timeout 10s -s "$RUN/wrk-get.lua" \
+        -H "Cookie: ${COOKIE[$n]}" "${URL[$n]}" 2>"$RUN/wrk.stderr" || true)
+  cpu1=$(cpu_ticks "$pid")
+  line=$(sed -n 's/^WRKJSON //p' <<<"$out")
+  [ -n "$line" ] || { log "wrk gave no result for $n: $(tail -3 "$RUN/wrk.stderr")"; return 0; }
+  python3 - "$line" "$label" "$rep" "$n" "$c" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" "$(grep -c '^non-2xx' "$RUN/wrk.stderr" || true)" >>"$RES" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1])
+d.update(label=sys.argv[2], rep=int(sys.argv[3]), target=sys.argv[4], conc=int(sys.argv[5]),
+         rps=d["requests"] / (d["duration_us"] / 1e6),
+         errors=d["err_connect"] + d["err_read"] + d["err_write"] + d["err_status"] + d["err_timeout"],
+         cpu_us_per_req=(int(sys.argv[7]) - int(sys.argv[6])) * 1e6 / int(sys.argv[8]) / max(d["requests"], 1))
+print(json.dumps(d))
+PY
+  python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).readlines()[-1]); print("[run] %-6s round %d %-16s c=%-3d %8.0f req/s  p50 %6.3f ms  p99 %7.3f ms  errors/non-2xx %d  cpu %.0f us/req" % (d["label"], d["rep"], d["target"], d["conc"], d["rps"], d["lat_p50_us"]/1e3, d["lat_p99_us"]/1e3, d["errors"], d["cpu_us_per_req"]))' "$RES" >&2
+}
+
+# ---------------------------------------------------------------- page throughput
+log "pages: ${DURATION}s x $REPS rounds, wrk -t1 -c$CONNS | $(nproc) cpus | load: $(cut -d' ' -f1-3 /proc/loadavg)"
+for n in pagebench kh_integrations kh_keys; do
+  timeout 20 wrk -t1 -c8 -d2s -H "Cookie: ${COOKIE[$n]}" "${URL[$n]}" >/dev/null 2>&1 || true
+done
+TARGETS=(pagebench kh_integrations kh_keys)
+for rep in $(seq 1 "$REPS"); do
+  for j in 0 1 2; do run_one pages "$rep" "${TARGETS[$(( (j + rep - 1) % 3 ))]}" "$CONNS"; sleep 1; done
+done
+
+# ---------------------------------------------------------------- sign-in storm
+cat >"$RUN/storm.py" <<'PY'
+# N clients, each signing in in a loop as its own seeded owner until the deadline:
+# GET /login (fresh session, csrf_token), POST /login (argon2id verify on the server).
+import http.client, re, sys, threading, time, urllib.parse
+port, n, secs, stamp, password = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+deadline = time.monotonic() + secs
+ok, bad, lat = [0] * n, [0] * n, [[] for _ in range(n)]
+def client(i):
+    email = "owner%d+%s@demo.keyhold.test" % (i, stamp)
+    while time.monotonic() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            c.request("GET", "/login"); r = c.getresponse(); page = r.read().decode()
+            cookie = [v.split(";")[0] for k, v in r.getheaders() if k.lower() == "set-cookie"]
+            csrf = re.search(r'name="csrf_token" value="([^"]*)"', page).group(1)
+            body = urllib.parse.urlencode({"email": email, "password": password, "csrf_token": csrf})
+            t0 = time.monotonic()
+            c.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded",
+                      "Origin": "http://127.0.0.1:%d" % port, "Cookie": "; ".join(cookie)})
+            r = c.getresponse(); r.read(); c.close()
+            lat[i].append(time.monotonic() - t0)
+            if r.status == 303: ok[i] += 1
+            else: bad[i] += 1
+        except Exception:
+            bad[i] += 1; time.sleep(0.05)
+ts = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+for t in ts: t.start()
+for t in ts: t.join()
+allv = sorted(x for l in lat for x in l)
+p = lambda q: allv[min(len(allv) - 1, int(q * len(allv)))] * 1e3 if allv else float("nan")
+print("STORM %d sign-ins ok, %d failed, %.1f/s; sign-in latency p50 %.0f ms p99 %.0f ms" %
+      (sum(ok), sum(bad), sum(ok) / secs, p(0.5), p(0.99)))
+PY
+for c in "$STORM_PAGE_CONNS" "$CONNS"; do
+  run_one calm 1 kh_keys "$c"; sleep 1
+  timeout $((DURATION + 60)) python3 "$RUN/storm.py" "$KH_PORT" "$STORM_CONNS" $((DURATION + 4)) "$STAMP" "$PASSWORD" \
+    >"$RUN/storm-c$c.txt" 2>&1 &
+  STORM_PID=$!
+  sleep 2
+  run_one storm 1 kh_keys "$c"
+  wait "$STORM_PID" || true; STORM_PID=""
+  log "storm during c=$c: $(cat "$RUN/storm-c$c.txt")"
+  sleep 1
+done
+
+# ---------------------------------------------------------------- summary
+python3 - "$RES" "$STORM_CONNS" "$RUN" <<'PY' | tee "$RUN/summary.txt"
+import json, sys, statistics as st
+rows = [json.loads(l) for l in open(sys.argv[1])]; storm_n = sys.argv[2]; run = sys.argv[3]
+med = st.median
+def spread(v): return 100.0 * (max(v) - min(v)) / med(v) if v and med(v) else 0.0
+pages = [r for r in rows if r["label"] == "pages"]
+print("\nsigned-in pages, wrk -t1 -c%d, median of %d rounds; spread = (max-min)/median" % (pages[0]["conc"], max(r["rep"] for r in pages)))
+print("%-16s %9s %6s %8s %8s %6s %9s %8s" % ("target", "req/s", "sprd%", "p50 ms", "p99 ms", "sprd%", "cpu us/r", "non-2xx"))
+for t in ("pagebench", "kh_integrations", "kh_keys"):
+    s = [r for r in pages if r["target"] == t]
+    rps = [r["rps"] for r in s]; p99 = [r["lat_p99_us"] / 1e3 for r in s]
+    print("%-16s %9.0f %6.1f %8.3f %8.3f %6.1f %9.1f %8d" % (t, med(rps), spread(rps), med([r["lat_p50_us"] / 1e3 for r in s]),
+          med(p99), spread(p99), med([r["cpu_us_per_req"] for r in s]), sum(r["errors"] for r in s)))
+print("\nsign-in storm (%s clients) against /w/<slug>/settings/keys" % storm_n)
+for r in rows:
+    if r["label"] in ("calm", "storm"):
+        print("  %-5s c=%-3d %8.0f req/s  p50 %7.3f ms  p99 %8.3f ms  non-2xx %d" % (r["label"], r["conc"], r["rps"],
+              r["lat_p50_us"] / 1e3, r["lat_p99_us"] / 1e3, r["errors"]))
+for c in sorted({r["conc"] for r in rows if r["label"] == "storm"}):
+    print("  c=%d: %s" % (c, open("%s/storm-c%d.txt" % (run, c)).read().strip()))
+print("\nbudgets (SPEC §12)")
+print("%-46s %14s %12s  %s" % ("budget", "measured", "limit", "verdict / detail"))
+pb = {r["rep"]: r["rps"] for r in pages if r["target"] == "pagebench"}
+for t, name in (("kh_integrations", "/admin/integrations"), ("kh_keys", "/w/<slug>/settings/keys")):
+    s = {r["rep"]: r for r in pages if r["target"] == t}
+    ratios = [s[k]["rps"] / pb[k] for k in sorted(s) if k in pb]
+    ratio = med([x["rps"] for x in s.values()]) / med(pb.values())
+    print("%-46s %14s %12s  %s" % ("%s req/s / pagebench" % name, "%.2f" % ratio, ">= 0.40",
+          ("met" if ratio >= 0.4 else "NOT MET") + "  (rounds %s; %.0f vs %.0f req/s)" % ([round(x, 2) for x in ratios], med([x["rps"] for x in s.values()]), med(pb.values()))))
+    p99 = med([x["lat_p99_us"] / 1e3 for x in s.values()])
+    print("%-46s %14s %12s  %s" % ("%s p99 @%d" % (name, pages[0]["conc"]), "%.2f ms" % p99, "<= 10 ms",
+          ("met" if p99 <= 10 else "NOT MET") + "  (rounds %s)" % [round(x["lat_p99_us"] / 1e3, 2) for x in s.values()]))
+    errs = sum(x["errors"] for x in s.values())
+    if errs: print("%-46s %14d %12s  NOT MET" % ("%s non-2xx" % name, errs, "0"))
+for r in rows:
+    if r["label"] == "storm":
+        p99 = r["lat_p99_us"] / 1e3
+        print("%-46s %14s %12s  %s" % ("page p99 during %s sign-ins, c=%d" % (storm_n, r["conc"]), "%.2f ms" % p99, "<= 50 ms",
+              "met" if p99 <= 50 else "NOT MET"))
+PY
+log "raw: $RES  summary: $RUN/summary.txt"

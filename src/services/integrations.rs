@@ -55,22 +55,31 @@ pub struct ProviderRow {
 }
 
 fn workspaces_with_keys(conn: &mut DbConn, only_usable: bool) -> Result<Vec<(String, i64)>> {
-    use diesel::dsl::count;
-    let statuses: Vec<&str> = KeyStatus::ALL
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        provider: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    // The statuses are the code's own constants, never input, so they are written inline.
+    let statuses: Vec<String> = KeyStatus::ALL
         .into_iter()
         .filter(|s| *s != KeyStatus::Removed && (!only_usable || s.is_usable()))
-        .map(KeyStatus::as_str)
+        .map(|s| format!("'{}'", s.as_str()))
         .collect();
-    Ok(provider_keys::table
-        .filter(provider_keys::scope.eq(Scope::Workspace.as_str()))
-        .filter(provider_keys::removed_at.is_null())
-        .filter(provider_keys::status.eq_any(statuses))
-        .group_by(provider_keys::provider)
-        .select((
-            provider_keys::provider,
-            count(provider_keys::workspace_id).aggregate_distinct(),
-        ))
-        .load(conn)?)
+    // DISTINCT over (provider, workspace_id) walks `provider_keys_live_idx` in its order;
+    // COUNT(DISTINCT …) sorted all 50,000 keys again on PostgreSQL.
+    let rows: Vec<Count> = diesel::sql_query(format!(
+        "SELECT provider, COUNT(*) AS n FROM (\
+           SELECT DISTINCT provider, workspace_id FROM provider_keys \
+           WHERE scope = '{}' AND removed_at IS NULL AND status IN ({})\
+         ) AS w GROUP BY provider",
+        Scope::Workspace.as_str(),
+        statuses.join(", ")
+    ))
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.provider, r.n)).collect())
 }
 
 fn usable_statuses() -> Vec<&'static str> {

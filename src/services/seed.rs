@@ -179,6 +179,13 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
 
     seed_audit(conn, opts.audit, &admin, &ws_ids, t)?;
 
+    // A bulk load leaves PostgreSQL's planner statistics behind until autovacuum comes by
+    // (up to a minute or more); pages measured right after seeding would get plans made for
+    // empty tables.
+    if matches!(conn, DbConn::Postgres(_)) {
+        diesel::sql_query("ANALYZE").execute(conn)?;
+    }
+
     let ws_id = ws_ids.first().cloned().unwrap_or_default();
     let actor = Actor {
         user_id: Some(admin.id.clone()),

@@ -69,6 +69,22 @@ fn per_person(contacts: &[OwnerContact]) -> BTreeMap<&str, Vec<&OwnerContact>> {
     by_email
 }
 
+/// Sends one mail per person (listing each of their workspaces) built by `make` from the
+/// person's first contact row and their workspace names; returns how many were queued.
+fn mail_each_person(
+    conn: &mut DbConn,
+    contacts: &[OwnerContact],
+    make: impl Fn(&OwnerContact, Vec<String>) -> Box<dyn mail::MailContent>,
+) -> Result<usize> {
+    let people = per_person(contacts);
+    for (email, list) in &people {
+        let first = list[0];
+        let workspaces = list.iter().map(|c| c.workspace_name.clone()).collect();
+        mail::enqueue(conn, email, &first.name, make(first, workspaces).as_ref())?;
+    }
+    Ok(people.len())
+}
+
 /// BYOK went off: tell the owners of the workspaces that were using their own key.
 pub fn byok_disabled(
     conn: &mut DbConn,
@@ -76,22 +92,14 @@ pub fn byok_disabled(
     provider: &str,
     contacts: &[OwnerContact],
 ) -> Result<usize> {
-    let people = per_person(contacts);
-    for (email, list) in &people {
-        let first = list[0];
-        mail::enqueue(
-            conn,
-            email,
-            &first.name,
-            &ByokDisabledMail {
-                name: first.name.clone(),
-                provider: provider.to_owned(),
-                workspaces: list.iter().map(|c| c.workspace_name.clone()).collect(),
-                action_url: keys_link(config, &first.workspace_slug),
-            },
-        )?;
-    }
-    Ok(people.len())
+    mail_each_person(conn, contacts, |first, workspaces| {
+        Box::new(ByokDisabledMail {
+            name: first.name.clone(),
+            provider: provider.to_owned(),
+            workspaces,
+            action_url: keys_link(config, &first.workspace_slug),
+        })
+    })
 }
 
 /// BYOK came on: tell every owner they may add a key.
@@ -101,22 +109,14 @@ pub fn byok_enabled(
     provider: &str,
     contacts: &[OwnerContact],
 ) -> Result<usize> {
-    let people = per_person(contacts);
-    for (email, list) in &people {
-        let first = list[0];
-        mail::enqueue(
-            conn,
-            email,
-            &first.name,
-            &ByokEnabledMail {
-                name: first.name.clone(),
-                provider: provider.to_owned(),
-                workspaces: list.iter().map(|c| c.workspace_name.clone()).collect(),
-                action_url: keys_link(config, &first.workspace_slug),
-            },
-        )?;
-    }
-    Ok(people.len())
+    mail_each_person(conn, contacts, |first, workspaces| {
+        Box::new(ByokEnabledMail {
+            name: first.name.clone(),
+            provider: provider.to_owned(),
+            workspaces,
+            action_url: keys_link(config, &first.workspace_slug),
+        })
+    })
 }
 
 /// What happened to a workspace key, for [`key_changed`].

@@ -225,46 +225,12 @@ impl TestApp {
 
     /// Creates a user directly in the database (password [`PASSWORD`]).
     pub fn create_user(&self, email: &str, is_admin: bool) -> String {
-        let hash =
-            keyhold::domain::password::hash(&secrecy::SecretString::from(PASSWORD.to_owned()))
-                .expect("hash");
-        let mut conn = self.db();
-        let email = keyhold::domain::ids::Email::parse(email).expect("email");
-        db::write_tx(&mut conn, |c| {
-            keyhold::services::accounts::insert_user(
-                c,
-                &keyhold::services::audit::Actor::cli(),
-                &email,
-                "Test User",
-                &hash,
-                is_admin,
-            )
-        })
-        .expect("insert user")
-        .id
+        crate::process::create_user(&mut self.db(), email, is_admin)
     }
 
     /// Creates a workspace with the given members, directly; returns (id, slug).
     pub fn create_workspace(&self, slug: &str, members: &[(&str, &str)]) -> (String, String) {
-        use keyhold::domain::roles::Role;
-        use keyhold::services::{accounts, workspaces};
-        let mut conn = self.db();
-        db::write_tx(&mut conn, |c| {
-            let actor = keyhold::services::audit::Actor::cli();
-            let slug = keyhold::domain::ids::WorkspaceSlug::parse(slug).expect("slug");
-            let ws = workspaces::insert_workspace(
-                c,
-                &actor,
-                &format!("Workspace {}", slug.as_str()),
-                Some(slug),
-            )?;
-            for (user_id, role) in members {
-                let user = accounts::get_user(c, user_id)?;
-                workspaces::add_member(c, &actor, &ws, &user, Role::parse(role).expect("role"))?;
-            }
-            Ok::<_, keyhold::error::Error>((ws.id, ws.slug))
-        })
-        .expect("create workspace")
+        crate::process::create_workspace(&mut self.db(), slug, members)
     }
 
     /// Signs `c` in and asserts it worked.

@@ -21,16 +21,6 @@ thread_local! {
     static DIRTY: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Marks the cached view as stale; call inside the transaction of a change that no trigger
-/// sees (database triggers already cover keys, provider settings, tokens and allowances).
-pub fn bump(conn: &mut DbConn) -> QueryResult<()> {
-    diesel::update(cache_epoch::table.find(1))
-        .set(cache_epoch::version.eq(cache_epoch::version + 1))
-        .execute(conn)?;
-    mark_changed();
-    Ok(())
-}
-
 /// Records that the current transaction moved the epoch: the in-process counter moves now
 /// and again after commit.
 pub(super) fn mark_changed() {

@@ -3,6 +3,8 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 /// Which API shape the client speaks.
@@ -125,9 +127,76 @@ pub fn redact(text: &str, secret: &str) -> String {
     out
 }
 
+/// Takes the key out of a streamed answer (a provider's `error` event inside a 200 stream may
+/// repeat it), line by line with [`redact`]. A key never spans a line break, so holding back
+/// only an unfinished line is enough to catch a key cut across two network reads; providers
+/// send whole events, so in practice nothing is held back and a clean chunk passes as is.
+pub struct StreamRedactor {
+    secret: SecretString,
+    pending: Vec<u8>,
+}
+
+impl StreamRedactor {
+    /// A redactor for answers given with `secret`.
+    pub fn new(secret: SecretString) -> Self {
+        StreamRedactor {
+            secret,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The part of `chunk` (after what was held back) that is safe to send now.
+    pub fn feed(&mut self, chunk: Bytes) -> Bytes {
+        let data = if self.pending.is_empty() {
+            chunk
+        } else {
+            self.pending.extend_from_slice(&chunk);
+            Bytes::from(std::mem::take(&mut self.pending))
+        };
+        let Some(end) = data.iter().rposition(|&b| b == b'\n') else {
+            self.pending.extend_from_slice(&data);
+            return Bytes::new();
+        };
+        self.pending.extend_from_slice(&data[end + 1..]);
+        self.clean(data.slice(..=end))
+    }
+
+    /// Whatever was held back, cleaned; call once the stream has ended.
+    pub fn finish(&mut self) -> Bytes {
+        let rest = Bytes::from(std::mem::take(&mut self.pending));
+        self.clean(rest)
+    }
+
+    fn clean(&self, lines: Bytes) -> Bytes {
+        let secret = self.secret.expose_secret();
+        if secret.len() < 8 || !lines.split(|&b| b == b'\n').any(|l| suspect(l, secret)) {
+            return lines;
+        }
+        let mut out = Vec::with_capacity(lines.len());
+        for line in lines.split_inclusive(|&b| b == b'\n') {
+            if suspect(line, secret) {
+                out.extend_from_slice(redact(&String::from_utf8_lossy(line), secret).as_bytes());
+            } else {
+                out.extend_from_slice(line);
+            }
+        }
+        Bytes::from(out)
+    }
+}
+
+/// Whether a line may carry the key: it holds the key whole, or it is an error a provider
+/// wrote (where pieces of the key turn up).
+fn suspect(line: &[u8], secret: &str) -> bool {
+    contains(line, b"error") || contains(line, secret.as_bytes())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{Bytes, SecretString, StreamRedactor, redact};
 
     const KEY: &str = "sk-proj-Abc123Def456Ghi789";
 
@@ -156,5 +225,42 @@ mod tests {
             assert_eq!(redact(text, KEY), text);
         }
         assert_eq!(redact("short", "abc"), "short");
+    }
+
+    fn streamed(chunks: &[&str]) -> String {
+        let mut r = StreamRedactor::new(SecretString::from(KEY));
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend_from_slice(&r.feed(Bytes::from(c.to_string())));
+        }
+        out.extend_from_slice(&r.finish());
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn a_key_in_a_streamed_error_is_taken_out_even_when_cut_across_reads() {
+        let event = format!(
+            "data: {{\"choices\":[{{\"delta\":{{\"content\":\"Hi\"}}}}]}}\n\n\
+             data: {{\"error\":{{\"message\":\"Bad key {KEY} (Abc123Def456Ghi)\"}}}}\n\n"
+        );
+        let want = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n\
+                    data: {\"error\":{\"message\":\"Bad key [redacted] ([redacted])\"}}\n\n";
+        assert_eq!(streamed(&[&event]), want);
+        for cut in 1..event.len() {
+            let (a, b) = event.split_at(cut);
+            assert_eq!(streamed(&[a, b]), want, "cut at {cut}");
+        }
+        // No final line break: the held-back tail is cleaned at the end.
+        assert_eq!(streamed(&[&format!("data: {KEY}")]), "data: [redacted]");
+    }
+
+    #[test]
+    fn a_clean_stream_passes_unchanged_and_whole_chunks_are_not_held_back() {
+        let mut r = StreamRedactor::new(SecretString::from(KEY));
+        let chunk = "data: {\"choices\":[]}\n\n";
+        assert_eq!(r.feed(Bytes::from(chunk)), chunk);
+        assert_eq!(r.feed(Bytes::from("data: {\"cho")), "");
+        assert_eq!(r.feed(Bytes::from("ices\":[]}\n\n")), chunk);
+        assert_eq!(r.finish(), "");
     }
 }

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::dispatch::{self, Answer, Failure};
-use super::errors::{Format, GatewayError};
+use super::errors::{Format, GatewayError, StreamRedactor};
 use super::translate::{
     self, AnthropicToOpenAiStream, OpenAiToAnthropicStream, Usage, UsageSniffer,
 };
@@ -360,9 +360,20 @@ struct StreamRecord {
     gw: Arc<Gateway>,
     ev: Option<UsageEvent>,
     shaper: Shaper,
+    redactor: StreamRedactor,
     started: Instant,
     sent: usize,
     broken: bool,
+}
+
+impl StreamRecord {
+    /// The last bytes for the client: the shaper's closing events and anything held back.
+    fn tail(&mut self) -> Bytes {
+        let last = self.shaper.finish();
+        let mut out = self.redactor.feed(last).to_vec();
+        out.extend_from_slice(&self.redactor.finish());
+        Bytes::from(out)
+    }
 }
 
 impl Drop for StreamRecord {
@@ -409,6 +420,7 @@ fn stream_back(
         gw,
         ev: Some(ev),
         shaper,
+        redactor: StreamRedactor::new(a.secret),
         started: a.started,
         sent: 0,
         broken: false,
@@ -423,10 +435,10 @@ fn stream_back(
                     rec.sent += chunk.len();
                     if rec.sent > max {
                         rec.broken = true;
-                        let tail = rec.shaper.finish();
-                        return Some((Ok::<Bytes, actix_web::Error>(tail), None));
+                        return Some((Ok::<Bytes, actix_web::Error>(rec.tail()), None));
                     }
                     let out = rec.shaper.feed(chunk);
+                    let out = rec.redactor.feed(out);
                     if !out.is_empty() {
                         return Some((Ok(out), Some((upstream, rec))));
                     }
@@ -434,11 +446,10 @@ fn stream_back(
                 Some(Err(e)) => {
                     tracing::warn!(error = %e.without_url(), "upstream stream broke off");
                     rec.broken = true;
-                    let tail = rec.shaper.finish();
-                    return Some((Ok(tail), None));
+                    return Some((Ok(rec.tail()), None));
                 }
                 None => {
-                    let tail = rec.shaper.finish();
+                    let tail = rec.tail();
                     if tail.is_empty() {
                         return None;
                     }

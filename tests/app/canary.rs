@@ -226,7 +226,8 @@ fn messages_body(model: &str, stream: bool) -> Value {
 // ------------------------------------------------------------------ an echoing provider
 
 /// A provider that repeats the key it was sent, in a response header and in its body (on
-/// the key test) and in the message of a 400 error (on chat): the worst a provider could do.
+/// the key test), in the message of a 400 error (on chat) and in an error event inside a 200
+/// stream (on streamed chat): the worst a provider could do.
 /// Keyhold must not carry the provider's words about the key any further.
 struct EchoProvider {
     port: u16,
@@ -285,6 +286,35 @@ fn echo_one(stream: std::net::TcpStream, seen: &Mutex<Vec<String>>) -> std::io::
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body)?;
     seen.lock().expect("echo").push(key.clone());
+    let streamed = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("stream").and_then(Value::as_bool))
+        .unwrap_or(false);
+    if streamed && method == "POST" {
+        // A 200 stream that starts well, then carries an error event repeating the key,
+        // sent in two writes that cut the key in half.
+        let event = format!(
+            "data: {}\n\ndata: {}\n\n",
+            json!({"id": "c1", "object": "chat.completion.chunk", "created": 1,
+                   "model": "deepseek-chat",
+                   "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": null}]}),
+            json!({"error": {"message": format!("Key {key} was revoked (key {key})"),
+                             "type": "invalid_request_error", "param": null, "code": null}})
+        );
+        let cut = event
+            .find(&key)
+            .map_or(event.len() / 2, |at| at + key.len() / 2);
+        let mut out = stream;
+        write!(
+            out,
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{}",
+            &event[..cut]
+        )?;
+        out.flush()?;
+        std::thread::sleep(Duration::from_millis(50));
+        out.write_all(&event.as_bytes()[cut..])?;
+        return out.flush();
+    }
     let (status, body) = if method == "GET" && path.ends_with("/models") {
         (
             "200 OK",
@@ -707,6 +737,14 @@ async fn canary_keys_never_leak_anywhere() {
                 .await;
             if p.id != ECHOING {
                 ok(r, &model);
+            } else if stream {
+                // The error event inside the 200 stream reached the client, without the key.
+                let r = r.expect("a streamed answer from the echoing provider");
+                assert!(
+                    r.body.contains("was revoked (key [redacted])"),
+                    "{}",
+                    r.body
+                );
             }
         }
         for model in ["claude-3-5-haiku-latest", "gpt-4o-mini"] {

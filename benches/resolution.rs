@@ -90,6 +90,9 @@ fn fixture() -> Fixture {
         mail_wakeup: Arc::new(tokio::sync::Notify::new()),
         upstream: keyhold::startup::upstream_client().expect("client"),
         gateway,
+        principals: Arc::new(keyhold::web::principals::Principals::new(
+            keyhold::db::Backend::Sqlite,
+        )),
     };
     Fixture {
         _dir: dir,

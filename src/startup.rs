@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::gateway;
 use crate::services::mail;
 use crate::state::AppState;
+use crate::web::principals::Principals;
 use crate::web::session_store::{self, DbSessionStore};
 use crate::web::{csrf, error, routes};
 
@@ -104,6 +105,7 @@ impl Application {
             mail_wakeup: Arc::new(Notify::new()),
             upstream: upstream_client()?,
             gateway,
+            principals: Arc::new(Principals::new(backend)),
         };
 
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -126,7 +128,8 @@ impl Application {
             )),
         ];
 
-        let store = DbSessionStore::new(pool).with_absolute_limit(tuning.session_absolute_secs);
+        let store =
+            DbSessionStore::new(pool, backend).with_absolute_limit(tuning.session_absolute_secs);
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
             let cookie_name = if https {

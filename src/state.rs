@@ -20,6 +20,8 @@ pub struct AppState {
     pub upstream: reqwest::Client,
     /// The API gateway's cache, limits and usage queue.
     pub gateway: Arc<crate::gateway::Gateway>,
+    /// Signed-in users, kept between requests where that is safe.
+    pub principals: Arc<crate::web::principals::Principals>,
 }
 
 impl AppState {

@@ -33,6 +33,12 @@ pub fn local() -> u64 {
     LOCAL.load(Ordering::Acquire)
 }
 
+/// Moves the in-process counter for a write made behind the application's back (a test
+/// arranging the database directly): every in-memory copy is reloaded on its next use.
+pub fn external_change() {
+    LOCAL.fetch_add(1, Ordering::AcqRel);
+}
+
 /// The shared counter.
 pub fn shared(conn: &mut DbConn) -> QueryResult<i64> {
     cache_epoch::table

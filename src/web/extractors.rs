@@ -7,13 +7,9 @@ use std::net::IpAddr;
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use diesel::prelude::*;
 use futures_util::future::LocalBoxFuture;
 
 use super::layout::{Layout, NavUser, NavWorkspace, take_flash};
-use crate::db::DbConn;
-use crate::db::models::User;
-use crate::db::schema::{memberships, users, workspaces};
 use crate::domain::roles::Role;
 use crate::error::Error;
 use crate::services::audit::Actor;
@@ -91,40 +87,6 @@ pub fn anonymous_layout(session: &Session, title: impl Into<String>) -> Layout {
     }
 }
 
-fn load_user(conn: &mut DbConn, id: &str) -> Result<Option<(User, Vec<MembershipInfo>)>, Error> {
-    let Some(user) = users::table
-        .find(id)
-        .select(User::as_select())
-        .first(conn)
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    let rows: Vec<(String, String, String, String)> = memberships::table
-        .inner_join(workspaces::table)
-        .filter(memberships::user_id.eq(id))
-        .order(workspaces::name.asc())
-        .select((
-            workspaces::id,
-            workspaces::slug,
-            workspaces::name,
-            memberships::role,
-        ))
-        .load(conn)?;
-    let ms = rows
-        .into_iter()
-        .filter_map(|(workspace_id, slug, name, role)| {
-            Role::parse(&role).map(|role| MembershipInfo {
-                workspace_id,
-                slug,
-                name,
-                role,
-            })
-        })
-        .collect();
-    Ok(Some((user, ms)))
-}
-
 /// The client's address: the peer, or the nearest untrusted `X-Forwarded-For` hop when the
 /// peer is a trusted proxy.
 pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<String> {
@@ -175,15 +137,15 @@ impl FromRequest for CurrentUser {
                 return Err(Error::SignInRequired);
             };
             let state = app_state(&req)?;
-            let loaded = state.db(move |c| load_user(c, &uid)).await?;
+            let loaded = state.principals.get(&state, &uid).await?;
             match loaded {
-                Some((user, memberships)) if !user.disabled && user.session_epoch == epoch => {
+                Some(user) if !user.disabled && user.session_epoch == epoch => {
                     let current = CurrentUser {
-                        id: user.id,
-                        email: user.email,
-                        name: user.name,
+                        id: uid,
+                        email: user.email.clone(),
+                        name: user.name.clone(),
                         is_admin: user.is_admin,
-                        memberships,
+                        memberships: user.memberships.clone(),
                         session,
                         ip: client_ip(&req, &state),
                     };

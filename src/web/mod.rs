@@ -8,5 +8,6 @@ pub mod extractors;
 pub mod forms;
 pub mod handlers;
 pub mod layout;
+pub mod principals;
 pub mod routes;
 pub mod session_store;

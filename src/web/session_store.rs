@@ -5,16 +5,22 @@
 //! Idle expiry is `expires_at`; the absolute limit counts from `created_at`, which a renew
 //! (sign-in) resets. Refreshing the idle deadline is a write, so it is skipped when the
 //! row was refreshed less than a minute ago.
+//!
+//! On SQLite (one instance, and every session write goes through this store) the rows are
+//! also kept in memory, so a signed-in page does not read its session from the database. A
+//! copy is trusted only while the cache epoch has not moved: the changes that end sessions
+//! behind the store's back (sign out everywhere, disable, removal from a workspace) all
+//! change the user in the same transaction, which moves it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
 use diesel::prelude::*;
 
 use crate::db::schema::sessions;
-use crate::db::{DbPool, now};
+use crate::db::{Backend, DbPool, epoch, now};
 use crate::domain::tokens;
 use crate::web::extractors::{SESSION_EPOCH, SESSION_USER};
 
@@ -23,6 +29,28 @@ pub const ABSOLUTE_LIMIT_SECS: i64 = 12 * 3600;
 /// The idle limit (30 min).
 pub const IDLE_LIMIT_SECS: i64 = 30 * 60;
 const REFRESH_EVERY_SECS: i64 = 60;
+/// Past this many sessions in memory the copies are dropped and reloaded as needed.
+const MAX_CACHED: usize = 100_000;
+
+/// A session row as kept in memory.
+#[derive(Clone)]
+struct Cached {
+    state: HashMap<String, String>,
+    created: i64,
+    expires: i64,
+    /// The cache epoch when it was read or written.
+    epoch: u64,
+}
+
+/// The copies, and a count of the store's writes: a row read from the database is kept only
+/// if no write happened while it was read (a sign-out racing a page load must win).
+#[derive(Default)]
+struct Copies {
+    rows: HashMap<String, Cached>,
+    writes: u64,
+}
+
+type Cache = Arc<RwLock<Copies>>;
 
 /// The database-backed session store.
 #[derive(Clone)]
@@ -31,15 +59,68 @@ pub struct DbSessionStore {
     absolute_limit: i64,
     /// When this instance last pushed each session's idle deadline forward.
     refreshed: Arc<Mutex<HashMap<String, i64>>>,
+    /// Rows kept in memory (SQLite only, see the module documentation).
+    cache: Option<Cache>,
 }
 
 impl DbSessionStore {
-    /// A store over `pool`.
-    pub fn new(pool: DbPool) -> Self {
+    /// A store over `pool`, a database of kind `backend`.
+    pub fn new(pool: DbPool, backend: Backend) -> Self {
         DbSessionStore {
             pool,
             absolute_limit: ABSOLUTE_LIMIT_SECS,
             refreshed: Arc::default(),
+            cache: (backend == Backend::Sqlite).then(Cache::default),
+        }
+    }
+
+    /// The in-memory copy of row `id`, if there is one and it can be trusted.
+    fn cached(&self, id: &str) -> Option<Cached> {
+        let cache = self
+            .cache
+            .as_ref()?
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        cache
+            .rows
+            .get(id)
+            .filter(|c| c.epoch == epoch::local())
+            .cloned()
+    }
+
+    /// How many writes the store has made (see [`Copies`]).
+    fn writes(&self) -> u64 {
+        self.cache
+            .as_ref()
+            .map_or(0, |c| c.read().unwrap_or_else(|e| e.into_inner()).writes)
+    }
+
+    /// Keeps (or, with `None`, forgets) the copy of row `id`, as the store writes it. Call
+    /// after the database write (and, to be safe against a failed write, before it too).
+    fn remember(&self, id: &str, row: Option<Cached>) {
+        self.keep(id, row, None);
+    }
+
+    /// Keeps a copy read from the database when there were `writes` writes, unless a write
+    /// happened since.
+    fn keep(&self, id: &str, row: Option<Cached>, read_after: Option<u64>) {
+        let Some(cache) = &self.cache else { return };
+        let mut cache = cache.write().unwrap_or_else(|e| e.into_inner());
+        match read_after {
+            Some(n) if n != cache.writes => return,
+            Some(_) => {}
+            None => cache.writes += 1,
+        }
+        match row {
+            Some(row) => {
+                if cache.rows.len() >= MAX_CACHED {
+                    cache.rows.clear();
+                }
+                cache.rows.insert(id.to_owned(), row);
+            }
+            None => {
+                cache.rows.remove(id);
+            }
         }
     }
 
@@ -81,10 +162,18 @@ impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let id = row_id(key);
         let absolute_limit = self.absolute_limit;
+        let t = now();
+        let live = |created: i64, expires: i64| expires > t && created + absolute_limit > t;
+        if let Some(c) = self.cached(&id) {
+            return Ok(live(c.created, c.expires).then_some(c.state));
+        }
+        let epoch = epoch::local();
+        let writes = self.writes();
+        let lookup = id.clone();
         let row: Option<(String, i64, i64)> = match self
             .run(move |c| {
                 sessions::table
-                    .find(id)
+                    .find(lookup)
                     .select((sessions::state, sessions::created_at, sessions::expires_at))
                     .first(c)
                     .optional()
@@ -99,12 +188,21 @@ impl SessionStore for DbSessionStore {
                 return Ok(None);
             }
         };
-        let t = now();
         match row {
-            Some((state, created, expires)) if expires > t && created + absolute_limit > t => {
-                serde_json::from_str(&state)
-                    .map(Some)
-                    .map_err(|e| LoadError::Deserialization(e.into()))
+            Some((state, created, expires)) if live(created, expires) => {
+                let state: HashMap<String, String> = serde_json::from_str(&state)
+                    .map_err(|e| LoadError::Deserialization(e.into()))?;
+                self.keep(
+                    &id,
+                    Some(Cached {
+                        state: state.clone(),
+                        created,
+                        expires,
+                        epoch,
+                    }),
+                    Some(writes),
+                );
+                Ok(Some(state))
             }
             _ => Ok(None),
         }
@@ -121,11 +219,13 @@ impl SessionStore for DbSessionStore {
         let user = user_of(&state);
         let t = now();
         let expires = t + ttl.whole_seconds();
+        let epoch = epoch::local();
+        let row = id.clone();
         let saved = self
             .run(move |c| {
                 diesel::insert_into(sessions::table)
                     .values((
-                        sessions::id.eq(id),
+                        sessions::id.eq(row),
                         sessions::user_id.eq(user),
                         sessions::state.eq(body),
                         sessions::created_at.eq(t),
@@ -134,9 +234,18 @@ impl SessionStore for DbSessionStore {
                     .execute(c)
             })
             .await;
-        if let Err(e) = saved {
+        match saved {
+            Ok(_) => self.remember(
+                &id,
+                Some(Cached {
+                    state,
+                    created: t,
+                    expires,
+                    epoch,
+                }),
+            ),
             // The cookie then names no stored session: the next request is anonymous.
-            tracing::error!(error = %e, "session store unavailable; session not saved");
+            Err(e) => tracing::error!(error = %e, "session store unavailable; session not saved"),
         }
         Ok(key)
     }
@@ -152,9 +261,14 @@ impl SessionStore for DbSessionStore {
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let user = user_of(&state);
         let expires = now() + ttl.whole_seconds();
+        let epoch = epoch::local();
+        let row = id.clone();
+        // Forget the copy first: if the write fails, the next request reads the database.
+        let kept = self.cached(&id);
+        self.remember(&id, None);
         let updated = match self
             .run(move |c| {
-                diesel::update(sessions::table.find(id))
+                diesel::update(sessions::table.find(row))
                     .set((
                         sessions::state.eq(body),
                         sessions::user_id.eq(user),
@@ -171,8 +285,16 @@ impl SessionStore for DbSessionStore {
             }
         };
         if updated == 1 {
+            let row = kept.map(|kept| Cached {
+                state: state.clone(),
+                expires,
+                epoch,
+                ..kept
+            });
+            self.remember(&id, row);
             return Ok(key);
         }
+        self.remember(&id, None);
         // The row is gone: it expired, or was purged (sign-out, disable) while this request
         // was in flight. Start a fresh session, but never a signed-in one: writing the old
         // state back would undo the sign-out.
@@ -205,16 +327,22 @@ impl SessionStore for DbSessionStore {
             seen.insert(id.clone(), t);
         }
         let expires = t + ttl.whole_seconds();
+        let row = id.clone();
         let r = self
             .run(move |c| {
-                diesel::update(sessions::table.find(id))
+                diesel::update(sessions::table.find(row))
                     .filter(sessions::expires_at.gt(t))
                     .set(sessions::expires_at.eq(expires))
                     .execute(c)
             })
             .await;
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "session expiry not refreshed");
+        match r {
+            Ok(1) => {
+                let row = self.cached(&id).map(|kept| Cached { expires, ..kept });
+                self.remember(&id, row);
+            }
+            Ok(_) => self.remember(&id, None),
+            Err(e) => tracing::warn!(error = %e, "session expiry not refreshed"),
         }
         Ok(())
     }
@@ -224,14 +352,17 @@ impl SessionStore for DbSessionStore {
         if let Ok(mut seen) = self.refreshed.lock() {
             seen.remove(&id);
         }
+        self.remember(&id, None);
         // Answer, never fail: an error here would bypass the error pages. Sign-out clears the
         // cookie either way, and "sign out everywhere" also bumps the user's epoch.
+        let row = id.clone();
         if let Err(e) = self
-            .run(move |c| diesel::delete(sessions::table.find(id)).execute(c))
+            .run(move |c| diesel::delete(sessions::table.find(row)).execute(c))
             .await
         {
             tracing::error!(error = %e, "session not deleted");
         }
+        self.remember(&id, None);
         Ok(())
     }
 }

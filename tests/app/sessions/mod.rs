@@ -160,6 +160,8 @@ async fn an_idle_session_is_anonymous() {
         .set(sessions::expires_at.eq(now() - 1))
         .execute(&mut app.db())
         .expect("arrange the database");
+    // Time passing, written behind the app's back: drop its in-memory copies.
+    keyhold::db::epoch::external_change();
 
     let r = app.get(&c, "/account").await;
 
@@ -174,6 +176,8 @@ async fn a_session_older_than_twelve_hours_is_anonymous_however_active() {
         .set(sessions::created_at.eq(now() - 13 * 3600))
         .execute(&mut app.db())
         .expect("arrange the database");
+    // Time passing, written behind the app's back: drop its in-memory copies.
+    keyhold::db::epoch::external_change();
 
     let r = app.get(&c, "/account").await;
 

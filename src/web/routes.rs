@@ -40,11 +40,55 @@ macro_rules! route_table {
             $(RouteInfo { method: stringify!($method), path: $path, access: Access::$access },)*
         ];
 
-        /// Registers every route of the table.
+        /// Registers every route of the table (see [`Registrar`]).
         pub fn configure(cfg: &mut web::ServiceConfig) {
-            $(cfg.route($path, web::method(Method::$method).to($handler));)*
+            let mut r = Registrar::default();
+            $(r.add($path, web::method(Method::$method).to($handler));)*
+            r.finish(cfg);
         }
     };
+}
+
+/// The path prefixes served as scopes, in the order they are tried (the API first).
+const SCOPES: [&str; 3] = ["/v1", "/admin", "/w/{slug}"];
+
+/// Puts each route under its scope. actix-web tries resources in order, and each dynamic
+/// pattern is a regex: as one flat list, `GET /w/{slug}/settings/keys` was tried against ~35
+/// patterns before its own (7 % of a page's CPU). Scoped, a request tests at most the three
+/// prefixes, then the few routes of its own scope, most of which compare as plain strings.
+/// The behaviour is the same: a route keeps its method guard, so a wrong method falls
+/// through to the not-found page as before.
+#[derive(Default)]
+struct Registrar {
+    scoped: [Vec<(&'static str, actix_web::Route)>; SCOPES.len()],
+    rest: Vec<(&'static str, actix_web::Route)>,
+}
+
+impl Registrar {
+    fn add(&mut self, path: &'static str, route: actix_web::Route) {
+        let scope = SCOPES.iter().position(|prefix| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        });
+        match scope {
+            Some(i) => self.scoped[i].push((&path[SCOPES[i].len()..], route)),
+            None => self.rest.push((path, route)),
+        }
+    }
+
+    fn finish(self, cfg: &mut web::ServiceConfig) {
+        for (prefix, routes) in SCOPES.into_iter().zip(self.scoped) {
+            let scope = routes
+                .into_iter()
+                .fold(web::scope(prefix), |scope, (path, route)| {
+                    scope.route(path, route)
+                });
+            cfg.service(scope);
+        }
+        for (path, route) in self.rest {
+            cfg.route(path, route);
+        }
+    }
 }
 
 route_table! {

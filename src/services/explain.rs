@@ -88,9 +88,18 @@ fn key_ref(row: &ProviderKeyRow) -> WorkspaceKeyRef {
 
 /// Resolves every catalogue provider for the workspace, in catalogue order.
 pub fn explain(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<ProviderExplanation>> {
+    let keys = records::workspace_keys(conn, workspace_id)?;
+    explain_with(conn, workspace_id, &keys)
+}
+
+/// [`explain`] given the workspace's keys (`workspace_keys`), for a page that shows them too.
+pub fn explain_with(
+    conn: &mut DbConn,
+    workspace_id: &str,
+    keys: &[ProviderKeyRow],
+) -> Result<Vec<ProviderExplanation>> {
     let all = records::all_settings(conn)?;
     let globals = records::global_keys(conn)?;
-    let keys = records::workspace_keys(conn, workspace_id)?;
     let ws = workspaces::get(conn, workspace_id)?;
     let allowance = Allowance {
         limit_tokens: ws.allowance_tokens,

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::upstream::{self, TestOutcome};
 
-pub use super::explain::{ProviderExplanation, explain};
+pub use super::explain::{ProviderExplanation, explain, explain_with};
 pub use super::key_lifecycle::{move_key, remove, set_enabled, test};
 pub use super::key_records::{KeyUnavailable, open_secret};
 

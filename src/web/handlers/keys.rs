@@ -154,7 +154,10 @@ async fn keys_page(
 ) -> Result<KeysPage> {
     let ws_id = o.0.workspace.workspace_id.clone();
     let (explained, rows) = state
-        .db(move |c| Ok((keys::explain(c, &ws_id)?, keys::list(c, &ws_id)?)))
+        .db(move |c| {
+            let rows = keys::list(c, &ws_id)?;
+            Ok((keys::explain_with(c, &ws_id, &rows)?, rows))
+        })
         .await?;
     Ok(KeysPage {
         layout: o.0.layout("API keys", "ws-keys"),

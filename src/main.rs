@@ -87,14 +87,23 @@ enum AuditCommand {
     Verify,
 }
 
-fn init_tracing() {
+/// Logs to stdout through a background writer: a request does not wait on a `write(2)`, and
+/// lines logged in a burst leave in one. Not lossy: should the writer fall behind, requests
+/// wait rather than lines being dropped. Keep the guard until exit; dropping it flushes.
+fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,actix_server=warn,actix_session=warn")
     });
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("keyhold-log")
+        .finish(std::io::BufWriter::new(std::io::stdout()));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(writer)
         .init();
+    guard
 }
 
 fn load_config() -> Result<Config, ExitCode> {
@@ -340,7 +349,7 @@ fn rotate_master_key(conn: &mut db::DbConn, config: &Config, batch: i64) -> Resu
 
 fn serve() -> Result<(), ExitCode> {
     let config = load_config()?;
-    init_tracing();
+    let _log = init_tracing();
     for var in &config.generated {
         tracing::warn!(
             "{var} was not set: a new secret was GENERATED into {} (mode 0600). Back it up; \

@@ -21,6 +21,7 @@ use super::usage::UsageEvent;
 use super::{CallContext, Caller, Gateway};
 use crate::db::now;
 use crate::domain::providers::{self, Provider, Wire};
+use crate::domain::resolution::Source;
 use crate::state::AppState;
 
 /// A parsed client request, ready to send to its provider.
@@ -34,8 +35,51 @@ pub struct Prepared {
     pub body: Bytes,
 }
 
+/// What the gateway reads of a request it may pass through unchanged: borrowed, the rest of
+/// the body only checked, never built into a tree.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(serde::Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
 /// Parses a client request in `format` and rewrites it for its provider.
 pub fn prepare(format: Format, raw: &Bytes) -> Result<Prepared, GatewayError> {
+    if let Ok(head) = serde_json::from_slice::<Head>(raw)
+        && let Some(model) = head.model.as_deref().filter(|m| !m.is_empty())
+        && let Some((provider, upstream_model)) = providers::for_model(model)
+        && upstream_model == model
+    {
+        let stream = head.stream.unwrap_or(false);
+        let include_usage = head
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false);
+        let unchanged = match (format, provider.wire) {
+            (Format::OpenAi, Wire::OpenAi) => !stream || include_usage,
+            (Format::Anthropic, Wire::Anthropic) => true,
+            _ => false,
+        };
+        if unchanged {
+            return Ok(Prepared {
+                provider,
+                client_model: model.to_owned(),
+                stream,
+                include_usage,
+                body: raw.clone(),
+            });
+        }
+    }
     let mut v: Value = serde_json::from_slice(raw)
         .map_err(|_| GatewayError::bad_request("The request body is not valid JSON."))?;
     let client_model = v
@@ -243,6 +287,22 @@ async fn whole(
             )));
         }
     }
+    let passes = matches!(
+        (format, p.provider.wire),
+        (Format::OpenAi, Wire::OpenAi) | (Format::Anthropic, Wire::Anthropic)
+    );
+    if passes
+        && status < 400
+        && let Ok(answer) = serde_json::from_slice::<UsageOnly>(&body)
+    {
+        // Passed on unchanged: only its usage is read, not the whole answer built as a tree.
+        let usage = answer
+            .usage
+            .and_then(|u| translate::usage_of(p.provider.wire, &u))
+            .unwrap_or_default();
+        let key = (a.key_id.as_str(), a.source, a.started);
+        return Ok(answered(gw, ctx, p, key, status, usage, Bytes::from(body)));
+    }
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     let (out, usage): (Bytes, Usage) = match (&parsed, format, p.provider.wire) {
         (Some(v), Format::OpenAi, Wire::OpenAi) if status < 400 => (
@@ -290,18 +350,38 @@ async fn whole(
         }
         _ => return Err(here(bad_upstream(p))),
     };
+    let key = (a.key_id.as_str(), a.source, a.started);
+    Ok(answered(gw, ctx, p, key, status, usage, out))
+}
+
+/// An upstream answer's `usage`, the rest skipped.
+#[derive(serde::Deserialize)]
+struct UsageOnly {
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+/// Records a successful call and sends its answer; `key` is the key that answered: its id,
+/// its source and when the call to it started.
+fn answered(
+    gw: &Gateway,
+    ctx: &CallContext,
+    p: &Prepared,
+    (key_id, source, started): (&str, Source, Instant),
+    status: u16,
+    usage: Usage,
+    out: Bytes,
+) -> HttpResponse {
     let mut ev = event(ctx, p, status);
-    ev.source = Some(a.source);
-    ev.key_id = Some(a.key_id.clone());
-    ev.latency_ms = a.started.elapsed().as_millis() as i64;
+    ev.source = Some(source);
+    ev.key_id = Some(key_id.to_owned());
+    ev.latency_ms = started.elapsed().as_millis() as i64;
     ev.usage = usage;
     gw.usage.record(ev);
-    Ok(
-        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
-            .content_type("application/json")
-            .insert_header(("x-keyhold-key-source", a.source.as_str()))
-            .body(out),
-    )
+    HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+        .content_type("application/json")
+        .insert_header(("x-keyhold-key-source", source.as_str()))
+        .body(out)
 }
 
 fn bad_upstream(p: &Prepared) -> GatewayError {

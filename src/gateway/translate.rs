@@ -14,6 +14,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::domain::providers::Wire;
+
 // An explicit path, so that the child module resolves to `translate/stream.rs` whether
 // this file is reached as `gateway/translate.rs` or through a `#[path]` attribute.
 #[path = "translate/stream.rs"]
@@ -754,12 +756,21 @@ pub fn usage_from_openai(resp: &Value) -> Option<Usage> {
     resp.get("usage").and_then(Usage::from_openai_usage)
 }
 
+/// Reads a `usage` object in the provider's own format.
+pub fn usage_of(wire: Wire, usage: &Value) -> Option<Usage> {
+    match wire {
+        Wire::OpenAi => Usage::from_openai_usage(usage),
+        Wire::Anthropic => usage.is_object().then(|| {
+            let mut u = Usage::default();
+            u.update_from_anthropic(usage);
+            u
+        }),
+    }
+}
+
 /// Reads usage from an Anthropic response without translating it.
 pub fn usage_from_anthropic(resp: &Value) -> Option<Usage> {
-    let u = resp.get("usage").filter(|u| u.is_object())?;
-    let mut usage = Usage::default();
-    usage.update_from_anthropic(u);
-    Some(usage)
+    resp.get("usage").and_then(|u| usage_of(Wire::Anthropic, u))
 }
 
 #[cfg(test)]

@@ -95,7 +95,8 @@ async fn without_smtp_mail_is_written_as_eml_files_under_the_data_dir() {
         files = std::fs::read_dir(&dir)
             .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
             .unwrap_or_default();
-        if !files.is_empty() {
+        // The file is written first, then the outbox row is marked sent.
+        if !files.is_empty() && outbox_rows(&app)[0].sent_at.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

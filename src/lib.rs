@@ -8,6 +8,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod gateway;
+pub mod logging;
 pub mod services;
 pub mod startup;
 pub mod state;

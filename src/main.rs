@@ -87,25 +87,6 @@ enum AuditCommand {
     Verify,
 }
 
-/// Logs to stdout through a background writer: a request does not wait on a `write(2)`, and
-/// lines logged in a burst leave in one. Not lossy: should the writer fall behind, requests
-/// wait rather than lines being dropped. Keep the guard until exit; dropping it flushes.
-fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,actix_server=warn,actix_session=warn")
-    });
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("keyhold-log")
-        .finish(std::io::BufWriter::new(std::io::stdout()));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(writer)
-        .init();
-    guard
-}
-
 fn load_config() -> Result<Config, ExitCode> {
     Config::from_env().map_err(|e| {
         eprintln!("keyhold: configuration error: {e}");
@@ -349,7 +330,7 @@ fn rotate_master_key(conn: &mut db::DbConn, config: &Config, batch: i64) -> Resu
 
 fn serve() -> Result<(), ExitCode> {
     let config = load_config()?;
-    let _log = init_tracing();
+    let log = keyhold::logging::init();
     for var in &config.generated {
         tracing::warn!(
             "{var} was not set: a new secret was GENERATED into {} (mode 0600). Back it up; \
@@ -383,6 +364,7 @@ fn serve() -> Result<(), ExitCode> {
         let base = state.config.public_url.as_str().trim_end_matches('/').to_owned();
         tracing::info!("Keyhold is listening on {} (public URL {base})", state.config.bind);
         if let Some(token) = setup {
+            log.flush();
             println!(
                 "\n  No users yet. Open this one-time link to create the first platform admin:\n\n    {}\n",
                 state.config.link(&format!("/setup?token={token}"))

@@ -185,6 +185,10 @@ impl Application {
                 .wrap(from_fn(error::frame))
         })
         .listen(listener)?
+        // Database work and password hashing run on each worker's blocking pool. Past the
+        // pool's connections more threads only wait on it (and each may keep its own malloc
+        // arena; the default allows 256 per worker): with this bound, work queues instead.
+        .worker_max_blocking_threads(pool_size as usize + 2)
         .tcp_nodelay(true)
         .shutdown_timeout(10);
         if let Some(n) = workers_n {

@@ -15,6 +15,7 @@ mod canary;
 mod cli;
 mod csrf;
 mod faults;
+mod faults_pg;
 mod gateway;
 mod gateway_api;
 mod gateway_failover;

@@ -86,6 +86,11 @@ pub async fn guard(
         tracing::warn!(path = %req.path(), "cross-site request refused");
         return Ok(req.error_response(csrf_error()));
     }
+    if super::session_store::unavailable(&req.get_session()) {
+        return Ok(req.error_response(Error::Unavailable(
+            "the session store is unavailable".into(),
+        )));
+    }
     let expected = req.get_session().get::<String>(SESSION_KEY).ok().flatten();
     let sent = match req
         .headers()

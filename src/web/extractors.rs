@@ -131,6 +131,11 @@ impl FromRequest for CurrentUser {
                 return Ok(cached.clone());
             }
             let session = req.get_session();
+            if super::session_store::unavailable(&session) {
+                return Err(Error::Unavailable(
+                    "the session store is unavailable".into(),
+                ));
+            }
             let uid = session.get::<String>(SESSION_USER).ok().flatten();
             let epoch = session.get::<i64>(SESSION_EPOCH).ok().flatten();
             let (Some(uid), Some(epoch)) = (uid, epoch) else {

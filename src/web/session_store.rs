@@ -143,6 +143,17 @@ impl DbSessionStore {
     }
 }
 
+/// The state a session has when the store could not read it (the database is down): the
+/// cookie is kept (an empty state would make actix-session drop it, and the next write would
+/// replace the user's good cookie with a new, anonymous one), pages answer 503 (see
+/// [`unavailable`]), and a state carrying it is never written back.
+const UNAVAILABLE: &str = "_store_unavailable";
+
+/// Whether this request's session could not be read because the store is down.
+pub fn unavailable(session: &actix_session::Session) -> bool {
+    session.contains_key(UNAVAILABLE)
+}
+
 fn row_id(key: &SessionKey) -> String {
     tokens::hash(key.as_ref())
 }
@@ -182,10 +193,13 @@ impl SessionStore for DbSessionStore {
         {
             Ok(row) => row,
             Err(e) => {
-                // Degrade to anonymous rather than fail the request outside the error
-                // pages; the handler's own database access answers 503.
+                // Not an error here: actix-session would answer a bare 500 outside the error
+                // pages. The marked state makes the pages answer 503 instead.
                 tracing::error!(error = %e, "session store unavailable");
-                return Ok(None);
+                return Ok(Some(HashMap::from([(
+                    UNAVAILABLE.to_owned(),
+                    "1".to_owned(),
+                )])));
             }
         };
         match row {
@@ -214,6 +228,9 @@ impl SessionStore for DbSessionStore {
         ttl: &Duration,
     ) -> Result<SessionKey, SaveError> {
         let key = new_key().map_err(SaveError::Other)?;
+        if state.contains_key(UNAVAILABLE) {
+            return Ok(key);
+        }
         let id = row_id(&key);
         let body = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
         let user = user_of(&state);
@@ -256,6 +273,10 @@ impl SessionStore for DbSessionStore {
         state: HashMap<String, String>,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
+        if state.contains_key(UNAVAILABLE) {
+            // Read while the store was down: keep the cookie and the stored row as they are.
+            return Ok(key);
+        }
         let id = row_id(&key);
         let body =
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;

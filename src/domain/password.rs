@@ -42,7 +42,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// allocates its work area once and reuses it (see [`argon2_into`]): argon2 holds at most
 /// threads x 19 MiB, and sign-ins leave the other half of the CPU to the pages.
 static HASHERS: LazyLock<Option<SyncSender<Job>>> = LazyLock::new(|| {
-    let n = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+    let n = hasher_threads();
     let (tx, rx) = mpsc::sync_channel::<Job>(1024);
     let rx: Arc<Mutex<Receiver<Job>>> = Arc::new(Mutex::new(rx));
     let mut started = 0;
@@ -69,6 +69,11 @@ static HASHERS: LazyLock<Option<SyncSender<Job>>> = LazyLock::new(|| {
     }
     (started > 0).then_some(tx)
 });
+
+/// How many hasher threads there are: half the cores, at least one.
+pub fn hasher_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
 
 /// Runs `f` on a hasher thread and waits for its result (on the calling thread when none
 /// could be started); `None` if `f` panicked.

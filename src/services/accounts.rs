@@ -25,16 +25,14 @@ pub const WELCOME_TTL_SECS: i64 = 72 * 3600;
 /// How long the first-run setup link works.
 pub const SETUP_TTL_SECS: i64 = 24 * 3600;
 
-/// Runs password work (argon2 takes tens of milliseconds and 19 MiB by design) on the
-/// blocking pool, at most cores − 1 jobs at once (one on a 2-core machine): a burst of
-/// sign-ins then queues here instead of taking every core from the pages (SPEC §12: 20 concurrent sign-ins must not
-/// raise other pages' p99 above 50 ms). Their own throughput is bound by the CPU either way.
+/// Runs password work (argon2 takes tens of milliseconds and 19 MiB by design) off the async
+/// workers. The hashing itself runs on the hasher threads of [`password`] (half the cores);
+/// this admits as many jobs as there are hashers, so a burst of sign-ins queues here, where
+/// waiting costs nothing, instead of parking blocking-pool threads that the pages' database
+/// work needs (SPEC §12: 20 concurrent sign-ins must not raise other pages' p99 above 50 ms).
 async fn password_work<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let slots = SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
-    });
+    let slots = SLOTS.get_or_init(|| tokio::sync::Semaphore::new(password::hasher_threads()));
     let _slot = slots
         .acquire()
         .await

@@ -144,6 +144,22 @@ impl Recorder {
 /// limits on bound parameters.
 const INSERT_ROWS: usize = 100;
 
+/// `rows` cut into runs of `INSERT_ROWS`, then of 64, 32, … 1: a handful of distinct
+/// statements whatever the batch size, so each is prepared once and then found in the
+/// connection's statement cache (a new row count is a new statement to prepare).
+fn statement_sized<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let n = match rows.len() {
+            0 => return None,
+            len if len >= INSERT_ROWS => INSERT_ROWS,
+            len => 1 << len.ilog2(),
+        };
+        let (head, rest) = rows.split_at(n);
+        rows = rest;
+        Some(head)
+    })
+}
+
 fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
     let rows: Vec<NewUsage> = batch
         .iter()
@@ -168,7 +184,7 @@ fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
         // Multi-row INSERTs of up to INSERT_ROWS rows, in one transaction. Through the
         // backend's own connection: diesel's multi-backend connection has no batch insert.
         // (Per-row statements cost the gateway ~6 µs of CPU per request at 10k req/s.)
-        for chunk in rows.chunks(INSERT_ROWS) {
+        for chunk in statement_sized(&rows) {
             match c {
                 DbConn::Sqlite(s) => diesel::insert_into(usage_events::table)
                     .values(chunk)
@@ -224,12 +240,12 @@ pub async fn run_writer(
             batch.push(ev);
         }
         if !batch.is_empty() {
-            let events = std::mem::take(&mut batch);
+            let events = Arc::new(std::mem::take(&mut batch));
             let n = events.len();
-            let retry = events.clone();
-            if let Err(e) = state.db(move |c| write_batch(c, &events)).await {
+            let written = events.clone();
+            if let Err(e) = state.db(move |c| write_batch(c, &written)).await {
                 tracing::error!(error = %e, events = n, "usage events not written; will retry");
-                batch = retry;
+                batch = Arc::try_unwrap(events).unwrap_or_else(|events| (*events).clone());
                 if !stop {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
@@ -243,6 +259,27 @@ pub async fn run_writer(
                 );
             }
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{INSERT_ROWS, statement_sized};
+
+    #[test]
+    fn batches_are_cut_into_a_few_statement_sizes_covering_every_row() {
+        for n in [0, 1, 2, 3, 7, 99, 100, 101, 250, 1000] {
+            let rows: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = statement_sized(&rows).collect();
+            assert_eq!(chunks.concat(), rows, "every row once, in order (n = {n})");
+            for c in &chunks {
+                assert!(
+                    c.len() == INSERT_ROWS || c.len().is_power_of_two(),
+                    "size {} (n = {n})",
+                    c.len()
+                );
+            }
         }
     }
 }

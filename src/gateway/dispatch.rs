@@ -105,6 +105,25 @@ fn allowance_exhausted(name: &str) -> GatewayError {
     )
 }
 
+/// The provider client of the current thread. Each server worker keeps its own (the same
+/// settings as `state.upstream`), so a pooled upstream connection is driven by the worker
+/// that uses it: with one client shared by every worker, a request on one worker and the
+/// connection task on another woke each other across threads twice per call.
+fn upstream(state: &AppState) -> reqwest::Client {
+    thread_local! {
+        static CLIENT: std::cell::OnceCell<reqwest::Client> = const { std::cell::OnceCell::new() };
+    }
+    CLIENT.with(|c| {
+        c.get_or_init(|| {
+            crate::startup::upstream_client().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "no client of this worker's own; sharing one");
+                state.upstream.clone()
+            })
+        })
+        .clone()
+    })
+}
+
 /// A successful upstream answer (headers received, body not yet read).
 pub struct Answer {
     pub response: reqwest::Response,
@@ -200,8 +219,7 @@ pub async fn send(
             }
         };
         let (name, value) = auth_header(provider, secret.expose_secret()).map_err(fail)?;
-        let mut req = state
-            .upstream
+        let mut req = upstream(state)
             .post(endpoint.clone())
             .header(name, value)
             .header(CONTENT_TYPE, "application/json")

@@ -184,7 +184,7 @@ pub async fn frame(
         method = %method,
         path = %path,
         status = status.as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
+        us = started.elapsed().as_micros() as u64,
         "request"
     );
     Ok(res)

@@ -44,7 +44,7 @@ pub fn shared(conn: &mut DbConn) -> QueryResult<i64> {
     cache_epoch::table
         .find(1)
         .select(cache_epoch::version)
-        .first(conn)
+        .get_result(conn)
 }
 
 /// Called by `write_tx` after a commit.

@@ -87,7 +87,7 @@ impl Cache {
                 let allowance: Option<i64> = workspaces::table
                     .find(&workspace_id)
                     .select(workspaces::allowance_tokens)
-                    .first(c)?;
+                    .get_result(c)?;
                 Ok(Some((token_id, workspace_id, allowance)))
             })
             .await?;
@@ -143,7 +143,7 @@ impl Cache {
                 Ok(workspaces::table
                     .find(&ws)
                     .select(workspaces::allowance_tokens)
-                    .first(c)?)
+                    .get_result(c)?)
             })
             .await
     }
@@ -182,7 +182,7 @@ pub fn load_route(
             provider_settings::byok_enabled,
             provider_settings::failure_policy,
         ))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let (enabled, byok_enabled, policy) = settings.unwrap_or((false, false, "fail".into()));
     let rows: Vec<KeyRow> = provider_keys::table

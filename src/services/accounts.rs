@@ -70,7 +70,7 @@ pub fn get_user(conn: &mut DbConn, id: &str) -> Result<User> {
     Ok(users::table
         .find(id)
         .select(User::as_select())
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// A user by email.
@@ -479,7 +479,7 @@ fn live_reset(conn: &mut DbConn, token: &str) -> Result<Option<PasswordReset>> {
     let row: Option<PasswordReset> = password_resets::table
         .find(tokens::hash(token))
         .select(PasswordReset::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(row.filter(|r| r.used_at.is_none() && r.expires_at > now()))
 }

@@ -91,7 +91,7 @@ pub fn revoke(conn: &mut DbConn, actor: &Actor, workspace_id: &str, token_id: &s
             .find(token_id)
             .filter(api_tokens::workspace_id.eq(workspace_id))
             .select(TokenRow::as_select())
-            .first(c)?;
+            .get_result(c)?;
         if row.revoked_at.is_some() {
             return Ok(());
         }

@@ -82,14 +82,14 @@ pub fn record(conn: &mut DbConn, actor: &Actor, event: Event<'_>) -> Result<i64>
     let (last_id, last_hash): (i64, String) = audit_chain::table
         .find(1)
         .select((audit_chain::last_id, audit_chain::last_hash))
-        .first(conn)?;
+        .get_result(conn)?;
     let id = last_id + 1;
     // Never before the previous event, even if the clock stepped back: events are in time
     // order by id, which lets `list` turn a date range into an id range.
     let previous_at: Option<i64> = audit_events::table
         .find(last_id)
         .select(audit_events::at)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let at = now().max(previous_at.unwrap_or(i64::MIN));
     let details = event.details.to_string();
@@ -195,7 +195,7 @@ pub fn verify(conn: &mut DbConn) -> Result<Verdict> {
     let (head_id, head_hash): (i64, String) = audit_chain::table
         .find(1)
         .select((audit_chain::last_id, audit_chain::last_hash))
-        .first(conn)?;
+        .get_result(conn)?;
     if head_id != expected_id - 1 || head_hash != prev {
         return Ok(Verdict::Broken {
             at_id: head_id,

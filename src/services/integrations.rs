@@ -70,15 +70,15 @@ fn workspaces_with_keys(conn: &mut DbConn, only_usable: bool) -> Result<Vec<(Str
         .collect();
     // DISTINCT over (provider, workspace_id) walks `provider_keys_live_idx` in its order;
     // COUNT(DISTINCT …) sorted all 50,000 keys again on PostgreSQL.
-    let rows: Vec<Count> = diesel::sql_query(format!(
+    let query = diesel::sql_query(format!(
         "SELECT provider, COUNT(*) AS n FROM (\
            SELECT DISTINCT provider, workspace_id FROM provider_keys \
            WHERE scope = '{}' AND removed_at IS NULL AND status IN ({})\
          ) AS w GROUP BY provider",
         Scope::Workspace.as_str(),
         statuses.join(", ")
-    ))
-    .load(conn)?;
+    ));
+    let rows: Vec<Count> = crate::native!(conn, |c| query.load(c))?;
     Ok(rows.into_iter().map(|r| (r.provider, r.n)).collect())
 }
 

@@ -51,9 +51,9 @@ impl Settings {
 
 /// Every catalogue provider's settings, in catalogue order (one query).
 pub fn all_settings(conn: &mut DbConn) -> Result<Vec<Settings>> {
-    let rows: Vec<ProviderSettingsRow> = provider_settings::table
+    let rows: Vec<ProviderSettingsRow> = crate::native!(conn, |c| provider_settings::table
         .select(ProviderSettingsRow::as_select())
-        .load(conn)?;
+        .load(c))?;
     Ok(providers::catalogue()
         .iter()
         .map(|p| match rows.iter().find(|r| r.provider == p.id) {
@@ -68,7 +68,7 @@ pub fn settings(conn: &mut DbConn, provider: &'static Provider) -> Result<Settin
     let row: Option<ProviderSettingsRow> = provider_settings::table
         .find(provider.id)
         .select(ProviderSettingsRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(row.map_or_else(
         || Settings::defaults(provider),
@@ -108,12 +108,12 @@ pub fn status_of(row: &ProviderKeyRow) -> KeyStatus {
 
 /// The current (not removed) global keys of every provider.
 pub fn global_keys(conn: &mut DbConn) -> Result<Vec<ProviderKeyRow>> {
-    Ok(provider_keys::table
+    Ok(crate::native!(conn, |c| provider_keys::table
         .filter(provider_keys::scope.eq(Scope::Global.as_str()))
         .filter(provider_keys::removed_at.is_null())
         .order(provider_keys::created_at.desc())
         .select(ProviderKeyRow::as_select())
-        .load(conn)?)
+        .load(c))?)
 }
 
 /// The provider's current global key, if one is stored.
@@ -130,7 +130,7 @@ pub fn global_key(conn: &mut DbConn, provider_id: &str) -> Result<Option<Provide
 
 /// Every key of a workspace, removed ones included, by provider then priority.
 pub fn workspace_keys(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<ProviderKeyRow>> {
-    Ok(provider_keys::table
+    Ok(crate::native!(conn, |c| provider_keys::table
         .filter(provider_keys::scope.eq(Scope::Workspace.as_str()))
         .filter(provider_keys::workspace_id.eq(workspace_id))
         .order((
@@ -139,7 +139,7 @@ pub fn workspace_keys(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<Provi
             provider_keys::id.asc(),
         ))
         .select(ProviderKeyRow::as_select())
-        .load(conn)?)
+        .load(c))?)
 }
 
 /// One key of the workspace; `NotFound` when it belongs to another workspace or none.
@@ -153,7 +153,7 @@ pub fn workspace_key(
         .filter(provider_keys::scope.eq(Scope::Workspace.as_str()))
         .filter(provider_keys::workspace_id.eq(workspace_id))
         .select(ProviderKeyRow::as_select())
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// A key record by id, any scope (for the gateway and the CLI).
@@ -161,7 +161,7 @@ pub fn key_by_id(conn: &mut DbConn, key_id: &str) -> Result<ProviderKeyRow> {
     Ok(provider_keys::table
         .find(key_id)
         .select(ProviderKeyRow::as_select())
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// What is stored beside a sealed secret.

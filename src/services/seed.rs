@@ -255,7 +255,7 @@ fn seed_audit(conn: &mut DbConn, n: usize, admin: &User, ws_ids: &[String], t: i
             let (mut last_id, mut last_hash): (i64, String) = audit_chain::table
                 .find(1)
                 .select((audit_chain::last_id, audit_chain::last_hash))
-                .first(c)?;
+                .get_result(c)?;
             for k in 0..count {
                 let i = done + k;
                 let id = last_id + 1;

@@ -16,7 +16,7 @@ pub fn get(conn: &mut DbConn, key: &str) -> Result<Option<String>> {
     Ok(settings::table
         .find(key)
         .select(settings::value)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -19,7 +19,7 @@ pub fn is_blocked(conn: &mut DbConn, key: &str, limit: i32) -> Result<bool> {
     let row: Option<(i32, i64)> = throttle::table
         .find(key)
         .select((throttle::failures, throttle::window_start))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(matches!(row, Some((failures, start)) if start + WINDOW_SECS > now() && failures >= limit))
 }
@@ -30,7 +30,7 @@ pub fn record_failure(conn: &mut DbConn, key: &str) -> Result<()> {
     let row: Option<(i32, i64)> = throttle::table
         .find(key)
         .select((throttle::failures, throttle::window_start))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     match row {
         Some((failures, start)) if start + WINDOW_SECS > t => {

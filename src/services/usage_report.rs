@@ -199,7 +199,7 @@ pub fn allowance_use(conn: &mut DbConn, workspace_id: &str, now: i64) -> Result<
     let limit: Option<i64> = workspaces::table
         .find(workspace_id)
         .select(workspaces::allowance_tokens)
-        .first(conn)?;
+        .get_result(conn)?;
     let sql = format!(
         "SELECT CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT) AS tokens \
          FROM usage_events WHERE workspace_id = {} AND at >= {} AND source = 'platform'",

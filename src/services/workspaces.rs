@@ -94,10 +94,10 @@ pub fn find_by_slug(conn: &mut DbConn, slug: &str) -> Result<Option<Workspace>> 
 
 /// A workspace by id.
 pub fn get(conn: &mut DbConn, id: &str) -> Result<Workspace> {
-    Ok(workspaces::table
+    Ok(crate::native!(conn, |c| workspaces::table
         .find(id)
         .select(Workspace::as_select())
-        .first(conn)?)
+        .get_result(c))?)
 }
 
 /// Adds `user` to `ws` with `role` and audits it.
@@ -206,7 +206,7 @@ fn membership(conn: &mut DbConn, workspace_id: &str, user_id: &str) -> Result<Op
     Ok(memberships::table
         .find((workspace_id, user_id))
         .select(Membership::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -382,7 +382,7 @@ pub async fn revoke_invitation(
                     .find(&invitation_id)
                     .filter(invitations::workspace_id.eq(&workspace_id))
                     .select(Invitation::as_select())
-                    .first(c)?;
+                    .get_result(c)?;
                 if inv.accepted_at.is_some() || inv.revoked_at.is_some() {
                     return Ok(());
                 }

@@ -186,7 +186,7 @@ impl SessionStore for DbSessionStore {
                 sessions::table
                     .find(lookup)
                     .select((sessions::state, sessions::created_at, sessions::expires_at))
-                    .first(c)
+                    .get_result(c)
                     .optional()
             })
             .await

@@ -12,7 +12,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{MASTER_KEYS, Options, TestApp};
-use crate::process::{MASTER_KEY_V2, Site};
+use crate::process::{MASTER_KEY_V2, Site, output_text as text};
 use crate::support::mock_provider::Behavior;
 
 fn sealed_count(conn: &mut DbConn, under: Option<&str>) -> i64 {
@@ -24,15 +24,6 @@ fn sealed_count(conn: &mut DbConn, under: Option<&str>) -> i64 {
         None => q,
     };
     q.count().get_result(conn).expect("count keys")
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "exit {}\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// SPEC §5: "a crash loses nothing (the next run picks up what still names an old key)".

@@ -20,7 +20,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{PASSWORD, csrf_in};
-use crate::process::{Site, create_user, create_workspace};
+use crate::process::{Site, create_user, create_workspace, output_text as text};
 use crate::support::mock_provider::MockProvider;
 
 /// How long the cluster stays down: more than twice the pool's 5 s checkout timeout, so
@@ -352,15 +352,6 @@ fn audit_rows(conn: &mut DbConn, action: &str, target: &str) -> i64 {
         .count()
         .get_result(conn)
         .expect("count audit events")
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "exit {}\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Issue 5: "PostgreSQL restarted during load → requests fail with 503 while it is down, and

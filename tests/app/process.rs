@@ -379,3 +379,13 @@ pub fn dump_tables(conn: &mut DbConn, skip: &[&str]) -> String {
     }
     out
 }
+
+/// A finished command's exit status, stdout and stderr, for assertion messages.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "exit {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

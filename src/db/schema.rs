@@ -194,6 +194,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    usage_daily (workspace_id, day, provider, source) {
+        workspace_id -> Text,
+        day -> BigInt,
+        provider -> Text,
+        source -> Text,
+        requests -> BigInt,
+        errors -> BigInt,
+        tokens -> BigInt,
+        latency_ms -> BigInt,
+    }
+}
+
+diesel::table! {
     chat_messages (id) {
         id -> Text,
         workspace_id -> Text,
@@ -235,6 +248,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     provider_keys,
     api_tokens,
     usage_events,
+    usage_daily,
     chat_messages,
     cache_epoch,
 );

@@ -1,17 +1,19 @@
 //! Usage events: queued in memory by the hot path and written in batches by a background
-//! task, so recording never slows an answer; drained on shutdown. Also keeps each
-//! workspace's month-to-date platform-key tokens for the allowance check.
+//! task, so recording never slows an answer; drained on shutdown. Each batch is also added
+//! to the daily rollup the usage pages read. Also keeps each workspace's month-to-date
+//! platform-key tokens for the allowance check.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use diesel::prelude::*;
+use diesel::upsert::excluded;
 use tokio::sync::{mpsc, watch};
 
 use super::translate::Usage;
-use crate::db::schema::{api_tokens, provider_keys, usage_events};
+use crate::db::schema::{api_tokens, provider_keys, usage_daily, usage_events};
 use crate::db::{DbConn, now};
 use crate::domain::ids::new_id;
 use crate::domain::resolution::Source;
@@ -57,6 +59,48 @@ struct NewUsage {
     latency_ms: i64,
     prompt_tokens: i64,
     completion_tokens: i64,
+}
+
+/// A batch's contribution to one row of the daily rollup.
+#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = usage_daily)]
+struct DailyTotals {
+    workspace_id: String,
+    day: i64,
+    provider: String,
+    source: String,
+    requests: i64,
+    errors: i64,
+    tokens: i64,
+    latency_ms: i64,
+}
+
+/// Sums the rows into one per (workspace, UTC day, provider, source), in key order: two
+/// writers (two instances on one PostgreSQL) then lock shared rollup rows in the same order
+/// and cannot deadlock on them.
+fn daily_totals(rows: &[NewUsage]) -> Vec<DailyTotals> {
+    let mut groups: BTreeMap<(&str, i64, &str, &str), DailyTotals> = BTreeMap::new();
+    for r in rows {
+        // `at / 86400`, as the migration's backfill computes it.
+        let day = r.at / 86_400;
+        let t = groups
+            .entry((&r.workspace_id, day, &r.provider, &r.source))
+            .or_insert_with(|| DailyTotals {
+                workspace_id: r.workspace_id.clone(),
+                day,
+                provider: r.provider.clone(),
+                source: r.source.clone(),
+                requests: 0,
+                errors: 0,
+                tokens: 0,
+                latency_ms: 0,
+            });
+        t.requests += 1;
+        t.errors += i64::from(r.status >= 400);
+        t.tokens += r.prompt_tokens + r.completion_tokens;
+        t.latency_ms += r.latency_ms;
+    }
+    groups.into_values().collect()
 }
 
 /// Unix seconds of the first moment of the current UTC month.
@@ -160,7 +204,9 @@ fn statement_sized<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
+/// Writes `batch` in one transaction: the events, their sums into the daily rollup, and the
+/// last use of the tokens and keys involved.
+pub fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
     let rows: Vec<NewUsage> = batch
         .iter()
         .map(|e| NewUsage {
@@ -180,6 +226,7 @@ fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
             completion_tokens: e.usage.output,
         })
         .collect();
+    let daily = daily_totals(&rows);
     crate::db::write_tx(conn, |c| {
         // Multi-row INSERTs of up to INSERT_ROWS rows, in one transaction. Through the
         // backend's own connection: diesel's multi-backend connection has no batch insert.
@@ -193,6 +240,47 @@ fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
                     .values(chunk)
                     .execute(p)?,
             };
+        }
+        // Added to the rollup row if it exists (SQLite ≥ 3.24 and PostgreSQL share the
+        // syntax; `excluded` is the row this statement would have inserted).
+        let add = || {
+            (
+                usage_daily::requests.eq(usage_daily::requests + excluded(usage_daily::requests)),
+                usage_daily::errors.eq(usage_daily::errors + excluded(usage_daily::errors)),
+                usage_daily::tokens.eq(usage_daily::tokens + excluded(usage_daily::tokens)),
+                usage_daily::latency_ms
+                    .eq(usage_daily::latency_ms + excluded(usage_daily::latency_ms)),
+            )
+        };
+        let key = (
+            usage_daily::workspace_id,
+            usage_daily::day,
+            usage_daily::provider,
+            usage_daily::source,
+        );
+        match c {
+            // Diesel has no multi-row upsert on SQLite; one row per statement is one
+            // statement to prepare, and a batch holds a few groups, not one per event.
+            DbConn::Sqlite(s) => {
+                for row in &daily {
+                    diesel::insert_into(usage_daily::table)
+                        .values(row)
+                        .on_conflict(key)
+                        .do_update()
+                        .set(add())
+                        .execute(s)?;
+                }
+            }
+            DbConn::Postgres(p) => {
+                for chunk in statement_sized(&daily) {
+                    diesel::insert_into(usage_daily::table)
+                        .values(chunk)
+                        .on_conflict(key)
+                        .do_update()
+                        .set(add())
+                        .execute(p)?;
+                }
+            }
         }
         // Last use of tokens and keys, one update each per batch.
         let mut seen = HashSet::new();
@@ -265,7 +353,63 @@ pub async fn run_writer(
 
 #[cfg(test)]
 mod tests {
-    use super::{INSERT_ROWS, statement_sized};
+    use super::{DailyTotals, INSERT_ROWS, NewUsage, daily_totals, statement_sized};
+
+    fn row(ws: &str, at: i64, provider: &str, source: &str, status: i32) -> NewUsage {
+        NewUsage {
+            id: String::new(),
+            at,
+            workspace_id: ws.into(),
+            token_id: None,
+            user_id: None,
+            provider: provider.into(),
+            model: "m".into(),
+            source: source.into(),
+            key_id: None,
+            status,
+            error_code: None,
+            latency_ms: 100,
+            prompt_tokens: 2,
+            completion_tokens: 5,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_summed_per_workspace_utc_day_provider_and_source_in_key_order() {
+        let day = 20_000;
+        let midnight = day * 86_400;
+        let rows = [
+            row("b", midnight + 10, "openai", "platform", 200),
+            row("a", midnight - 1, "openai", "platform", 200),
+            row("a", midnight, "openai", "platform", 429),
+            row("a", midnight + 86_399, "openai", "platform", 200),
+            row("a", midnight + 5, "openai", "workspace", 200),
+            row("a", midnight + 5, "anthropic", "platform", 500),
+        ];
+
+        let totals = daily_totals(&rows);
+
+        let t = |ws: &str, day: i64, provider: &str, source: &str, requests, errors| DailyTotals {
+            workspace_id: ws.into(),
+            day,
+            provider: provider.into(),
+            source: source.into(),
+            requests,
+            errors,
+            tokens: requests * 7,
+            latency_ms: requests * 100,
+        };
+        assert_eq!(
+            totals,
+            [
+                t("a", day - 1, "openai", "platform", 1, 0),
+                t("a", day, "anthropic", "platform", 1, 1),
+                t("a", day, "openai", "platform", 2, 1),
+                t("a", day, "openai", "workspace", 1, 0),
+                t("b", day, "openai", "platform", 1, 0),
+            ]
+        );
+    }
 
     #[test]
     fn batches_are_cut_into_a_few_statement_sizes_covering_every_row() {

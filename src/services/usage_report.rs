@@ -1,6 +1,6 @@
 //! Usage reports for the usage pages: the last 30 days by day, provider and key source, and
-//! the month's platform allowance use. Aggregated in the database (one GROUP BY over the
-//! `(workspace_id, at)` or `(at)` index), so a million events cost one indexed scan.
+//! the month's platform allowance use. Read from the daily rollup `usage_daily` (kept by the
+//! usage writer), so a report costs a few rows per day whatever the number of events.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -56,7 +56,7 @@ pub struct UsageReport {
     pub providers: Vec<ProviderUsage>,
 }
 
-/// One row of the GROUP BY (day × provider × source).
+/// One row of the report's query (day × provider × source).
 #[derive(QueryableByName)]
 struct Bucket {
     #[diesel(sql_type = BigInt)]
@@ -89,31 +89,38 @@ fn param(conn: &DbConn, n: u8) -> String {
     }
 }
 
-// SUM is cast because PostgreSQL sums a BIGINT into a NUMERIC.
-const BUCKETS_SELECT: &str = "SELECT at / 86400 AS day, provider, source, \
-     COUNT(*) AS requests, \
-     CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
-     CAST(SUM(prompt_tokens + completion_tokens) AS BIGINT) AS tokens, \
+// Summed across workspaces for the platform-wide report. SUM is cast because PostgreSQL
+// sums a BIGINT into a NUMERIC.
+const BUCKETS_SELECT: &str = "SELECT day, provider, source, \
+     CAST(SUM(requests) AS BIGINT) AS requests, \
+     CAST(SUM(errors) AS BIGINT) AS errors, \
+     CAST(SUM(tokens) AS BIGINT) AS tokens, \
      CAST(SUM(latency_ms) AS BIGINT) AS latency_ms \
-     FROM usage_events WHERE ";
-const BUCKETS_GROUP: &str = " GROUP BY at / 86400, provider, source";
+     FROM usage_daily WHERE ";
+const BUCKETS_GROUP: &str = " GROUP BY day, provider, source";
 
-fn load_buckets(conn: &mut DbConn, workspace_id: Option<&str>, from: i64) -> Result<Vec<Bucket>> {
+fn load_buckets(
+    conn: &mut DbConn,
+    workspace_id: Option<&str>,
+    first_day: i64,
+) -> Result<Vec<Bucket>> {
     let rows = match workspace_id {
         Some(ws) => {
             let sql = format!(
-                "{BUCKETS_SELECT}workspace_id = {} AND at >= {}{BUCKETS_GROUP}",
+                "{BUCKETS_SELECT}workspace_id = {} AND day >= {}{BUCKETS_GROUP}",
                 param(conn, 1),
                 param(conn, 2)
             );
             diesel::sql_query(sql)
                 .bind::<Text, _>(ws)
-                .bind::<BigInt, _>(from)
+                .bind::<BigInt, _>(first_day)
                 .load(conn)?
         }
         None => {
-            let sql = format!("{BUCKETS_SELECT}at >= {}{BUCKETS_GROUP}", param(conn, 1));
-            diesel::sql_query(sql).bind::<BigInt, _>(from).load(conn)?
+            let sql = format!("{BUCKETS_SELECT}day >= {}{BUCKETS_GROUP}", param(conn, 1));
+            diesel::sql_query(sql)
+                .bind::<BigInt, _>(first_day)
+                .load(conn)?
         }
     };
     Ok(rows)
@@ -123,7 +130,7 @@ fn load_buckets(conn: &mut DbConn, workspace_id: Option<&str>, from: i64) -> Res
 /// when `workspace_id` is `None`.
 pub fn report(conn: &mut DbConn, workspace_id: Option<&str>, now: i64) -> Result<UsageReport> {
     let first_day = now.div_euclid(DAY_SECS) - (DAYS - 1);
-    let buckets = load_buckets(conn, workspace_id, first_day * DAY_SECS)?;
+    let buckets = load_buckets(conn, workspace_id, first_day)?;
     Ok(roll_up(first_day, &buckets))
 }
 
@@ -200,15 +207,16 @@ pub fn allowance_use(conn: &mut DbConn, workspace_id: &str, now: i64) -> Result<
         .find(workspace_id)
         .select(workspaces::allowance_tokens)
         .get_result(conn)?;
+    // A month starts at midnight UTC, so its days are whole rollup days.
     let sql = format!(
-        "SELECT CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT) AS tokens \
-         FROM usage_events WHERE workspace_id = {} AND at >= {} AND source = 'platform'",
+        "SELECT CAST(COALESCE(SUM(tokens), 0) AS BIGINT) AS tokens \
+         FROM usage_daily WHERE workspace_id = {} AND day >= {} AND source = 'platform'",
         param(conn, 1),
         param(conn, 2)
     );
     let used: Total = diesel::sql_query(sql)
         .bind::<Text, _>(workspace_id)
-        .bind::<BigInt, _>(month_start(now))
+        .bind::<BigInt, _>(month_start(now).div_euclid(DAY_SECS))
         .get_result(conn)?;
     Ok(AllowanceUse {
         used: used.tokens,

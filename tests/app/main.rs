@@ -26,3 +26,4 @@ mod process;
 mod sdk;
 mod sessions;
 mod usage_pages;
+mod usage_rollup;

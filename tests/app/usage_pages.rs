@@ -3,8 +3,11 @@
 //! tables and charts from seeded events, and allowance validation.
 
 use diesel::prelude::*;
-use keyhold::db::schema::{api_tokens, audit_events, usage_events, workspaces};
+use keyhold::db::schema::{api_tokens, audit_events, workspaces};
 use keyhold::db::{DbConn, now};
+use keyhold::domain::resolution::Source;
+use keyhold::gateway::translate::Usage;
+use keyhold::gateway::usage::{UsageEvent, write_batch};
 use reqwest::StatusCode;
 use scraper::{Html, Selector};
 
@@ -12,7 +15,7 @@ use crate::helpers::*;
 
 const COPY_NOTE: &str = "Copy it now: it will not be shown again.";
 
-fn select(html: &str, css: &str) -> Vec<String> {
+pub fn select(html: &str, css: &str) -> Vec<String> {
     let doc = Html::parse_document(html);
     let sel = Selector::parse(css).expect("selector");
     doc.select(&sel)
@@ -29,7 +32,7 @@ fn attr(html: &str, css: &str, name: &str) -> Vec<String> {
 }
 
 /// The cells of the table `css`, row by row (header cell first).
-fn table(html: &str, css: &str) -> Vec<Vec<String>> {
+pub fn table(html: &str, css: &str) -> Vec<Vec<String>> {
     let doc = Html::parse_document(html);
     let rows = Selector::parse(&format!("{css} tbody tr")).expect("selector");
     let cells = Selector::parse("th, td").expect("selector");
@@ -42,32 +45,41 @@ fn table(html: &str, css: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// Writes one usage event through the gateway's usage writer (events and daily rollup).
 #[allow(clippy::too_many_arguments)]
-fn seed_event(
+pub fn seed_event(
     conn: &mut DbConn,
     ws: &str,
     at: i64,
-    provider: &str,
+    provider: &'static str,
     source: &str,
-    status: i32,
+    status: u16,
     prompt: i64,
     completion: i64,
 ) {
-    diesel::insert_into(usage_events::table)
-        .values((
-            usage_events::id.eq(uuid::Uuid::new_v4().to_string()),
-            usage_events::at.eq(at),
-            usage_events::workspace_id.eq(ws),
-            usage_events::provider.eq(provider),
-            usage_events::model.eq("test-model"),
-            usage_events::source.eq(source),
-            usage_events::status.eq(status),
-            usage_events::latency_ms.eq(200_i64),
-            usage_events::prompt_tokens.eq(prompt),
-            usage_events::completion_tokens.eq(completion),
-        ))
-        .execute(conn)
-        .expect("seed usage event");
+    let source = match source {
+        "platform" => Some(Source::Platform),
+        "workspace" => Some(Source::Workspace),
+        _ => None,
+    };
+    let event = UsageEvent {
+        at,
+        workspace_id: ws.to_owned(),
+        token_id: None,
+        user_id: None,
+        provider,
+        model: "test-model".into(),
+        source,
+        key_id: None,
+        status,
+        error_code: None,
+        latency_ms: 200,
+        usage: Usage {
+            input: prompt,
+            output: completion,
+        },
+    };
+    write_batch(conn, &[event]).expect("seed usage event");
 }
 
 fn day(t: i64) -> String {

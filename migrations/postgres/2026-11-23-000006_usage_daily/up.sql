@@ -1,0 +1,30 @@
+-- The usage pages read this daily rollup instead of grouping the raw events on every view:
+-- one row per workspace, UTC day (days since the Unix epoch, `at / 86400`), provider and
+-- key source. The usage writer adds each batch to it in the transaction that writes the
+-- events; usage_events stays the detailed record.
+CREATE TABLE usage_daily (
+    workspace_id TEXT NOT NULL,
+    day BIGINT NOT NULL,
+    provider TEXT NOT NULL,
+    source TEXT NOT NULL,
+    requests BIGINT NOT NULL,
+    -- Requests answered with status 400 or above.
+    errors BIGINT NOT NULL,
+    -- Prompt plus completion tokens.
+    tokens BIGINT NOT NULL,
+    -- Summed, so that a mean over any range is exact.
+    latency_ms BIGINT NOT NULL,
+    PRIMARY KEY (workspace_id, day, provider, source)
+);
+-- The platform-wide report reads a range of days across every workspace.
+CREATE INDEX usage_daily_day_idx ON usage_daily (day);
+
+-- SUM of a BIGINT is a NUMERIC in PostgreSQL.
+INSERT INTO usage_daily (workspace_id, day, provider, source, requests, errors, tokens, latency_ms)
+SELECT workspace_id, at / 86400, provider, source,
+       COUNT(*),
+       CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT),
+       CAST(SUM(prompt_tokens + completion_tokens) AS BIGINT),
+       CAST(SUM(latency_ms) AS BIGINT)
+FROM usage_events
+GROUP BY workspace_id, at / 86400, provider, source;

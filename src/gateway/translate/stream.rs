@@ -43,7 +43,7 @@ impl SseParser {
         let mut out = Vec::new();
         let mut start = 0;
         let mut pos = self.scanned;
-        while let Some(off) = buf[pos..].iter().position(|&b| b == b'\n') {
+        while let Some(off) = memchr::memchr(b'\n', &buf[pos..]) {
             let end = pos + off;
             let line = &buf[start..end];
             self.line(line.strip_suffix(b"\r").unwrap_or(line), &mut out);
@@ -583,6 +583,21 @@ fn has_usage_object(data: &str) -> bool {
     })
 }
 
+/// An event's `usage` alone: serde skips the rest of the event without building it.
+#[derive(serde::Deserialize)]
+struct UsageOf {
+    usage: Option<Value>,
+}
+
+/// An Anthropic event's type and usage (`message_start` keeps it under `message`).
+#[derive(serde::Deserialize)]
+struct AnthropicUsageOf {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    message: Option<UsageOf>,
+    usage: Option<Value>,
+}
+
 /// Watches a pass-through stream for usage without changing it. OpenAI: the chunk with
 /// a `usage` object; Anthropic: `message_start.message.usage` then `message_delta.usage`.
 /// Only event data holding a `"usage"` object (or an Anthropic `message_stop`) is parsed.
@@ -635,8 +650,8 @@ impl UsageSniffer {
             if ev.data.trim() == "[DONE]" {
                 self.completed = true;
             } else if has_usage_object(&ev.data)
-                && let Ok(data) = serde_json::from_str::<Value>(&ev.data)
-                && let Some(u) = data.get("usage").and_then(Usage::from_openai_usage)
+                && let Ok(data) = serde_json::from_str::<UsageOf>(&ev.data)
+                && let Some(u) = data.usage.as_ref().and_then(Usage::from_openai_usage)
             {
                 self.usage = u;
             }
@@ -647,16 +662,17 @@ impl UsageSniffer {
         {
             self.completed = true;
         } else if has_usage_object(&ev.data) {
-            let Ok(data) = serde_json::from_str::<Value>(&ev.data) else {
+            let Ok(data) = serde_json::from_str::<AnthropicUsageOf>(&ev.data) else {
                 return;
             };
-            let usage = match event_type(ev, &data) {
-                "message_start" => data.get("message").and_then(|m| m.get("usage")),
-                "message_delta" => data.get("usage"),
+            let kind = data.kind.as_deref().or(ev.event.as_deref()).unwrap_or("");
+            let usage = match kind {
+                "message_start" => data.message.and_then(|m| m.usage),
+                "message_delta" => data.usage,
                 _ => None,
             };
             if let Some(u) = usage {
-                self.usage.update_from_anthropic(u);
+                self.usage.update_from_anthropic(&u);
             }
         }
     }

@@ -3,7 +3,7 @@
 //! to the daily rollup the usage pages read. Also keeps each workspace's month-to-date
 //! platform-key tokens for the allowance check.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -282,24 +282,32 @@ pub fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
                 }
             }
         }
-        // Last use of tokens and keys, one update each per batch.
-        let mut seen = HashSet::new();
-        for e in batch.iter().rev() {
-            if let Some(t) = &e.token_id
-                && seen.insert(("t", t.clone()))
-            {
-                diesel::update(api_tokens::table.find(t))
-                    .set(api_tokens::last_used_at.eq(e.at))
-                    .execute(c)?;
+        // Last use of tokens and keys, one update each per batch, in id order (as the
+        // rollup rows): two instances writing batches on one PostgreSQL lock the same rows
+        // in the same order, so they wait for each other instead of deadlocking.
+        let mut tokens: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut keys: BTreeMap<&str, i64> = BTreeMap::new();
+        for e in batch {
+            if let Some(t) = &e.token_id {
+                let at = tokens.entry(t).or_insert(e.at);
+                *at = (*at).max(e.at);
             }
             if let Some(k) = &e.key_id
                 && e.status < 400
-                && seen.insert(("k", k.clone()))
             {
-                diesel::update(provider_keys::table.find(k))
-                    .set(provider_keys::last_used_at.eq(e.at))
-                    .execute(c)?;
+                let at = keys.entry(k).or_insert(e.at);
+                *at = (*at).max(e.at);
             }
+        }
+        for (t, at) in tokens {
+            diesel::update(api_tokens::table.find(t))
+                .set(api_tokens::last_used_at.eq(at))
+                .execute(c)?;
+        }
+        for (k, at) in keys {
+            diesel::update(provider_keys::table.find(k))
+                .set(provider_keys::last_used_at.eq(at))
+                .execute(c)?;
         }
         Ok(())
     })

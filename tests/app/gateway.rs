@@ -82,6 +82,18 @@ impl Gw {
         gw
     }
 
+    /// Turns `provider` off as the admin (the form posted without "enabled"; BYOK and the
+    /// failure policy as they were set up).
+    pub async fn turn_off(&self, provider: &str) {
+        let r = self
+            .admin_save(
+                provider,
+                &[("byok_enabled", "on"), ("failure_policy", "fail")],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "turning {provider} off");
+    }
+
     /// Posts the admin's provider form (Settings → Integrations → provider).
     pub async fn admin_save(&self, provider: &str, fields: &[(&str, &str)]) -> Response {
         self.app

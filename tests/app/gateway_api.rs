@@ -89,13 +89,7 @@ async fn unknown_model_disabled_provider_and_missing_key_have_their_codes() {
     .await;
     // One turned off after it answered: the very next call is refused.
     gw.chat_ok("claude-3-5-haiku-latest").await;
-    let r = gw
-        .admin_save(
-            "anthropic",
-            &[("byok_enabled", "on"), ("failure_policy", "fail")],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "turning Anthropic off");
+    gw.turn_off("anthropic").await;
     gw.app.provider.clear();
     assert_openai_error(
         gw.chat(&gw.token, "claude-3-5-haiku-latest").await,

@@ -45,6 +45,15 @@ pub fn table(html: &str, css: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The row of the providers table for `name` and `source` (fails the test when missing).
+pub fn provider_row(providers: &[Vec<String>], name: &str, source: &str) -> Vec<String> {
+    providers
+        .iter()
+        .find(|r| r[0] == name && r[1] == source)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name}/{source} row in {providers:?}"))
+}
+
 /// Writes one usage event through the gateway's usage writer (events and daily rollup).
 #[allow(clippy::too_many_arguments)]
 pub fn seed_event(
@@ -271,13 +280,7 @@ async fn the_usage_page_tables_and_chart_show_the_seeded_events() {
         ]
     );
     let providers = table(&html, "#ws-providers");
-    let row = |name: &str, source: &str| {
-        providers
-            .iter()
-            .find(|r| r[0] == name && r[1] == source)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {name}/{source} row in {providers:?}"))
-    };
+    let row = |name: &str, source: &str| provider_row(&providers, name, source);
     assert_eq!(row("OpenAI", "Platform key")[2..5], ["3", "0", "300"]);
     assert_eq!(
         row("OpenAI", "Workspace key")[2..6],

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 
 use crate::gateway::*;
 use crate::process::FreshDb;
-use crate::usage_pages::{select, table};
+use crate::usage_pages::{provider_row, select, table};
 
 /// (workspace, day, provider, source).
 type Key = (String, i64, String, String);
@@ -90,13 +90,7 @@ async fn api_calls_are_summed_into_the_daily_rollup_the_usage_pages_read() {
     for _ in 0..3 {
         gw.chat_ok("openai/gpt-4o-mini").await;
     }
-    let r = gw
-        .admin_save(
-            "anthropic",
-            &[("byok_enabled", "on"), ("failure_policy", "fail")],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "turning Anthropic off");
+    gw.turn_off("anthropic").await;
     assert_openai_error(
         gw.chat(&gw.token, "claude-3-5-haiku-latest").await,
         StatusCode::FORBIDDEN,
@@ -130,13 +124,7 @@ async fn api_calls_are_summed_into_the_daily_rollup_the_usage_pages_read() {
     assert_eq!(errors, 1, "the refused call: {rollup:?}");
     // ...and the pages show it.
     let providers = table(&usage, "#ws-providers");
-    let row = |name: &str, source: &str| {
-        providers
-            .iter()
-            .find(|r| r[0] == name && r[1] == source)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {name}/{source} row in {providers:?}"))
-    };
+    let row = |name: &str, source: &str| provider_row(&providers, name, source);
     assert_eq!(row("OpenAI", "Platform key")[2..5], ["2", "0", "14"]);
     assert_eq!(row("OpenAI", "Workspace key")[2..5], ["3", "0", "21"]);
     assert_eq!(

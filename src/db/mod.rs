@@ -63,7 +63,15 @@ pub fn establish(url: &str) -> Result<DbConn, ConnectionError> {
             .map_err(ConnectionError::CouldntSetupConfiguration)?;
             Ok(DbConn::Sqlite(conn))
         }
-        Some(Backend::Postgres) => Ok(DbConn::Postgres(PgConnection::establish(url)?)),
+        Some(Backend::Postgres) => {
+            // libpq talks TLS through OpenSSL, which by default registers an atexit handler
+            // that frees its global state. A thread still closing a TLS connection while the
+            // process exits (a server worker dropping its pool after shutdown) then touches
+            // freed memory: SIGSEGV at exit. Initialising OpenSSL first without that handler
+            // (as the `openssl` crate does) leaves the cleanup to the OS. Idempotent.
+            openssl_sys::init();
+            Ok(DbConn::Postgres(PgConnection::establish(url)?))
+        }
         None => Err(ConnectionError::InvalidConnectionUrl(
             "the URL must start with sqlite:// or postgres://".into(),
         )),

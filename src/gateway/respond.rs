@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::dispatch::{self, Answer, Failure};
 use super::errors::{Format, GatewayError, StreamRedactor};
 use super::translate::{
-    self, AnthropicToOpenAiStream, OpenAiToAnthropicStream, Usage, UsageSniffer,
+    self, AnthropicToOpenAiStream, OpenAiToAnthropicStream, PassThrough, Usage,
 };
 use super::usage::UsageEvent;
 use super::{CallContext, Caller, Gateway};
@@ -31,6 +31,8 @@ pub struct Prepared {
     pub client_model: String,
     pub stream: bool,
     pub include_usage: bool,
+    /// Keyhold asked an OpenAI-format provider for the streamed usage the client did not.
+    pub usage_added: bool,
     /// The body in the provider's wire format.
     pub body: Bytes,
 }
@@ -63,21 +65,28 @@ pub fn prepare(format: Format, raw: &Bytes) -> Result<Prepared, GatewayError> {
         let stream = head.stream.unwrap_or(false);
         let include_usage = head
             .stream_options
+            .as_ref()
             .and_then(|o| o.include_usage)
             .unwrap_or(false);
-        let unchanged = match (format, provider.wire) {
-            (Format::OpenAi, Wire::OpenAi) => !stream || include_usage,
-            (Format::Anthropic, Wire::Anthropic) => true,
-            _ => false,
+        let passed = |body, usage_added| Prepared {
+            provider,
+            client_model: model.to_owned(),
+            stream,
+            include_usage,
+            usage_added,
+            body,
         };
-        if unchanged {
-            return Ok(Prepared {
-                provider,
-                client_model: model.to_owned(),
-                stream,
-                include_usage,
-                body: raw.clone(),
-            });
+        match (format, provider.wire) {
+            (Format::OpenAi, Wire::OpenAi) if !stream || include_usage => {
+                return Ok(passed(raw.clone(), false));
+            }
+            (Format::OpenAi, Wire::OpenAi) if head.stream_options.is_none() => {
+                if let Some(body) = with_usage_requested(raw) {
+                    return Ok(passed(body, true));
+                }
+            }
+            (Format::Anthropic, Wire::Anthropic) => return Ok(passed(raw.clone(), false)),
+            _ => {}
         }
     }
     let mut v: Value = serde_json::from_slice(raw)
@@ -104,6 +113,8 @@ pub fn prepare(format: Format, raw: &Bytes) -> Result<Prepared, GatewayError> {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let bad = |e: translate::TranslateError| GatewayError::bad_request(e.to_string());
+    let usage_added =
+        format == Format::OpenAi && provider.wire == Wire::OpenAi && stream && !include_usage;
     let body = match (format, provider.wire) {
         (Format::OpenAi, Wire::OpenAi) => {
             let needs_usage = stream && !include_usage;
@@ -148,8 +159,27 @@ pub fn prepare(format: Format, raw: &Bytes) -> Result<Prepared, GatewayError> {
         client_model,
         stream,
         include_usage,
+        usage_added,
         body,
     })
+}
+
+/// `raw` (a JSON object without `stream_options`) asking for the usage chunk, spliced in
+/// front of its first member rather than parsed and written out again.
+fn with_usage_requested(raw: &Bytes) -> Option<Bytes> {
+    const MEMBER: &[u8] = br#""stream_options":{"include_usage":true},"#;
+    if memchr::memmem::find(raw, b"\"stream_options\"").is_some() {
+        return None; // e.g. `"stream_options": null`: the general path rewrites it
+    }
+    let open = raw.iter().position(|b| !b.is_ascii_whitespace())?;
+    if raw[open] != b'{' {
+        return None;
+    }
+    let mut body = Vec::with_capacity(raw.len() + MEMBER.len());
+    body.extend_from_slice(&raw[..=open]);
+    body.extend_from_slice(MEMBER);
+    body.extend_from_slice(&raw[open + 1..]);
+    Some(Bytes::from(body))
 }
 
 fn event(ctx: &CallContext, p: &Prepared, status: u16) -> UsageEvent {
@@ -393,7 +423,7 @@ fn bad_upstream(p: &Prepared) -> GatewayError {
 }
 
 enum Shaper {
-    Pass(UsageSniffer),
+    Pass(PassThrough),
     AnthropicToOpenAi(AnthropicToOpenAiStream),
     OpenAiToAnthropic(OpenAiToAnthropicStream),
 }
@@ -401,10 +431,7 @@ enum Shaper {
 impl Shaper {
     fn feed(&mut self, chunk: Bytes) -> Bytes {
         match self {
-            Shaper::Pass(s) => {
-                s.feed(&chunk);
-                chunk
-            }
+            Shaper::Pass(s) => s.feed(chunk),
             Shaper::AnthropicToOpenAi(t) => Bytes::from(t.feed(&chunk)),
             Shaper::OpenAiToAnthropic(t) => Bytes::from(t.feed(&chunk)),
         }
@@ -412,7 +439,7 @@ impl Shaper {
 
     fn finish(&mut self) -> Bytes {
         match self {
-            Shaper::Pass(_) => Bytes::new(),
+            Shaper::Pass(s) => s.finish(),
             Shaper::AnthropicToOpenAi(t) => Bytes::from(t.finish()),
             Shaper::OpenAiToAnthropic(t) => Bytes::from(t.finish()),
         }
@@ -483,8 +510,8 @@ fn stream_back(
     format: Format,
 ) -> HttpResponse {
     let shaper = match (format, p.provider.wire) {
-        (Format::OpenAi, Wire::OpenAi) => Shaper::Pass(UsageSniffer::openai()),
-        (Format::Anthropic, Wire::Anthropic) => Shaper::Pass(UsageSniffer::anthropic()),
+        (Format::OpenAi, Wire::OpenAi) => Shaper::Pass(PassThrough::openai(p.usage_added)),
+        (Format::Anthropic, Wire::Anthropic) => Shaper::Pass(PassThrough::anthropic()),
         (Format::OpenAi, Wire::Anthropic) => Shaper::AnthropicToOpenAi(
             AnthropicToOpenAiStream::new(&p.client_model, now(), p.include_usage),
         ),
@@ -563,4 +590,51 @@ pub fn key_rejected(
             tracing::error!(error = %e, "could not mark a rejected key invalid");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Bytes, Format, prepare};
+    use serde_json::{Value, json};
+
+    fn body(p: &super::Prepared) -> Value {
+        serde_json::from_slice(&p.body).expect("the body sent upstream is JSON")
+    }
+
+    #[test]
+    fn a_streamed_openai_request_asks_for_usage_and_says_so() {
+        let raw = json!({"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
+        let p = prepare(Format::OpenAi, &Bytes::from(raw.to_string())).expect("prepared");
+        assert!(p.usage_added);
+        let mut want = raw.clone();
+        want["stream_options"] = json!({"include_usage": true});
+        assert_eq!(body(&p), want);
+
+        // `stream_options` present without include_usage (here null) goes the general way.
+        let mut raw = raw;
+        raw["stream_options"] = Value::Null;
+        let p = prepare(Format::OpenAi, &Bytes::from(raw.to_string())).expect("prepared");
+        assert!(p.usage_added);
+        assert_eq!(body(&p)["stream_options"], json!({"include_usage": true}));
+
+        // A prefixed model is rewritten and asks for usage too.
+        let raw = json!({"model": "openai/gpt-4o-mini", "stream": true, "messages": []});
+        let p = prepare(Format::OpenAi, &Bytes::from(raw.to_string())).expect("prepared");
+        assert!(p.usage_added);
+        assert_eq!(body(&p)["model"], "gpt-4o-mini");
+        assert_eq!(body(&p)["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn requests_that_need_no_change_pass_as_they_came() {
+        for raw in [
+            json!({"model": "gpt-4o-mini", "messages": []}),
+            json!({"model": "gpt-4o-mini", "stream": true, "stream_options": {"include_usage": true}, "messages": []}),
+        ] {
+            let bytes = Bytes::from(raw.to_string());
+            let p = prepare(Format::OpenAi, &bytes).expect("prepared");
+            assert!(!p.usage_added);
+            assert_eq!(p.body, bytes);
+        }
+    }
 }

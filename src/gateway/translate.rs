@@ -18,12 +18,16 @@ use crate::domain::providers::Wire;
 
 // An explicit path, so that the child module resolves to `translate/stream.rs` whether
 // this file is reached as `gateway/translate.rs` or through a `#[path]` attribute.
+#[cfg(test)]
+#[path = "translate/fixtures.rs"]
+mod fixtures;
+#[path = "translate/pass.rs"]
+mod pass;
 #[path = "translate/stream.rs"]
 mod stream;
 
-pub use stream::{
-    AnthropicToOpenAiStream, OpenAiToAnthropicStream, SseEvent, SseParser, UsageSniffer,
-};
+pub use pass::PassThrough;
+pub use stream::{AnthropicToOpenAiStream, OpenAiToAnthropicStream, SseEvent, SseParser};
 
 /// Anthropic requires `max_tokens`; this is used when an OpenAI request gives none.
 pub const DEFAULT_MAX_TOKENS: i64 = 4096;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use keyhold::db::schema::workspaces;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::gateway::*;
 
@@ -223,7 +223,9 @@ async fn platform_calls_draw_the_allowance_and_workspace_key_calls_never_do() {
 async fn streaming_chat_passes_openai_sse_through_and_translates_anthropic() {
     let gw = Gw::start().await;
 
-    // OpenAI model: the SSE passes through, with the usage chunk, ending in [DONE].
+    // OpenAI model: the SSE passes through, ending in [DONE]. Keyhold asks the provider for
+    // the usage chunk to meter the call, but a client that did not ask never sees it (code
+    // reading `chunk.choices[0]` of every chunk would fail on its empty `choices`).
     gw.app.provider.clear();
     let r = gw
         .chat_body(&gw.token, &chat_request("openai/gpt-4o-mini", true))
@@ -235,15 +237,32 @@ async fn streaming_chat_passes_openai_sse_through_and_translates_anthropic() {
     assert_eq!(openai_stream_text(&body), "mock answer to: Say hi");
     let data = sse_data(&body);
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{body}");
-    assert!(
-        data.iter()
-            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-            .any(|v| v["usage"]["total_tokens"] == 7),
-        "the usage chunk: {body}"
-    );
+    for d in data.iter().filter(|d| *d != "[DONE]") {
+        let v: Value = serde_json::from_str(d).expect("JSON chunk");
+        assert_eq!(v["choices"].as_array().map(Vec::len), Some(1), "{d}");
+    }
     let upstream = gw.app.provider.requests().pop().expect("a request");
     assert_eq!(upstream.key.as_deref(), Some(GLOBAL_OPENAI));
     assert_eq!(upstream.body["stream"], true);
+    assert_eq!(upstream.body["stream_options"]["include_usage"], true);
+    assert_eq!(upstream.body["messages"][0]["content"], "Say hi");
+
+    // A client that asks for the usage chunk gets it, unchanged.
+    let mut asking = chat_request("openai/gpt-4o-mini", true);
+    asking["stream_options"] = json!({"include_usage": true});
+    let body = gw
+        .chat_body(&gw.token, &asking)
+        .await
+        .text()
+        .await
+        .expect("stream");
+    assert!(
+        sse_data(&body)
+            .iter()
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .any(|v| v["usage"]["total_tokens"] == 7 && v["choices"] == json!([])),
+        "the usage chunk: {body}"
+    );
 
     // Anthropic model through the OpenAI format: translated into OpenAI chunks.
     gw.app.provider.clear();
@@ -279,9 +298,9 @@ async fn streaming_chat_passes_openai_sse_through_and_translates_anthropic() {
     let (key, _) = gw.chat_ok("anthropic/claude-3-5-haiku-latest").await;
     assert_eq!(key, GLOBAL_ANTHROPIC);
 
-    // Streamed calls are metered from the stream's usage.
-    let rows = gw.usage(3).await;
-    assert_eq!(rows.len(), 3, "{rows:?}");
+    // Streamed calls are metered from the stream's usage, whether the client saw it or not.
+    let rows = gw.usage(4).await;
+    assert_eq!(rows.len(), 4, "{rows:?}");
     for row in &rows {
         assert_eq!(row.status, 200, "{row:?}");
         assert_eq!(

@@ -74,6 +74,20 @@ def _():
     return f"{text!r}, {usage.total_tokens} tokens"
 
 
+@check("openai: streaming chat as the quickstart reads it (choices[0] of every chunk)")
+def _():
+    # Keyhold asks the provider for usage to meter the call; a client that did not ask
+    # must not get the usage-only chunk, whose empty `choices` this loop would trip on.
+    text = ""
+    for chunk in oai.chat.completions.create(
+        model="openai/gpt-4o-mini", messages=user, stream=True
+    ):
+        text += chunk.choices[0].delta.content or ""
+        expect(chunk.usage is None, f"unasked usage {chunk.usage}")
+    expect(text == ANSWER, f"answer {text!r}")
+    return text
+
+
 @check("openai: models.list()")
 def _():
     ids = [m.id for m in oai.models.list()]

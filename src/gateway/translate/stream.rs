@@ -1,5 +1,5 @@
 //! Server-sent-event streams: an incremental parser, translators between the OpenAI
-//! and Anthropic streaming formats, and a usage sniffer for pass-through streams.
+//! and Anthropic streaming formats (pass-through streams are in the sibling `pass`).
 
 use serde_json::{Value, json};
 
@@ -570,110 +570,6 @@ impl OpenAiToAnthropicStream {
         }
         if let Some(reason) = str_of(choice, "finish_reason") {
             self.stop_reason = Some(stop_reason_from_openai(reason));
-        }
-    }
-}
-
-/// Whether SSE data holds `"usage"` followed by an object (cheap, no parsing).
-fn has_usage_object(data: &str) -> bool {
-    data.match_indices("\"usage\"").any(|(i, key)| {
-        let rest = data[i + key.len()..].trim_start();
-        rest.strip_prefix(':')
-            .is_some_and(|r| r.trim_start().starts_with('{'))
-    })
-}
-
-/// An event's `usage` alone: serde skips the rest of the event without building it.
-#[derive(serde::Deserialize)]
-struct UsageOf {
-    usage: Option<Value>,
-}
-
-/// An Anthropic event's type and usage (`message_start` keeps it under `message`).
-#[derive(serde::Deserialize)]
-struct AnthropicUsageOf {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    message: Option<UsageOf>,
-    usage: Option<Value>,
-}
-
-/// Watches a pass-through stream for usage without changing it. OpenAI: the chunk with
-/// a `usage` object; Anthropic: `message_start.message.usage` then `message_delta.usage`.
-/// Only event data holding a `"usage"` object (or an Anthropic `message_stop`) is parsed.
-#[derive(Debug)]
-pub struct UsageSniffer {
-    parser: SseParser,
-    anthropic: bool,
-    usage: Usage,
-    completed: bool,
-}
-
-impl UsageSniffer {
-    /// A sniffer for an OpenAI chat-completions stream.
-    pub fn openai() -> Self {
-        Self {
-            parser: SseParser::new(),
-            anthropic: false,
-            usage: Usage::default(),
-            completed: false,
-        }
-    }
-
-    /// A sniffer for an Anthropic Messages stream.
-    pub fn anthropic() -> Self {
-        Self {
-            anthropic: true,
-            ..Self::openai()
-        }
-    }
-
-    /// Feeds the next chunk of the stream (as sent to the client).
-    pub fn feed(&mut self, chunk: &[u8]) {
-        for ev in self.parser.feed(chunk) {
-            self.event(&ev);
-        }
-    }
-
-    /// Usage seen so far.
-    pub fn usage(&self) -> Usage {
-        self.usage
-    }
-
-    /// Whether the stream ended normally: OpenAI `[DONE]` or Anthropic `message_stop`.
-    pub fn completed(&self) -> bool {
-        self.completed
-    }
-
-    fn event(&mut self, ev: &SseEvent) {
-        if !self.anthropic {
-            if ev.data.trim() == "[DONE]" {
-                self.completed = true;
-            } else if has_usage_object(&ev.data)
-                && let Ok(data) = serde_json::from_str::<UsageOf>(&ev.data)
-                && let Some(u) = data.usage.as_ref().and_then(Usage::from_openai_usage)
-            {
-                self.usage = u;
-            }
-            return;
-        }
-        if ev.event.as_deref() == Some("message_stop")
-            || (ev.event.is_none() && ev.data.contains("\"message_stop\""))
-        {
-            self.completed = true;
-        } else if has_usage_object(&ev.data) {
-            let Ok(data) = serde_json::from_str::<AnthropicUsageOf>(&ev.data) else {
-                return;
-            };
-            let kind = data.kind.as_deref().or(ev.event.as_deref()).unwrap_or("");
-            let usage = match kind {
-                "message_start" => data.message.and_then(|m| m.usage),
-                "message_delta" => data.usage,
-                _ => None,
-            };
-            if let Some(u) = usage {
-                self.usage.update_from_anthropic(&u);
-            }
         }
     }
 }

@@ -1,0 +1,235 @@
+//! Streams passed on in the client's own format: whole events only, usage read from the
+//! events that carry it, and the usage-only chunk Keyhold asked for on its own behalf taken
+//! out again.
+//!
+//! Most events (content deltas) are only framed, never parsed: an event is looked at closely
+//! when its bytes hold `"usage"`, `[DONE]` or `message_stop`.
+
+use actix_web::web::Bytes;
+use serde::de::IgnoredAny;
+use serde_json::Value;
+
+use super::{SseParser, Usage};
+
+/// A provider's stream on its way to a client that speaks the same format.
+#[derive(Debug)]
+pub struct PassThrough {
+    anthropic: bool,
+    /// Drop OpenAI's usage-only chunk (`"choices": []`): Keyhold added `include_usage` to
+    /// meter the call, and a client that did not ask for it may index `choices[0]`.
+    drop_usage_chunk: bool,
+    /// The start of an event not yet ended by its blank line.
+    pending: Vec<u8>,
+    usage: Usage,
+    completed: bool,
+}
+
+impl PassThrough {
+    /// An OpenAI chat-completions stream; `drop_usage_chunk` when the client did not ask for
+    /// `stream_options.include_usage` and Keyhold did.
+    pub fn openai(drop_usage_chunk: bool) -> Self {
+        PassThrough {
+            anthropic: false,
+            drop_usage_chunk,
+            pending: Vec::new(),
+            usage: Usage::default(),
+            completed: false,
+        }
+    }
+
+    /// An Anthropic Messages stream.
+    pub fn anthropic() -> Self {
+        PassThrough {
+            anthropic: true,
+            ..Self::openai(false)
+        }
+    }
+
+    /// The whole events that `chunk` completes, as they came (less a dropped usage chunk).
+    /// A chunk made of whole events, the rule, goes out without a copy.
+    pub fn feed(&mut self, chunk: Bytes) -> Bytes {
+        let data = if self.pending.is_empty() {
+            chunk
+        } else {
+            self.pending.extend_from_slice(&chunk);
+            Bytes::from(std::mem::take(&mut self.pending))
+        };
+        let mut kept: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut start = 0;
+        for end in EventEnds::new(&data) {
+            if self.keep(&data[start..end]) {
+                match kept.last_mut() {
+                    Some(last) if last.end == start => last.end = end,
+                    _ => kept.push(start..end),
+                }
+            }
+            start = end;
+        }
+        self.pending.extend_from_slice(&data[start..]);
+        match kept.as_slice() {
+            [] => Bytes::new(),
+            [only] => data.slice(only.clone()),
+            ranges => {
+                let mut out = Vec::with_capacity(start);
+                for r in ranges {
+                    out.extend_from_slice(&data[r.clone()]);
+                }
+                Bytes::from(out)
+            }
+        }
+    }
+
+    /// Ends the stream: a last event without its blank line (some upstreams omit it) is
+    /// passed on too.
+    pub fn finish(&mut self) -> Bytes {
+        let rest = std::mem::take(&mut self.pending);
+        if !rest.is_empty() && self.keep(&rest) {
+            Bytes::from(rest)
+        } else {
+            Bytes::new()
+        }
+    }
+
+    /// Usage seen so far.
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Whether the stream ended normally: OpenAI `[DONE]` or Anthropic `message_stop`.
+    pub fn completed(&self) -> bool {
+        self.completed
+    }
+
+    /// Reads one whole event; false when it is to be dropped.
+    fn keep(&mut self, raw: &[u8]) -> bool {
+        let marker: &[u8] = if self.anthropic {
+            b"message_stop"
+        } else {
+            b"[DONE]"
+        };
+        if !has_usage_object(raw) && !contains(raw, marker) {
+            return true;
+        }
+        let mut parser = SseParser::new();
+        let mut events = parser.feed(raw);
+        events.extend(parser.finish());
+        let mut keep = true;
+        for ev in &events {
+            if self.anthropic {
+                self.anthropic_event(ev.event.as_deref(), &ev.data);
+            } else {
+                keep &= self.openai_event(&ev.data);
+            }
+        }
+        keep
+    }
+
+    fn openai_event(&mut self, data: &str) -> bool {
+        if data.trim() == "[DONE]" {
+            self.completed = true;
+            return true;
+        }
+        if !has_usage_object(data.as_bytes()) {
+            return true;
+        }
+        let Ok(chunk) = serde_json::from_str::<OpenAiUsageChunk>(data) else {
+            return true;
+        };
+        if let Some(u) = chunk.usage.as_ref().and_then(Usage::from_openai_usage) {
+            self.usage = u;
+        }
+        !(self.drop_usage_chunk && chunk.choices.is_some_and(|c| c.is_empty()))
+    }
+
+    fn anthropic_event(&mut self, event: Option<&str>, data: &str) {
+        if event == Some("message_stop") || (event.is_none() && data.contains("\"message_stop\"")) {
+            self.completed = true;
+        } else if has_usage_object(data.as_bytes())
+            && let Ok(ev) = serde_json::from_str::<AnthropicUsageOf>(data)
+        {
+            let usage = match ev.kind.as_deref().or(event).unwrap_or("") {
+                "message_start" => ev.message.and_then(|m| m.usage),
+                "message_delta" => ev.usage,
+                _ => None,
+            };
+            if let Some(u) = usage {
+                self.usage.update_from_anthropic(&u);
+            }
+        }
+    }
+}
+
+/// The offsets just past each blank line that ends an event (`\n\n` or `\r\n\r\n`).
+struct EventEnds<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> EventEnds<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        EventEnds { data, pos: 0 }
+    }
+}
+
+impl Iterator for EventEnds<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while let Some(i) = memchr::memchr(b'\n', &self.data[self.pos..]) {
+            let after = self.pos + i + 1;
+            let rest = &self.data[after..];
+            let blank = if rest.starts_with(b"\n") {
+                1
+            } else if rest.starts_with(b"\r\n") {
+                2
+            } else {
+                0
+            };
+            self.pos = after + blank;
+            if blank > 0 {
+                return Some(self.pos);
+            }
+        }
+        None
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(haystack, needle).is_some()
+}
+
+/// Whether an event holds `"usage"` followed by an object (cheap, no parsing; OpenAI sends
+/// `"usage":null` on every chunk of a stream that asked for usage).
+pub(super) fn has_usage_object(data: &[u8]) -> bool {
+    memchr::memmem::find_iter(data, b"\"usage\"").any(|i| {
+        let rest = data[i + b"\"usage\"".len()..].trim_ascii_start();
+        rest.strip_prefix(b":")
+            .is_some_and(|r| r.trim_ascii_start().starts_with(b"{"))
+    })
+}
+
+/// An OpenAI chunk's `usage` and whether it has choices; serde skips the rest unbuilt.
+#[derive(serde::Deserialize)]
+struct OpenAiUsageChunk {
+    usage: Option<Value>,
+    choices: Option<Vec<IgnoredAny>>,
+}
+
+/// An event's `usage` alone.
+#[derive(serde::Deserialize)]
+struct UsageOf {
+    usage: Option<Value>,
+}
+
+/// An Anthropic event's type and usage (`message_start` keeps it under `message`).
+#[derive(serde::Deserialize)]
+struct AnthropicUsageOf {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    message: Option<UsageOf>,
+    usage: Option<Value>,
+}
+
+#[cfg(test)]
+#[path = "pass_tests.rs"]
+mod tests;

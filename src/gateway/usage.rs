@@ -204,6 +204,24 @@ fn statement_sized<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// Inserts one run of [`statement_sized`] as a fixed-size array: diesel caches the prepared
+/// statement of an array insert, while a slice's is prepared anew each time (a 100-row
+/// INSERT is 1,400 parameters of SQL to parse: 40 % of the writer's time before).
+macro_rules! insert_run {
+    ($conn:expr, $rows:expr, $($n:literal)*) => {{
+        let rows: &[NewUsage] = $rows;
+        $(if let Ok(run) = <&[NewUsage; $n]>::try_from(rows) {
+            diesel::insert_into(usage_events::table).values(run).execute($conn)?
+        } else)* {
+            diesel::insert_into(usage_events::table).values(rows).execute($conn)?
+        }
+    }};
+    ($conn:expr, $rows:expr) => {
+        insert_run!($conn, $rows, 100 64 32 16 8 4 2 1)
+    };
+}
+const _: () = assert!(INSERT_ROWS == 100, "insert_run! lists the run lengths");
+
 /// Writes `batch` in one transaction: the events, their sums into the daily rollup, and the
 /// last use of the tokens and keys involved.
 pub fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
@@ -233,12 +251,8 @@ pub fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
         // (Per-row statements cost the gateway ~6 µs of CPU per request at 10k req/s.)
         for chunk in statement_sized(&rows) {
             match c {
-                DbConn::Sqlite(s) => diesel::insert_into(usage_events::table)
-                    .values(chunk)
-                    .execute(s)?,
-                DbConn::Postgres(p) => diesel::insert_into(usage_events::table)
-                    .values(chunk)
-                    .execute(p)?,
+                DbConn::Sqlite(s) => insert_run!(s, chunk),
+                DbConn::Postgres(p) => insert_run!(p, chunk),
             };
         }
         // Added to the rollup row if it exists (SQLite ≥ 3.24 and PostgreSQL share the

@@ -1,0 +1,1 @@
+CREATE INDEX usage_at_idx ON usage_events (at);

@@ -176,12 +176,16 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(|_, _| Error::NotFound.into()))
                 // API bodies (prompts with images) are larger than forms.
                 .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
-                .configure(routes::configure)
+                .configure(routes::configure_api)
+                .service(
+                    web::scope("")
+                        .configure(routes::configure_pages)
+                        .wrap(from_fn(csrf::guard))
+                        .wrap(sessions),
+                )
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, Error>(Error::NotFound)
                 }))
-                .wrap(from_fn(csrf::guard))
-                .wrap(sessions)
                 .wrap(from_fn(error::frame))
         })
         .listen(listener)?

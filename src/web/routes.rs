@@ -40,17 +40,19 @@ macro_rules! route_table {
             $(RouteInfo { method: stringify!($method), path: $path, access: Access::$access },)*
         ];
 
-        /// Registers every route of the table (see [`Registrar`]).
-        pub fn configure(cfg: &mut web::ServiceConfig) {
+        /// Every route of the table, sorted into its scope (see [`Registrar`]).
+        fn registrar() -> Registrar {
             let mut r = Registrar::default();
             $(r.add($path, web::method(Method::$method).to($handler));)*
-            r.finish(cfg);
+            r
         }
     };
 }
 
 /// The path prefixes served as scopes, in the order they are tried (the API first).
 const SCOPES: [&str; 3] = ["/v1", "/admin", "/w/{slug}"];
+/// The API's place in [`SCOPES`].
+const API: usize = 0;
 
 /// Puts each route under its scope. actix-web tries resources in order, and each dynamic
 /// pattern is a regex: as one flat list, `GET /w/{slug}/settings/keys` was tried against ~35
@@ -76,8 +78,12 @@ impl Registrar {
         }
     }
 
-    fn finish(self, cfg: &mut web::ServiceConfig) {
-        for (prefix, routes) in SCOPES.into_iter().zip(self.scoped) {
+    /// Registers the API scope (`api`) or everything else.
+    fn finish(self, cfg: &mut web::ServiceConfig, api: bool) {
+        for (i, (prefix, routes)) in SCOPES.into_iter().zip(self.scoped).enumerate() {
+            if (i == API) != api {
+                continue;
+            }
             let scope = routes
                 .into_iter()
                 .fold(web::scope(prefix), |scope, (path, route)| {
@@ -85,10 +91,23 @@ impl Registrar {
                 });
             cfg.service(scope);
         }
-        for (path, route) in self.rest {
-            cfg.route(path, route);
+        if !api {
+            for (path, route) in self.rest {
+                cfg.route(path, route);
+            }
         }
     }
+}
+
+/// Registers the API (`/v1`). Its callers send a token, not cookies, so it
+/// is served outside the session and CSRF layers (they cost an API call ~2 % of its CPU).
+pub fn configure_api(cfg: &mut web::ServiceConfig) {
+    registrar().finish(cfg, true);
+}
+
+/// Registers every route but the API's: the pages, behind sessions and CSRF.
+pub fn configure_pages(cfg: &mut web::ServiceConfig) {
+    registrar().finish(cfg, false);
 }
 
 route_table! {

@@ -5,7 +5,7 @@
 //! a full buffer (64 KiB) is written out on the spot. The [`Guard`] writes out the rest
 //! when the program ends.
 
-use std::io::{self, BufWriter, Stdout, Write};
+use std::io::{self, BufWriter, IsTerminal, Stdout, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -71,9 +71,13 @@ pub fn init() -> Guard {
                 let _ = (&*writer).flush();
             }
         });
+    // Colours only for a person at a terminal: escape codes in a file or a log collector are
+    // noise (and formatting them was a tenth of the cost of a request's log line).
+    let colour = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(colour)
         .with_writer(buffer.clone())
         .init();
     if let Err(e) = spawned {

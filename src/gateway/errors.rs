@@ -188,11 +188,10 @@ impl StreamRedactor {
 /// Whether a line may carry the key: it holds the key whole, or it is an error a provider
 /// wrote (where pieces of the key turn up).
 fn suspect(line: &[u8], secret: &str) -> bool {
-    contains(line, b"error") || contains(line, secret.as_bytes())
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(haystack, needle).is_some()
+    static ERROR: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"error"));
+    // The key's searcher is built per search, not kept: it would hold an unwiped copy.
+    ERROR.find(line).is_some() || memchr::memmem::find(line, secret.as_bytes()).is_some()
 }
 
 #[cfg(test)]

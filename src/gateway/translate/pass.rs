@@ -5,7 +5,10 @@
 //! Most events (content deltas) are only framed, never parsed: an event is looked at closely
 //! when its bytes hold `"usage"`, `[DONE]` or `message_stop`.
 
+use std::sync::LazyLock;
+
 use actix_web::web::Bytes;
+use memchr::memmem::Finder;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
@@ -102,26 +105,30 @@ impl PassThrough {
 
     /// Reads one whole event; false when it is to be dropped.
     fn keep(&mut self, raw: &[u8]) -> bool {
-        let marker: &[u8] = if self.anthropic {
-            b"message_stop"
-        } else {
-            b"[DONE]"
-        };
-        if !has_usage_object(raw) && !contains(raw, marker) {
+        let marker = if self.anthropic { &MESSAGE_STOP } else { &DONE };
+        if !has_usage_object(raw) && marker.find(raw).is_none() {
             return true;
+        }
+        if let Some((event, data)) = simple_event(raw) {
+            return self.event(event, data);
         }
         let mut parser = SseParser::new();
         let mut events = parser.feed(raw);
         events.extend(parser.finish());
         let mut keep = true;
         for ev in &events {
-            if self.anthropic {
-                self.anthropic_event(ev.event.as_deref(), &ev.data);
-            } else {
-                keep &= self.openai_event(&ev.data);
-            }
+            keep &= self.event(ev.event.as_deref(), &ev.data);
         }
         keep
+    }
+
+    fn event(&mut self, event: Option<&str>, data: &str) -> bool {
+        if self.anthropic {
+            self.anthropic_event(event, data);
+            true
+        } else {
+            self.openai_event(data)
+        }
     }
 
     fn openai_event(&mut self, data: &str) -> bool {
@@ -159,6 +166,26 @@ impl PassThrough {
     }
 }
 
+/// An event of one `data:` line, after at most an `event:` line (what providers send), read
+/// in place; anything else (several data lines, comments, ids) is left to [`SseParser`].
+fn simple_event(raw: &[u8]) -> Option<(Option<&str>, &str)> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let mut event = None;
+    let mut data = None;
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let field = |name: &str| {
+            line.strip_prefix(name)
+                .map(|v| v.strip_prefix(' ').unwrap_or(v))
+        };
+        match (field("event:"), field("data:")) {
+            (Some(e), _) if event.is_none() && data.is_none() => event = Some(e),
+            (_, Some(d)) if data.is_none() => data = Some(d),
+            _ => return None,
+        }
+    }
+    Some((event, data?))
+}
+
 /// The offsets just past each blank line that ends an event (`\n\n` or `\r\n\r\n`).
 struct EventEnds<'a> {
     data: &'a [u8],
@@ -194,15 +221,16 @@ impl Iterator for EventEnds<'_> {
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(haystack, needle).is_some()
-}
+// Searchers built once: building one per search cost more than the search of an event.
+static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+static DONE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"[DONE]"));
+static MESSAGE_STOP: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"message_stop"));
 
 /// Whether an event holds `"usage"` followed by an object (cheap, no parsing; OpenAI sends
 /// `"usage":null` on every chunk of a stream that asked for usage).
 pub(super) fn has_usage_object(data: &[u8]) -> bool {
-    memchr::memmem::find_iter(data, b"\"usage\"").any(|i| {
-        let rest = data[i + b"\"usage\"".len()..].trim_ascii_start();
+    USAGE.find_iter(data).any(|i| {
+        let rest = data[i + USAGE.needle().len()..].trim_ascii_start();
         rest.strip_prefix(b":")
             .is_some_and(|r| r.trim_ascii_start().starts_with(b"{"))
     })

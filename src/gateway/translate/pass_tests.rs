@@ -145,3 +145,24 @@ fn usage_object_detection() {
     assert!(!has_usage_object(br#"{"usage":null}"#));
     assert!(!has_usage_object(br#"{"content":"say \"usage\": {"}"#));
 }
+
+#[test]
+fn events_with_comments_ids_or_several_data_lines_are_read_too() {
+    let stream = ": keep-alive\n\nid: 7\ndata: {\"choices\":[],\ndata: \"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n";
+    let (out, p) = pass(PassThrough::openai(false), stream, usize::MAX);
+    assert_eq!(out, stream);
+    assert_eq!(
+        p.usage(),
+        Usage {
+            input: 4,
+            output: 2
+        }
+    );
+    assert!(p.completed());
+    assert_eq!(
+        simple_event(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+        Some((Some("message_stop"), "{\"type\":\"message_stop\"}"))
+    );
+    assert_eq!(simple_event(b"data: a\ndata: b\n\n"), None);
+    assert_eq!(simple_event(b": comment\ndata: a\n\n"), None);
+}

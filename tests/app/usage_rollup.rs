@@ -185,12 +185,19 @@ fn revert_rollup_migration(conn: &mut DbConn, backend: Backend) -> String {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
         });
-    let source = FileBasedMigrations::from_path(dir).expect("the migration files");
-    let reverted = match conn {
-        DbConn::Sqlite(c) => c.revert_last_migration(source).map(|v| v.to_string()),
-        DbConn::Postgres(c) => c.revert_last_migration(source).map(|v| v.to_string()),
-    };
-    reverted.expect("the rollup migration reverts")
+    // Later migrations first, newest to oldest, down to the rollup's.
+    for _ in 0..10 {
+        let source = FileBasedMigrations::from_path(&dir).expect("the migration files");
+        let reverted = match conn {
+            DbConn::Sqlite(c) => c.revert_last_migration(source).map(|v| v.to_string()),
+            DbConn::Postgres(c) => c.revert_last_migration(source).map(|v| v.to_string()),
+        }
+        .expect("the migrations revert");
+        if reverted.ends_with("000006") {
+            return reverted;
+        }
+    }
+    panic!("the rollup migration was not found within ten reverts")
 }
 
 #[test]

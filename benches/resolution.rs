@@ -82,7 +82,8 @@ fn fixture() -> Fixture {
         .enable_all()
         .build()
         .expect("runtime");
-    let (recorder, _rx) = usage::Recorder::new();
+    let metrics = Arc::new(keyhold::metrics::Metrics::default());
+    let (recorder, _rx) = usage::Recorder::new(metrics.clone());
     let gateway = Gateway::new(recorder, Limits::default(), &config);
     let state = AppState {
         config: Arc::new(config),
@@ -93,6 +94,7 @@ fn fixture() -> Fixture {
         principals: Arc::new(keyhold::web::principals::Principals::new(
             keyhold::db::Backend::Sqlite,
         )),
+        metrics,
     };
     Fixture {
         _dir: dir,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rand::RngCore;
-use secrecy::{ExposeSecret, SecretBox};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
 use url::Url;
 
 use crate::domain::providers;
@@ -45,6 +45,8 @@ pub struct Config {
     pub provider_base_urls: HashMap<&'static str, Url>,
     pub trusted_proxies: Vec<IpNet>,
     pub workers: Option<usize>,
+    /// When set, `GET /metrics` wants `Authorization: Bearer <this>`.
+    pub metrics_token: Option<SecretString>,
     /// Keys and secrets were generated into `data_dir` (zero-configuration mode).
     pub generated: Vec<&'static str>,
 }
@@ -227,6 +229,17 @@ impl Config {
             None => None,
         };
 
+        let metrics_token = match get("KEYHOLD_METRICS_TOKEN") {
+            Some(t) if t.trim().len() >= 16 => Some(SecretString::from(t.trim().to_owned())),
+            Some(_) => {
+                return Err(bad(
+                    "KEYHOLD_METRICS_TOKEN",
+                    "must be at least 16 characters (or unset, to serve /metrics to anyone)",
+                ));
+            }
+            None => None,
+        };
+
         Ok(Config {
             database_url,
             data_dir,
@@ -239,6 +252,7 @@ impl Config {
             provider_base_urls,
             trusted_proxies,
             workers,
+            metrics_token,
             generated,
         })
     }

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod gateway;
 pub mod logging;
+pub mod metrics;
 pub mod services;
 pub mod startup;
 pub mod state;

@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::db::{self, Backend};
 use crate::error::Error;
 use crate::gateway;
+use crate::metrics::Metrics;
 use crate::services::mail;
 use crate::state::AppState;
 use crate::web::principals::Principals;
@@ -97,7 +98,8 @@ impl Application {
         let https = config.is_https();
         let workers_n = config.workers;
 
-        let (recorder, usage_rx) = gateway::usage::Recorder::new();
+        let metrics = Arc::new(Metrics::default());
+        let (recorder, usage_rx) = gateway::usage::Recorder::new(metrics.clone());
         let gateway = gateway::Gateway::new(recorder, tuning.gateway.clone(), &config);
         let state = AppState {
             config: Arc::new(config),
@@ -106,6 +108,7 @@ impl Application {
             upstream: upstream_client()?,
             gateway,
             principals: Arc::new(Principals::new(backend)),
+            metrics,
         };
 
         let (shutdown, shutdown_rx) = watch::channel(false);

@@ -22,6 +22,8 @@ pub struct AppState {
     pub gateway: Arc<crate::gateway::Gateway>,
     /// Signed-in users, kept between requests where that is safe.
     pub principals: Arc<crate::web::principals::Principals>,
+    /// Counters for `GET /metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

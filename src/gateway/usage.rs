@@ -18,6 +18,7 @@ use crate::db::{DbConn, now};
 use crate::domain::ids::new_id;
 use crate::domain::resolution::Source;
 use crate::error::Result;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// One call's record.
@@ -115,16 +116,18 @@ pub fn month_start(at: i64) -> i64 {
 /// The queue into the writer, and the allowance counters.
 pub struct Recorder {
     tx: mpsc::UnboundedSender<UsageEvent>,
+    metrics: Arc<Metrics>,
     platform_used: RwLock<HashMap<String, (i64, Arc<AtomicI64>)>>,
 }
 
 impl Recorder {
-    /// A recorder and the receiving end for [`run_writer`].
-    pub fn new() -> (Recorder, mpsc::UnboundedReceiver<UsageEvent>) {
+    /// A recorder counting into `metrics`, and the receiving end for [`run_writer`].
+    pub fn new(metrics: Arc<Metrics>) -> (Recorder, mpsc::UnboundedReceiver<UsageEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             Recorder {
                 tx,
+                metrics,
                 platform_used: RwLock::default(),
             },
             rx,
@@ -145,6 +148,17 @@ impl Recorder {
                 counter.fetch_add(ev.usage.input + ev.usage.output, Ordering::AcqRel);
             }
         }
+        self.metrics.call(
+            (
+                ev.provider,
+                ev.source.map_or("none", |s| s.as_str()),
+                ev.error_code.unwrap_or("ok"),
+            ),
+            ev.usage.input,
+            ev.usage.output,
+            ev.latency_ms,
+        );
+        self.metrics.usage_queued(1);
         if self.tx.send(ev).is_err() {
             tracing::error!("usage writer stopped; a usage event was dropped");
         }
@@ -353,7 +367,11 @@ pub async fn run_writer(
             let events = Arc::new(std::mem::take(&mut batch));
             let n = events.len();
             let written = events.clone();
-            if let Err(e) = state.db(move |c| write_batch(c, &written)).await {
+            let result = state.db(move |c| write_batch(c, &written)).await;
+            if result.is_ok() {
+                state.metrics.usage_queued(-(n as i64));
+            }
+            if let Err(e) = result {
                 tracing::error!(error = %e, events = n, "usage events not written; will retry");
                 batch = Arc::try_unwrap(events).unwrap_or_else(|events| (*events).clone());
                 if !stop {

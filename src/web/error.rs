@@ -180,12 +180,18 @@ pub async fn frame(
 
     let https = state.as_ref().is_some_and(|s| s.config.is_https());
     security_headers(&mut res, https, path.starts_with("/static/"));
+    let us = started.elapsed().as_micros() as u64;
+    if let Some(state) = &state {
+        state
+            .metrics
+            .request(crate::metrics::Kind::of(&path), res.status().as_u16(), us);
+    }
     tracing::info!(
         request_id = %request_id,
         method = %method,
         path = %path,
         status = status.as_u16(),
-        us = started.elapsed().as_micros() as u64,
+        us,
         "request"
     );
     Ok(res)

@@ -114,6 +114,7 @@ route_table! {
     GET  "/"                                    => auth::home, Public;
     GET  "/healthz"                             => health::healthz, Public;
     GET  "/readyz"                              => health::readyz, Public;
+    GET  "/metrics"                             => health::metrics, Public;
     GET  "/static/{version}/{name}"             => super::assets::serve, Public;
 
     GET  "/login"                               => auth::login_form, Public;

@@ -35,6 +35,7 @@ fn bad_configuration_exits_2_with_one_line_naming_the_variable_never_its_value()
         ("KEYHOLD_MASTER_KEYS", "v1:short"),
         ("KEYHOLD_MASTER_KEYS", zero_key),
         ("KEYHOLD_BIND", "nonsense"),
+        ("KEYHOLD_METRICS_TOKEN", "tooshort-secret"),
     ];
     for (var, value) in cases {
         for command in ["serve", "check", "migrate"] {

@@ -1,8 +1,14 @@
-//! Liveness and readiness for load balancers and orchestrators.
+//! Liveness, readiness and metrics for load balancers, orchestrators and Prometheus.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use secrecy::ExposeSecret;
 
+use crate::db::schema::outbox;
+use crate::domain::tokens::constant_time_eq;
+use crate::metrics::Gauges;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up.
@@ -24,4 +30,44 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .content_type("text/plain")
             .body("database unavailable"),
     }
+}
+
+/// `GET /metrics`: Prometheus text. Open unless `KEYHOLD_METRICS_TOKEN` is set; then only
+/// with `Authorization: Bearer <token>`.
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(token) = &state.config.metrics_token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !constant_time_eq(given.trim(), token.expose_secret()) {
+            return HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+                .content_type("text/plain")
+                .body("Send the metrics token as Authorization: Bearer <KEYHOLD_METRICS_TOKEN>.");
+        }
+    }
+    let pool = state.pool.state();
+    let outbox_pending = state
+        .db(|c| {
+            Ok(outbox::table
+                .filter(outbox::sent_at.is_null())
+                .count()
+                .get_result::<i64>(c)?)
+        })
+        .await
+        .ok();
+    let gauges = Gauges {
+        pool: (
+            pool.idle_connections,
+            pool.connections - pool.idle_connections,
+            state.pool.max_size(),
+        ),
+        outbox_pending,
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&gauges))
 }

@@ -45,6 +45,9 @@ struct TokensPage {
     layout: Layout,
     slug: String,
     tokens: Vec<TokenView>,
+    /// The list could not be read (the database went away after a token was created: the
+    /// new token is shown all the same, since it exists and will not be shown again).
+    list_unavailable: bool,
     /// The token just created, in clear: shown this once.
     new_token: Option<String>,
     new_token_name: String,
@@ -62,7 +65,15 @@ async fn tokens_page(
     name_value: String,
 ) -> Result<TokensPage> {
     let ws_id = o.0.workspace.workspace_id.clone();
-    let tokens = state.db(move |c| api_tokens::list(c, &ws_id)).await?;
+    let listed = state.db(move |c| api_tokens::list(c, &ws_id)).await;
+    let (tokens, list_unavailable) = match listed {
+        Ok(tokens) => (tokens, false),
+        Err(Error::Unavailable(e)) if created.is_some() => {
+            tracing::warn!(error = %e, "token list unavailable after a token was created");
+            (Vec::new(), true)
+        }
+        Err(e) => return Err(e),
+    };
     let (new_token_name, new_token) = match created {
         Some((name, token)) => (name, Some(token)),
         None => (String::new(), None),
@@ -71,6 +82,7 @@ async fn tokens_page(
         layout: o.0.layout("API tokens", "ws-tokens"),
         slug: o.0.workspace.slug.clone(),
         tokens: tokens.into_iter().map(TokenView::of).collect(),
+        list_unavailable,
         new_token,
         new_token_name,
         api_base: state.config.link("/v1"),

@@ -45,8 +45,19 @@ struct Head<'a> {
     model: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     stream: Option<bool>,
-    #[serde(default)]
-    stream_options: Option<StreamOptions>,
+    /// `None` when absent, `Some(None)` when `null`: only an absent member may be spliced
+    /// in (a second, escaped `"stream\u005foptions": null` would win with many parsers).
+    #[serde(default, deserialize_with = "present")]
+    stream_options: Option<Option<StreamOptions>>,
+}
+
+/// Marks a member as present even when its value is `null`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 #[derive(serde::Deserialize)]
@@ -66,7 +77,7 @@ pub fn prepare(format: Format, raw: &Bytes) -> Result<Prepared, GatewayError> {
         let include_usage = head
             .stream_options
             .as_ref()
-            .and_then(|o| o.include_usage)
+            .and_then(|o| o.as_ref()?.include_usage)
             .unwrap_or(false);
         let passed = |body, usage_added| Prepared {
             provider,
@@ -616,6 +627,19 @@ mod tests {
         let p = prepare(Format::OpenAi, &Bytes::from(raw.to_string())).expect("prepared");
         assert!(p.usage_added);
         assert_eq!(body(&p)["stream_options"], json!({"include_usage": true}));
+
+        // Nor may an escaped second `stream_options` be answered with a spliced first one.
+        let escaped =
+            r#"{"model":"gpt-4o-mini","stream":true,"stream\u005foptions":null,"messages":[]}"#;
+        let p = prepare(Format::OpenAi, &Bytes::from(escaped)).expect("prepared");
+        assert!(p.usage_added);
+        assert_eq!(body(&p)["stream_options"], json!({"include_usage": true}));
+        let sent = String::from_utf8(p.body.to_vec()).expect("UTF-8");
+        assert_eq!(
+            sent.matches("stream_options").count() + sent.matches("stream\\u005foptions").count(),
+            1,
+            "one stream_options member: {sent}"
+        );
 
         // A prefixed model is rewritten and asks for usage too.
         let raw = json!({"model": "openai/gpt-4o-mini", "stream": true, "messages": []});

@@ -158,8 +158,9 @@ impl Recorder {
             ev.usage.output,
             ev.latency_ms,
         );
-        self.metrics.usage_queued(1);
-        if self.tx.send(ev).is_err() {
+        if self.tx.send(ev).is_ok() {
+            self.metrics.usage_queued(1);
+        } else {
             tracing::error!("usage writer stopped; a usage event was dropped");
         }
     }

@@ -9,7 +9,6 @@ use std::sync::LazyLock;
 
 use actix_web::web::Bytes;
 use memchr::memmem::Finder;
-use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::{SseParser, Usage};
@@ -23,6 +22,8 @@ pub struct PassThrough {
     drop_usage_chunk: bool,
     /// The start of an event not yet ended by its blank line.
     pending: Vec<u8>,
+    /// How far into `pending` the search for the blank line has already looked.
+    scanned: usize,
     usage: Usage,
     completed: bool,
 }
@@ -35,6 +36,7 @@ impl PassThrough {
             anthropic: false,
             drop_usage_chunk,
             pending: Vec::new(),
+            scanned: 0,
             usage: Usage::default(),
             completed: false,
         }
@@ -59,7 +61,8 @@ impl PassThrough {
         };
         let mut kept: Vec<std::ops::Range<usize>> = Vec::new();
         let mut start = 0;
-        for end in EventEnds::new(&data) {
+        let mut ends = EventEnds::new(&data, self.scanned);
+        for end in ends.by_ref() {
             if self.keep(&data[start..end]) {
                 match kept.last_mut() {
                     Some(last) if last.end == start => last.end = end,
@@ -67,6 +70,14 @@ impl PassThrough {
                 }
             }
             start = end;
+        }
+        self.scanned = ends.pos - start;
+        if data.len() - start > MAX_EVENT {
+            // No blank line in sight (a huge event, or line breaks this framing does not
+            // know): pass the bytes on unread rather than hold them or rescan them.
+            kept.push(start..data.len());
+            start = data.len();
+            self.scanned = 0;
         }
         self.pending.extend_from_slice(&data[start..]);
         match kept.as_slice() {
@@ -86,6 +97,7 @@ impl PassThrough {
     /// passed on too.
     pub fn finish(&mut self) -> Bytes {
         let rest = std::mem::take(&mut self.pending);
+        self.scanned = 0;
         if !rest.is_empty() && self.keep(&rest) {
             Bytes::from(rest)
         } else {
@@ -145,7 +157,8 @@ impl PassThrough {
         if let Some(u) = chunk.usage.as_ref().and_then(Usage::from_openai_usage) {
             self.usage = u;
         }
-        !(self.drop_usage_chunk && chunk.choices.is_some_and(|c| c.is_empty()))
+        let no_choices = matches!(&chunk.choices, Some(Value::Array(c)) if c.is_empty());
+        !(self.drop_usage_chunk && no_choices)
     }
 
     fn anthropic_event(&mut self, event: Option<&str>, data: &str) {
@@ -186,15 +199,32 @@ fn simple_event(raw: &[u8]) -> Option<(Option<&str>, &str)> {
     Some((event, data?))
 }
 
-/// The offsets just past each blank line that ends an event (`\n\n` or `\r\n\r\n`).
+/// The most of an unfinished event held back; an event's usage is read only within it.
+const MAX_EVENT: usize = 1 << 20;
+
+/// The offsets just past each blank line that ends an event. Lines end in `\n`, `\r\n` or
+/// a bare `\r`, as the SSE format allows. A line break at the very end of the data may be
+/// the first half of `\r\n` or be followed by a blank line: the search stops before it
+/// (`pos`) and resumes there when more data has come.
 struct EventEnds<'a> {
     data: &'a [u8],
     pos: usize,
 }
 
 impl<'a> EventEnds<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        EventEnds { data, pos: 0 }
+    fn new(data: &'a [u8], from: usize) -> Self {
+        EventEnds { data, pos: from }
+    }
+
+    /// The length of the line break at `i`, if the data shows it whole.
+    fn line_break(&self, i: usize) -> Option<usize> {
+        match (self.data.get(i)?, self.data.get(i + 1)) {
+            (b'\n', _) => Some(1),
+            (b'\r', Some(b'\n')) => Some(2),
+            (b'\r', Some(_)) => Some(1),
+            (b'\r', None) => None,
+            _ => Some(0),
+        }
     }
 }
 
@@ -202,22 +232,29 @@ impl Iterator for EventEnds<'_> {
     type Item = usize;
 
     fn next(&mut self) -> Option<usize> {
-        while let Some(i) = memchr::memchr(b'\n', &self.data[self.pos..]) {
-            let after = self.pos + i + 1;
-            let rest = &self.data[after..];
-            let blank = if rest.starts_with(b"\n") {
-                1
-            } else if rest.starts_with(b"\r\n") {
-                2
-            } else {
-                0
+        loop {
+            let Some(off) = memchr::memchr2(b'\n', b'\r', &self.data[self.pos..]) else {
+                self.pos = self.data.len();
+                return None;
             };
-            self.pos = after + blank;
-            if blank > 0 {
+            let i = self.pos + off;
+            let whole = self.line_break(i).and_then(|first| {
+                let after = i + first;
+                Some((
+                    after,
+                    self.line_break(after).filter(|_| after < self.data.len())?,
+                ))
+            });
+            let Some((after, second)) = whole else {
+                self.pos = i; // wait for what follows this line break
+                return None;
+            };
+            if second > 0 {
+                self.pos = after + second;
                 return Some(self.pos);
             }
+            self.pos = after;
         }
-        None
     }
 }
 
@@ -236,11 +273,12 @@ pub(super) fn has_usage_object(data: &[u8]) -> bool {
     })
 }
 
-/// An OpenAI chunk's `usage` and whether it has choices; serde skips the rest unbuilt.
+/// An OpenAI chunk's `usage` and its choices (whatever their shape); serde skips the rest
+/// unbuilt. Parsed only for the one or two events of a stream that carry a usage object.
 #[derive(serde::Deserialize)]
 struct OpenAiUsageChunk {
     usage: Option<Value>,
-    choices: Option<Vec<IgnoredAny>>,
+    choices: Option<Value>,
 }
 
 /// An event's `usage` alone.

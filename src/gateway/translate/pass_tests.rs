@@ -166,3 +166,44 @@ fn events_with_comments_ids_or_several_data_lines_are_read_too() {
     assert_eq!(simple_event(b"data: a\ndata: b\n\n"), None);
     assert_eq!(simple_event(b": comment\ndata: a\n\n"), None);
 }
+
+#[test]
+fn bare_carriage_returns_end_lines_too() {
+    let stream = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\r\rdata: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\r\rdata: [DONE]\r\r";
+    for step in STEPS {
+        let (out, p) = pass(PassThrough::openai(true), stream, step);
+        assert_eq!(
+            out, "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\r\rdata: [DONE]\r\r",
+            "step {step}"
+        );
+        assert!(p.completed(), "step {step}");
+    }
+}
+
+#[test]
+fn an_event_without_end_is_passed_on_once_it_outgrows_the_limit() {
+    let mut p = PassThrough::openai(true);
+    let piece = Bytes::from(vec![b'x'; 64 * 1024]);
+    let mut out = 0;
+    for _ in 0..40 {
+        out += p.feed(piece.clone()).len();
+    }
+    out += p.finish().len();
+    assert_eq!(out, 40 * piece.len(), "nothing lost");
+    assert!(p.pending.len() <= MAX_EVENT, "held back at most the limit");
+}
+
+#[test]
+fn a_choices_member_of_another_shape_does_not_lose_the_usage() {
+    let stream =
+        "data: {\"choices\":null,\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}\n\n";
+    let (out, p) = pass(PassThrough::openai(true), stream, usize::MAX);
+    assert_eq!(out, stream);
+    assert_eq!(
+        p.usage(),
+        Usage {
+            input: 5,
+            output: 6
+        }
+    );
+}

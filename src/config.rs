@@ -229,12 +229,12 @@ impl Config {
             None => None,
         };
 
-        let metrics_token = match get("KEYHOLD_METRICS_TOKEN") {
-            Some(t) if t.trim().len() >= 16 => Some(SecretString::from(t.trim().to_owned())),
+        let metrics_token = match get("KEYHOLD_METRICS_TOKEN").map(SecretString::from) {
+            Some(t) if t.expose_secret().len() >= 16 && !t.expose_secret().contains(' ') => Some(t),
             Some(_) => {
                 return Err(bad(
                     "KEYHOLD_METRICS_TOKEN",
-                    "must be at least 16 characters (or unset, to serve /metrics to anyone)",
+                    "must be at least 16 characters without spaces (or unset, to serve /metrics to anyone)",
                 ));
             }
             None => None,

@@ -355,6 +355,12 @@ fn serve() -> Result<(), ExitCode> {
             config.data_dir.display()
         );
     }
+    if config.metrics_token.is_none() {
+        tracing::info!(
+            "GET /metrics is open to anyone who reaches Keyhold; set KEYHOLD_METRICS_TOKEN to \
+             require a bearer token"
+        );
+    }
     if config.smtp_url.is_none() {
         tracing::warn!(
             "KEYHOLD_SMTP_URL is not set: mail is written as .eml files to {}",

@@ -58,6 +58,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
                 .get_result::<i64>(c)?)
         })
         .await
+        .inspect_err(|e| tracing::warn!(error = %e, "metrics: the database did not answer"))
         .ok();
     let gauges = Gauges {
         pool: (

@@ -147,12 +147,7 @@ impl StreamRedactor {
 
     /// The part of `chunk` (after what was held back) that is safe to send now.
     pub fn feed(&mut self, chunk: Bytes) -> Bytes {
-        let data = if self.pending.is_empty() {
-            chunk
-        } else {
-            self.pending.extend_from_slice(&chunk);
-            Bytes::from(std::mem::take(&mut self.pending))
-        };
+        let data = super::translate::joined(&mut self.pending, chunk);
         let Some(end) = data.iter().rposition(|&b| b == b'\n') else {
             self.pending.extend_from_slice(&data);
             return Bytes::new();

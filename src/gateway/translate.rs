@@ -27,6 +27,7 @@ mod pass;
 mod stream;
 
 pub use pass::PassThrough;
+pub(crate) use pass::joined;
 pub use stream::{AnthropicToOpenAiStream, OpenAiToAnthropicStream, SseEvent, SseParser};
 
 /// Anthropic requires `max_tokens`; this is used when an OpenAI request gives none.

@@ -54,30 +54,15 @@ async fn metrics_count_api_calls_by_provider_source_and_outcome_and_name_no_tena
         r#"keyhold_gateway_completion_tokens_total{provider="openai",source="platform",outcome="ok"}"#,
     );
     assert!(tokens.is_some_and(|t| t > 0.0), "{page}");
-    assert!(
-        sample(
-            &page,
-            r#"keyhold_http_requests_total{kind="api",class="2xx"}"#
-        )
-        .is_some_and(|n| n >= 1.0),
-        "{page}"
-    );
-    assert!(
-        sample(
-            &page,
-            r#"keyhold_http_requests_total{kind="api",class="4xx"}"#
-        )
-        .is_some_and(|n| n >= 2.0),
-        "{page}"
-    );
-    assert!(
-        sample(
-            &page,
-            r#"keyhold_http_requests_total{kind="page",class="2xx"}"#
-        )
-        .is_some_and(|n| n >= 1.0),
-        "{page}"
-    );
+    for (kind, class, least) in [
+        ("api", "2xx", 1.0),
+        ("api", "4xx", 2.0),
+        ("page", "2xx", 1.0),
+    ] {
+        let series = format!("keyhold_http_requests_total{{kind=\"{kind}\",class=\"{class}\"}}");
+        let n = sample(&page, &series);
+        assert!(n.is_some_and(|n| n >= least), "{series}: {n:?}\n{page}");
+    }
     assert_eq!(sample(&page, "keyhold_db_up"), Some(1.0));
     assert!(
         sample(&page, "keyhold_mail_outbox_pending").is_some(),

@@ -53,12 +53,7 @@ impl PassThrough {
     /// The whole events that `chunk` completes, as they came (less a dropped usage chunk).
     /// A chunk made of whole events, the rule, goes out without a copy.
     pub fn feed(&mut self, chunk: Bytes) -> Bytes {
-        let data = if self.pending.is_empty() {
-            chunk
-        } else {
-            self.pending.extend_from_slice(&chunk);
-            Bytes::from(std::mem::take(&mut self.pending))
-        };
+        let data = joined(&mut self.pending, chunk);
         let mut kept: Vec<std::ops::Range<usize>> = Vec::new();
         let mut start = 0;
         let mut ends = EventEnds::new(&data, self.scanned);
@@ -197,6 +192,17 @@ fn simple_event(raw: &[u8]) -> Option<(Option<&str>, &str)> {
         }
     }
     Some((event, data?))
+}
+
+/// `chunk` after the bytes held back from earlier chunks (which are taken): without a copy
+/// when nothing was held back, the rule.
+pub(crate) fn joined(pending: &mut Vec<u8>, chunk: Bytes) -> Bytes {
+    if pending.is_empty() {
+        chunk
+    } else {
+        pending.extend_from_slice(&chunk);
+        Bytes::from(std::mem::take(pending))
+    }
 }
 
 /// The most of an unfinished event held back; an event's usage is read only within it.

@@ -18,6 +18,10 @@ fn pass(mut p: PassThrough, input: &str, step: usize) -> (String, PassThrough) {
     )
 }
 
+fn tokens(input: i64, output: i64) -> Usage {
+    Usage { input, output }
+}
+
 const STEPS: [usize; 5] = [1, 2, 7, 13, usize::MAX];
 
 #[test]
@@ -29,13 +33,7 @@ fn openai_usage_and_done_are_read_however_the_stream_is_cut() {
             out, stream,
             "unchanged when the client asked for usage (step {step})"
         );
-        assert_eq!(
-            p.usage(),
-            Usage {
-                input: 9,
-                output: 12
-            }
-        );
+        assert_eq!(p.usage(), tokens(9, 12));
         assert!(p.completed());
     }
 }
@@ -54,13 +52,7 @@ fn the_usage_chunk_keyhold_asked_for_is_dropped_and_still_counted() {
             };
             assert_eq!(out, want, "step {step}");
             assert!(!out.contains("\"choices\":[]"), "step {step}");
-            assert_eq!(
-                p.usage(),
-                Usage {
-                    input: 9,
-                    output: 12
-                }
-            );
+            assert_eq!(p.usage(), tokens(9, 12));
             assert!(p.completed());
         }
     }
@@ -73,13 +65,7 @@ fn content_chunks_carrying_usage_are_never_dropped() {
                   \"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
     let (out, p) = pass(PassThrough::openai(true), stream, usize::MAX);
     assert_eq!(out, stream);
-    assert_eq!(
-        p.usage(),
-        Usage {
-            input: 3,
-            output: 1
-        }
-    );
+    assert_eq!(p.usage(), tokens(3, 1));
 }
 
 #[test]
@@ -89,25 +75,13 @@ fn anthropic_usage_is_summed_from_start_and_delta() {
         for s in [stream.clone(), crlf(&stream)] {
             let (out, p) = pass(PassThrough::anthropic(), &s, step);
             assert_eq!(out, s, "step {step}");
-            assert_eq!(
-                p.usage(),
-                Usage {
-                    input: 30,
-                    output: 15
-                }
-            );
+            assert_eq!(p.usage(), tokens(30, 15));
             assert!(p.completed());
         }
     }
     let cut = &stream[..stream.find("event: message_delta").expect("in fixture")];
     let (_, p) = pass(PassThrough::anthropic(), cut, usize::MAX);
-    assert_eq!(
-        p.usage(),
-        Usage {
-            input: 30,
-            output: 1
-        }
-    );
+    assert_eq!(p.usage(), tokens(30, 1));
     assert!(!p.completed());
 }
 
@@ -151,13 +125,7 @@ fn events_with_comments_ids_or_several_data_lines_are_read_too() {
     let stream = ": keep-alive\n\nid: 7\ndata: {\"choices\":[],\ndata: \"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n";
     let (out, p) = pass(PassThrough::openai(false), stream, usize::MAX);
     assert_eq!(out, stream);
-    assert_eq!(
-        p.usage(),
-        Usage {
-            input: 4,
-            output: 2
-        }
-    );
+    assert_eq!(p.usage(), tokens(4, 2));
     assert!(p.completed());
     assert_eq!(
         simple_event(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
@@ -199,11 +167,5 @@ fn a_choices_member_of_another_shape_does_not_lose_the_usage() {
         "data: {\"choices\":null,\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}\n\n";
     let (out, p) = pass(PassThrough::openai(true), stream, usize::MAX);
     assert_eq!(out, stream);
-    assert_eq!(
-        p.usage(),
-        Usage {
-            input: 5,
-            output: 6
-        }
-    );
+    assert_eq!(p.usage(), tokens(5, 6));
 }

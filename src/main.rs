@@ -117,18 +117,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// Caps glibc's malloc arenas at two unless `MALLOC_ARENA_MAX` says otherwise. By default
-/// glibc gives each thread that allocates concurrently an arena of its own (up to 8 per
-/// core) and keeps their freed memory: in the 60 s mixed soak (`bench/soak.sh`) the blocking
-/// threads' arenas took the peak RSS to 160 MiB, 96 MiB with two arenas. Called before any
-/// thread is started.
+/// Caps glibc's malloc arenas at four per core unless `MALLOC_ARENA_MAX` says otherwise.
+/// glibc's own limit is eight per core, and it keeps what each arena freed: before the cap,
+/// the 60 s mixed soak (`bench/soak.sh`) peaked at 160 MiB. Two arenas in all kept it at
+/// 55 MiB but made every thread queue for them (signed-in pages lost a quarter of their
+/// throughput, 0.51 → 0.32 × pagebench); four per core measured 62.5 MiB and 0.41. Called
+/// before any thread is started.
 #[allow(unsafe_code)]
 fn cap_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let arenas = libc::c_int::try_from(4 * cores).unwrap_or(libc::c_int::MAX);
         // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.
         unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
         }
     }
 }

@@ -79,38 +79,16 @@ RUN="$PERF_DIR/gw-$(date +%Y%m%d-%H%M%S)$([ "$STREAM" = 1 ] && echo -stream || t
 RES="$RUN/results.jsonl"
 mkdir -p "$RUN"
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
+. "$REPO/bench/lib.sh"
 
-# ---------------------------------------------------------------- processes (by PID only)
-STARTED=()      # "pid:exe" of everything we launched
 SAMPLER_PID=""
-is_ours() {     # pid exe -> still the process we started?
-  [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"
-}
-stop_pid() {    # pid exe
-  local pid="$1" exe="$2" i
-  is_ours "$pid" "$exe" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do is_ours "$pid" "$exe" || break; sleep 0.1; done
-  is_ours "$pid" "$exe" && kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
-  local e
   if [ -n "$SAMPLER_PID" ]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
-  for e in "${STARTED[@]+"${STARTED[@]}"}"; do stop_pid "${e%%:*}" "${e#*:}"; done
-  [ ${#STARTED[@]} -gt 0 ] && log "stopped what we started: ${STARTED[*]%%:*}" || true
+  stop_started
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-forget() { local e keep=(); for e in "${STARTED[@]}"; do [ "${e%%:*}" != "$1" ] && keep+=("$e"); done; STARTED=("${keep[@]+"${keep[@]}"}"); }
 
-rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12+$13}'; }  # utime+stime, all threads
-cpu_snapshot() { awk '/^cpu /{print $2+$3+$4+$7+$8, $5+$6, $9; exit}' /proc/stat; }   # busy idle steal
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 post_code() {   # url authheader bodyfile -> http code
   curl -s -o /dev/null -w '%{http_code}' --max-time 3 -X POST -H "$2" \
     -H 'Content-Type: application/json' --data-binary @"$3" "$1" 2>/dev/null || true
@@ -125,16 +103,7 @@ wait_200() {    # url auth body timeout_s -> ms until the first 200 (rc 1 on tim
 }
 
 # ---------------------------------------------------------------- tools
-need=()
-for t in wrk nginx curl python3; do command -v "$t" >/dev/null || need+=("$t"); done
-if [ ${#need[@]} -gt 0 ]; then
-  [ "$NO_INSTALL" = 1 ] && die "missing: ${need[*]} (apt-get install -y ${need[*]})"
-  command -v apt-get >/dev/null || die "missing: ${need[*]}, and no apt-get to install them"
-  log "installing ${need[*]} with apt-get"
-  { apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }; } ||
-    die "apt-get install ${need[*]} failed"
-fi
+need_tools wrk nginx curl python3
 [ -f "$SHARED/mock-upstream.nginx.conf" ] && [ -f "$SHARED/wrk-post.lua" ] && [ -f "$SHARED/limit/Cargo.toml" ] ||
   die "shared bench files not found under $SHARED (set SHARED=)"
 

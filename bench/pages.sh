@@ -57,30 +57,15 @@ RES="$RUN/results.jsonl"
 mkdir -p "$RUN"
 [ "$SEED_WORKSPACES" -ge "$STORM_CONNS" ] || SEED_WORKSPACES="$STORM_CONNS"
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
+. "$REPO/bench/lib.sh"
 
-STARTED=()
-is_ours() { [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"; }
-stop_pid() {
-  local pid="$1" exe="$2" i
-  is_ours "$pid" "$exe" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do is_ours "$pid" "$exe" || break; sleep 0.1; done
-  is_ours "$pid" "$exe" && kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 STORM_PID=""
 cleanup() {
-  local e
   if [ -n "$STORM_PID" ]; then kill "$STORM_PID" 2>/dev/null || true; wait "$STORM_PID" 2>/dev/null || true; fi
-  for e in "${STARTED[@]+"${STARTED[@]}"}"; do stop_pid "${e%%:*}" "${e#*:}"; done
-  [ ${#STARTED[@]} -gt 0 ] && log "stopped what we started: ${STARTED[*]%%:*}" || true
+  stop_started
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12+$13}'; }
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_http() {   # url timeout_s
   local i
   for i in $(seq 1 $(( $2 * 20 ))); do curl -s -o /dev/null --max-time 1 "$1" && return 0; sleep 0.05; done
@@ -88,16 +73,7 @@ wait_http() {   # url timeout_s
 }
 
 # ---------------------------------------------------------------- tools
-need=()
-for t in wrk curl python3; do command -v "$t" >/dev/null || need+=("$t"); done
-if [ ${#need[@]} -gt 0 ]; then
-  [ "$NO_INSTALL" = 1 ] && die "missing: ${need[*]} (apt-get install -y ${need[*]})"
-  command -v apt-get >/dev/null || die "missing: ${need[*]}, and no apt-get to install them"
-  log "installing ${need[*]} with apt-get"
-  { apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }; } ||
-    die "apt-get install ${need[*]} failed"
-fi
+need_tools wrk curl python3
 [ -f "$SHARED/limit/Cargo.toml" ] || die "shared limit crate not found under $SHARED (set SHARED=)"
 
 # ---------------------------------------------------------------- build

@@ -70,44 +70,12 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 RUN="$PERF_DIR/soak-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$RUN"
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
-
-# ---------------------------------------------------------------- processes (by PID only)
-STARTED=()      # "pid:exe" of everything we launched
-is_ours() {     # pid exe -> still the process we started?
-  [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"
-}
-stop_pid() {    # pid exe
-  local pid="$1" exe="$2" i
-  is_ours "$pid" "$exe" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do is_ours "$pid" "$exe" || break; sleep 0.1; done
-  is_ours "$pid" "$exe" && kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local e
-  for e in "${STARTED[@]+"${STARTED[@]}"}"; do stop_pid "${e%%:*}" "${e#*:}"; done
-  [ ${#STARTED[@]} -gt 0 ] && log "stopped what we started: ${STARTED[*]%%:*}" || true
-}
-trap cleanup EXIT
+. "$REPO/bench/lib.sh"
+trap stop_started EXIT
 trap 'exit 130' INT TERM
 
-rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 # ---------------------------------------------------------------- tools
-need=()
-for t in nginx curl; do command -v "$t" >/dev/null || need+=("$t"); done
-if [ ${#need[@]} -gt 0 ]; then
-  [ "$NO_INSTALL" = 1 ] && die "missing: ${need[*]} (apt-get install -y ${need[*]})"
-  command -v apt-get >/dev/null || die "missing: ${need[*]}, and no apt-get to install them"
-  log "installing ${need[*]} with apt-get"
-  { apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }; } ||
-    die "apt-get install ${need[*]} failed"
-fi
+need_tools nginx curl
 [ -f "$SHARED/mock-upstream.nginx.conf" ] || die "shared bench files not found under $SHARED (set SHARED=)"
 
 # ---------------------------------------------------------------- build

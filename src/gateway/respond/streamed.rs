@@ -1,0 +1,171 @@
+//! Streamed answers: passed on to the client chunk by chunk (shaped, then redacted) and
+//! recorded when the stream ends, however it ends — completed, broken off upstream, too
+//! long, or dropped because the client went away (which also cancels the upstream call).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::HttpResponse;
+use actix_web::web::Bytes;
+use futures_util::StreamExt;
+
+use super::{Prepared, event};
+use crate::db::now;
+use crate::domain::providers::Wire;
+use crate::gateway::dispatch::Answer;
+use crate::gateway::errors::{Format, StreamRedactor};
+use crate::gateway::translate::{
+    AnthropicToOpenAiStream, OpenAiToAnthropicStream, PassThrough, Usage,
+};
+use crate::gateway::usage::UsageEvent;
+use crate::gateway::{CallContext, Gateway};
+
+enum Shaper {
+    Pass(PassThrough),
+    AnthropicToOpenAi(AnthropicToOpenAiStream),
+    OpenAiToAnthropic(OpenAiToAnthropicStream),
+}
+
+impl Shaper {
+    fn feed(&mut self, chunk: Bytes) -> Bytes {
+        match self {
+            Shaper::Pass(s) => s.feed(chunk),
+            Shaper::AnthropicToOpenAi(t) => Bytes::from(t.feed(&chunk)),
+            Shaper::OpenAiToAnthropic(t) => Bytes::from(t.feed(&chunk)),
+        }
+    }
+
+    fn finish(&mut self) -> Bytes {
+        match self {
+            Shaper::Pass(s) => s.finish(),
+            Shaper::AnthropicToOpenAi(t) => Bytes::from(t.finish()),
+            Shaper::OpenAiToAnthropic(t) => Bytes::from(t.finish()),
+        }
+    }
+
+    fn usage(&self) -> Usage {
+        match self {
+            Shaper::Pass(s) => s.usage(),
+            Shaper::AnthropicToOpenAi(t) => t.usage(),
+            Shaper::OpenAiToAnthropic(t) => t.usage(),
+        }
+    }
+
+    fn completed(&self) -> bool {
+        match self {
+            Shaper::Pass(s) => s.completed(),
+            Shaper::AnthropicToOpenAi(t) => t.completed(),
+            Shaper::OpenAiToAnthropic(t) => t.completed(),
+        }
+    }
+}
+
+/// Holds what to record about a stream; records when dropped, however the stream ended.
+struct StreamRecord {
+    gw: Arc<Gateway>,
+    ev: Option<UsageEvent>,
+    shaper: Shaper,
+    redactor: StreamRedactor,
+    started: Instant,
+    sent: usize,
+    broken: bool,
+}
+
+impl StreamRecord {
+    /// The last bytes for the client: the shaper's closing events and anything held back.
+    fn tail(&mut self) -> Bytes {
+        let last = self.shaper.finish();
+        let mut out = self.redactor.feed(last).to_vec();
+        out.extend_from_slice(&self.redactor.finish());
+        Bytes::from(out)
+    }
+}
+
+impl Drop for StreamRecord {
+    fn drop(&mut self) {
+        if let Some(mut ev) = self.ev.take() {
+            ev.usage = self.shaper.usage();
+            ev.latency_ms = self.started.elapsed().as_millis() as i64;
+            if !self.shaper.completed() {
+                // 499: the client went away first; 502: the upstream broke off.
+                ev.status = if self.broken { 502 } else { 499 };
+                ev.error_code = Some(if self.broken {
+                    "upstream_error"
+                } else {
+                    "client_closed"
+                });
+            }
+            self.gw.usage.record(ev);
+        }
+    }
+}
+
+pub(super) fn stream_back(
+    gw: Arc<Gateway>,
+    ctx: CallContext,
+    p: Prepared,
+    a: Answer,
+    format: Format,
+) -> HttpResponse {
+    let shaper = match (format, p.provider.wire) {
+        (Format::OpenAi, Wire::OpenAi) => Shaper::Pass(PassThrough::openai(p.usage_added)),
+        (Format::Anthropic, Wire::Anthropic) => Shaper::Pass(PassThrough::anthropic()),
+        (Format::OpenAi, Wire::Anthropic) => Shaper::AnthropicToOpenAi(
+            AnthropicToOpenAiStream::new(&p.client_model, now(), p.include_usage),
+        ),
+        (Format::Anthropic, Wire::OpenAi) => {
+            Shaper::OpenAiToAnthropic(OpenAiToAnthropicStream::new(&p.client_model))
+        }
+    };
+    let mut ev = event(&ctx, &p, a.response.status().as_u16());
+    ev.source = Some(a.source);
+    ev.key_id = Some(a.key_id.clone());
+    let max = gw.limits.max_stream;
+    let record = StreamRecord {
+        gw,
+        ev: Some(ev),
+        shaper,
+        redactor: StreamRedactor::new(a.secret),
+        started: a.started,
+        sent: 0,
+        broken: false,
+    };
+    let source = a.source.as_str();
+    let upstream = a.response.bytes_stream();
+    let body = futures_util::stream::unfold(Some((upstream, record)), move |state| async move {
+        let (mut upstream, mut rec) = state?;
+        loop {
+            match upstream.next().await {
+                Some(Ok(chunk)) => {
+                    rec.sent += chunk.len();
+                    if rec.sent > max {
+                        rec.broken = true;
+                        return Some((Ok::<Bytes, actix_web::Error>(rec.tail()), None));
+                    }
+                    let out = rec.shaper.feed(chunk);
+                    let out = rec.redactor.feed(out);
+                    if !out.is_empty() {
+                        return Some((Ok(out), Some((upstream, rec))));
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e.without_url(), "upstream stream broke off");
+                    rec.broken = true;
+                    return Some((Ok(rec.tail()), None));
+                }
+                None => {
+                    let tail = rec.tail();
+                    if tail.is_empty() {
+                        return None;
+                    }
+                    return Some((Ok(tail), None));
+                }
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .insert_header(("x-keyhold-key-source", source))
+        .streaming(body)
+}

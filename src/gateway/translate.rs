@@ -1,7 +1,9 @@
 //! Translation between the OpenAI chat-completions and Anthropic Messages wire formats.
 //!
 //! Everything here is pure (JSON in, JSON out, and small state machines for
-//! server-sent-event streams in the child module `stream`): no I/O.
+//! server-sent-event streams in the child module `stream`): no I/O. Whole requests and
+//! responses are translated in `to_anthropic` and `to_openai`; streams passed on in the
+//! client's own format go through `pass`.
 //!
 //! Requests come from clients and are translated best-effort; whatever cannot be
 //! expressed in the other format is a [`TranslateError::BadRequest`] with a message

@@ -1,6 +1,6 @@
 # Shared by gateway.sh, pages.sh and soak.sh (sourced, not run): logging, the processes a
 # script started (stopped by PID, never by name), /proc readings and tool installation.
-# A script sets its own `trap cleanup EXIT`; its cleanup calls `stop_started` last.
+# A script traps EXIT with `stop_started`, or with its own cleanup that calls it last.
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }

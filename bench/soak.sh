@@ -4,8 +4,11 @@
 # 64 connections), and sign-ins not slowing the other pages.
 #
 # What it does
-#   1. builds Keyhold and the load client (`cargo build --release --bin keyhold --example
-#      soak`: fat LTO, one codegen unit);
+#   1. builds Keyhold (`cargo build --release --bin keyhold`: fat LTO, one codegen unit),
+#      then the load client (`--example soak`) in a second cargo run: built together, the
+#      example's dev-dependencies would switch on features in Keyhold's own (reqwest's
+#      cookie layer, which parses every upstream URL again) and the measured binary would
+#      not be the one `cargo build --release` ships;
 #   2. starts the loopback nginx mock of the provider (../shared/bench/mock-upstream.nginx.conf,
 #      :18080) unless one already answers there (then it is reused and left running). OpenAI
 #      points at its plain `/v1`, DeepSeek at its SSE `/stream/v1` (nginx cannot branch on the
@@ -81,7 +84,7 @@ need_tools nginx curl
 # ---------------------------------------------------------------- build
 if [ "$SKIP_BUILD" != 1 ]; then
   log "building Keyhold and the soak client (release: fat LTO, codegen-units=1) ..."
-  (cd "$REPO" && cargo build --release --bin keyhold --example soak) >&2
+  (cd "$REPO" && cargo build --release --bin keyhold && cargo build --release --example soak) >&2
 fi
 KH_BIN="${KH_BIN:-$TARGET_DIR/release/keyhold}"
 SOAK_BIN="${SOAK_BIN:-$TARGET_DIR/release/examples/soak}"

@@ -186,13 +186,6 @@ pub async fn frame(
             .metrics
             .request(crate::metrics::Kind::of(&path), res.status().as_u16(), us);
     }
-    tracing::info!(
-        request_id = %request_id,
-        method = %method,
-        path = %path,
-        status = status.as_u16(),
-        us,
-        "request"
-    );
+    crate::logging::request(&request_id, method.as_str(), &path, status.as_u16(), us);
     Ok(res)
 }

@@ -193,11 +193,9 @@ pub async fn send(
     let Some(endpoint) = gw.endpoints.get(provider.id) else {
         return Err(fail(GatewayError::internal()));
     };
-    let mut last = Failure {
-        error: allowance_exhausted(provider.name),
-        key_id: None,
-        source: None,
-    };
+    // Why the last key tried failed; none tried means the platform key was held back.
+    // (Built only when needed: the message is a `format!` every call would pay for.)
+    let mut last: Option<Failure> = None;
     for key in keys {
         if key.source == Source::Platform && platform_blocked {
             continue;
@@ -229,10 +227,12 @@ pub async fn send(
         }
         let started = Instant::now();
         let outcome = tokio::time::timeout(gw.limits.first_byte, req.send()).await;
-        let here = |error| Failure {
-            error,
-            key_id: Some(key.id.clone()),
-            source: Some(key.source),
+        let here = |error| {
+            Some(Failure {
+                error,
+                key_id: Some(key.id.clone()),
+                source: Some(key.source),
+            })
         };
         match outcome {
             Ok(Ok(resp)) => {
@@ -310,7 +310,7 @@ pub async fn send(
             }
         }
     }
-    Err(last)
+    Err(last.unwrap_or_else(|| fail(allowance_exhausted(provider.name))))
 }
 
 /// The chat endpoint under a provider's base URL.

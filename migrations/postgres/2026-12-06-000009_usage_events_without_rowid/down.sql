@@ -1,0 +1,2 @@
+-- SQLite only: undoes the WITHOUT ROWID table there; nothing to undo here.
+SELECT 1;

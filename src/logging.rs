@@ -67,12 +67,14 @@ static PLAIN: OnceLock<Arc<Buffer>> = OnceLock::new();
 /// One request's log line, as `tracing::info!(request_id, method, path, status, us,
 /// "request")` would write it, and subject to the same level filter (`RUST_LOG`).
 pub fn request(request_id: &str, method: &str, path: &str, status: u16, us: u64) {
-    if !tracing::enabled!(tracing::Level::INFO) {
+    // The target the line had as a tracing event in the request frame, so that a RUST_LOG
+    // directive naming it still applies.
+    if !tracing::enabled!(target: "keyhold::web::error", tracing::Level::INFO) {
         return;
     }
     let Some(buffer) = PLAIN.get() else {
         // Colours, or no log installed (tests in one process): tracing's own formatter.
-        tracing::info!(request_id, method, path, status, us, "request");
+        tracing::info!(target: "keyhold::web::error", request_id = %request_id, method = %method, path = %path, status, us, "request");
         return;
     };
     thread_local! {
@@ -188,8 +190,7 @@ mod tests {
     #[test]
     fn the_request_line_reads_as_tracings_formatter_writes_it() {
         let stamp = seconds_stamp(datetime!(2026-01-02 03:04:05 UTC));
-        let mut line = b"left over".to_vec();
-        line.clear();
+        let mut line = Vec::new();
 
         request_line(
             &mut line,

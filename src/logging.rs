@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use time::OffsetDateTime;
+use time::macros::format_description;
 
 /// How often the gathered lines are written out.
 const EVERY: Duration = Duration::from_millis(100);
@@ -132,16 +133,9 @@ fn request_line(
 /// `2026-12-06T03:22:16`: a line's date and time to the second, in UTC.
 fn seconds_stamp(t: OffsetDateTime) -> [u8; 19] {
     let mut out = [0u8; 19];
-    let mut cursor = io::Cursor::new(&mut out[..]);
-    let _ = write!(
-        cursor,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
+    let _ = t.format_into(
+        &mut &mut out[..],
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
     );
     out
 }

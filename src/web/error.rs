@@ -111,16 +111,6 @@ fn security_headers(res: &mut ServiceResponse<BoxBody>, https: bool, is_static: 
     }
 }
 
-/// The path as the log shows it. An invitation link's token is a credential (whoever holds it
-/// can create the invited account), so the log names the route instead.
-fn logged_path(path: &str) -> &str {
-    if path.starts_with("/invite/") {
-        "/invite/{token}"
-    } else {
-        path
-    }
-}
-
 /// The outermost middleware.
 pub async fn frame(
     req: ServiceRequest,
@@ -199,22 +189,9 @@ pub async fn frame(
     crate::logging::request(
         &request_id,
         method.as_str(),
-        logged_path(&path),
+        super::routes::logged_path(&path),
         status.as_u16(),
         us,
     );
     Ok(res)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::logged_path;
-
-    #[test]
-    fn the_log_names_the_invitation_route_not_its_token() {
-        assert_eq!(logged_path("/invite/abcDEF123_-token"), "/invite/{token}");
-        assert_eq!(logged_path("/invite/"), "/invite/{token}");
-        assert_eq!(logged_path("/v1/chat/completions"), "/v1/chat/completions");
-        assert_eq!(logged_path("/admin/invitations"), "/admin/invitations");
-    }
 }

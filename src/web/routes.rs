@@ -1,6 +1,8 @@
 //! Every route in one place. The table is data as well as configuration: the test suite
 //! walks it to check CSRF on every POST and the role of every route.
 
+use std::sync::LazyLock;
+
 use actix_web::http::Method;
 use actix_web::web;
 
@@ -47,6 +49,25 @@ macro_rules! route_table {
             r
         }
     };
+}
+
+/// The path as the log shows it. A `{token}` in a route's pattern is a credential (an
+/// invitation link's creates the invited account), so for such a route the log shows the
+/// pattern instead of the path.
+pub fn logged_path(path: &str) -> &str {
+    /// (prefix before `{token}`, pattern) of every such route, read once from [`ROUTES`].
+    static TOKEN_ROUTES: LazyLock<Vec<(&str, &str)>> = LazyLock::new(|| {
+        let mut v: Vec<(&str, &str)> = ROUTES
+            .iter()
+            .filter_map(|r| Some((r.path.split_once("{token}")?.0, r.path)))
+            .collect();
+        v.dedup();
+        v
+    });
+    TOKEN_ROUTES
+        .iter()
+        .find(|(prefix, _)| path.starts_with(prefix))
+        .map_or(path, |(_, pattern)| pattern)
 }
 
 /// The path prefixes served as scopes, in the order they are tried (the API first).
@@ -185,4 +206,17 @@ route_table! {
     GET  "/w/{slug}/usage"                                  => usage::page, WorkspaceOwner;
     GET  "/w/{slug}/audit"                                  => workspace::audit, WorkspaceOwner;
     GET  "/w/{slug}/audit.csv"                              => workspace::audit_csv, WorkspaceOwner;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_path;
+
+    #[test]
+    fn the_log_names_the_invitation_route_not_its_token() {
+        assert_eq!(logged_path("/invite/abcDEF123_-token"), "/invite/{token}");
+        assert_eq!(logged_path("/invite/"), "/invite/{token}");
+        assert_eq!(logged_path("/v1/chat/completions"), "/v1/chat/completions");
+        assert_eq!(logged_path("/admin/invitations"), "/admin/invitations");
+    }
 }

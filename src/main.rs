@@ -12,6 +12,13 @@ use keyhold::services::{accounts, audit, rotation};
 use keyhold::startup::Application;
 use secrecy::SecretString;
 
+/// jemalloc rather than glibc's malloc: a sixth of the gateway's CPU went to glibc's
+/// malloc/free, and its per-thread arenas held most of the mixed soak's peak RSS (see
+/// BENCHMARKS.md, seventh session).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "keyhold",
@@ -114,25 +121,6 @@ fn main() -> ExitCode {
     match run(cli.command.unwrap_or(Command::Serve)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,
-    }
-}
-
-/// Caps glibc's malloc arenas at four per core unless `MALLOC_ARENA_MAX` says otherwise.
-/// glibc's own limit is eight per core, and it keeps what each arena freed: before the cap,
-/// the 60 s mixed soak (`bench/soak.sh`) peaked at 160 MiB. Two arenas in all kept it at
-/// 55 MiB but made every thread queue for them (signed-in pages lost a quarter of their
-/// throughput, 0.51 → 0.32 × pagebench); four per core measured 62.5 MiB and 0.41. Called
-/// before any thread is started.
-#[allow(unsafe_code)]
-fn cap_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let arenas = libc::c_int::try_from(4 * cores).unwrap_or(libc::c_int::MAX);
-        // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, arenas);
-        }
     }
 }
 
@@ -348,7 +336,6 @@ fn rotate_master_key(conn: &mut db::DbConn, config: &Config, batch: i64) -> Resu
 }
 
 fn serve() -> Result<(), ExitCode> {
-    cap_malloc_arenas();
     let config = load_config()?;
     let log = keyhold::logging::init();
     for var in &config.generated {

@@ -22,7 +22,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{MASTER_KEYS, PASSWORD, csrf_in};
+use crate::helpers::{MASTER_KEYS, PASSWORD, csrf_in, path_of};
 use crate::process::{MASTER_KEY_V2, Site, create_user, create_workspace, dump_tables};
 use crate::support::mock_provider::{Behavior, MockProvider};
 use crate::support::smtp_sink::SmtpSink;
@@ -680,6 +680,53 @@ async fn canary_keys_never_leak_anywhere() {
         .and_then(|s| s.split('<').next())
         .expect("the new token is shown")
         .to_owned();
+
+    // ---- an invitation: mailed, accepted by a new person, who then chats with the keys.
+    let invited = "invited@example.test";
+    tape.page(&owner, &format!("/w/{slug}/settings/members"))
+        .await;
+    let r = tape
+        .post(
+            &owner,
+            &format!("/w/{slug}/settings/members/invite"),
+            &[("email", invited), ("role", "member")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "inviting: {}", r.body);
+    let mail = smtp
+        .wait_for(
+            |m| m.to.iter().any(|t| t == invited),
+            Duration::from_secs(15),
+        )
+        .await
+        .expect("the invitation mail");
+    let link = path_of(&mail.link_with("/invite/").expect("an /invite/ link"));
+    let newcomer = tape.browser();
+    tape.page(&newcomer, &link).await;
+    let new_password = "the invited person's password";
+    let r = tape
+        .post(
+            &newcomer,
+            &link,
+            &[
+                ("name", "Invited Person"),
+                ("password", new_password),
+                ("password_confirm", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), format!("/w/{slug}"), "accepting: {}", r.body);
+    let r = tape
+        .post(
+            &newcomer,
+            &format!("/w/{slug}/chat"),
+            &[
+                ("model", "gpt-4o-mini"),
+                ("prompt", "Hello from a newcomer"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "the newcomer chats");
 
     // ---- the member chats on the page (form post and stream).
     let member = tape.sign_in(member_email).await;

@@ -233,6 +233,10 @@ pub enum ResolveError {
     /// Only the platform key could answer, and the workspace's allowance is used up.
     #[error("allowance_exhausted")]
     AllowanceExhausted,
+    /// BYOK is on, every workspace key the owner left on was rejected by the provider, and
+    /// the policy says fail: the platform does not pay for rejected keys.
+    #[error("workspace_keys_invalid")]
+    WorkspaceKeysInvalid,
 }
 
 impl ResolveError {
@@ -242,6 +246,7 @@ impl ResolveError {
             ResolveError::ProviderDisabled => "provider_disabled",
             ResolveError::NoKey { .. } => "no_key",
             ResolveError::AllowanceExhausted => "allowance_exhausted",
+            ResolveError::WorkspaceKeysInvalid => "workspace_keys_invalid",
         }
     }
 
@@ -287,6 +292,15 @@ impl ResolveError {
             ),
             (ResolveError::AllowanceExhausted, Viewer::Member) => format!(
                 "This workspace has used up its {provider_name} allowance on the platform key. Ask a workspace owner for help."
+            ),
+            (ResolveError::WorkspaceKeysInvalid, Viewer::Admin) => format!(
+                "{provider_name} rejected every key of this workspace, and the failure policy does not let the platform key step in. An owner must replace the key, or you can change the policy under Settings → Integrations."
+            ),
+            (ResolveError::WorkspaceKeysInvalid, Viewer::Owner) => format!(
+                "{provider_name} rejected this workspace's key. Replace it under Settings → API keys."
+            ),
+            (ResolveError::WorkspaceKeysInvalid, Viewer::Member) => format!(
+                "{provider_name} rejected this workspace's key. Ask a workspace owner to replace it."
             ),
         }
     }
@@ -374,6 +388,16 @@ pub fn resolve(
         }
     }
 
+    if p.byok_enabled && p.failure_policy == FailurePolicy::Fail {
+        // Keys an owner disabled count as absent; rejected ones do not open the platform key.
+        let mut kept = workspace_keys
+            .iter()
+            .filter(|k| !matches!(k.status, KeyStatus::Removed | KeyStatus::Disabled))
+            .peekable();
+        if kept.peek().is_some() && kept.all(|k| k.status == KeyStatus::Invalid) {
+            return Err(ResolveError::WorkspaceKeysInvalid);
+        }
+    }
     let Some(global) = platform else {
         return Err(ResolveError::NoKey {
             byok_enabled: p.byok_enabled,
@@ -396,7 +420,7 @@ pub fn resolve(
                 "This workspace has no active {provider_name} key, so the platform key answers"
             ),
             n => format!(
-                "This workspace has no active {provider_name} key (its {n} stored {} disabled or invalid), so the platform key answers",
+                "This workspace has no active {provider_name} key (its {n} stored {} disabled or rejected), so the platform key answers",
                 if n == 1 { "key is" } else { "keys are" }
             ),
         }
@@ -523,6 +547,9 @@ mod tests {
                 out.push((Platform, "g1"));
             }
             return Ok(out);
+        }
+        if byok && keys == Keys::OneInvalid && policy == FailurePolicy::Fail {
+            return Err("workspace_keys_invalid");
         }
         match (platform_ok, exhausted) {
             (true, false) => Ok(vec![(Platform, "g1")]),
@@ -775,12 +802,33 @@ mod tests {
             r.reason,
             "This workspace has no active OpenAI key, so the platform key answers."
         );
-        let ws = vec![key("d", "Old", 1, KeyStatus::Invalid)];
+        let ws = vec![key("d", "Old", 1, KeyStatus::Disabled)];
         let r = resolve("OpenAI", &s, &ws, &Allowance::UNLIMITED).expect("ok");
         assert_eq!(
             r.reason,
-            "This workspace has no active OpenAI key (its 1 stored key is disabled or invalid), so the platform key answers."
+            "This workspace has no active OpenAI key (its 1 stored key is disabled or rejected), so the platform key answers."
         );
+    }
+
+    #[test]
+    fn rejected_keys_do_not_open_the_platform_key_unless_the_policy_says_so() {
+        let ws = vec![
+            key("i", "Rejected", 1, KeyStatus::Invalid),
+            key("d", "Off", 2, KeyStatus::Disabled),
+            key("r", "Gone", 3, KeyStatus::Removed),
+        ];
+        let fail = settings(true, true, FailurePolicy::Fail, Some(true));
+        assert_eq!(
+            resolve("OpenAI", &fail, &ws, &Allowance::UNLIMITED),
+            Err(ResolveError::WorkspaceKeysInvalid)
+        );
+        let fallback = settings(true, true, FailurePolicy::FallbackToGlobal, Some(true));
+        let r = resolve("OpenAI", &fallback, &ws, &Allowance::UNLIMITED).expect("ok");
+        assert_eq!(picked(&r), vec![(Source::Platform, "g1")]);
+        // With BYOK off the workspace's keys play no part.
+        let off = settings(true, false, FailurePolicy::Fail, Some(true));
+        let r = resolve("OpenAI", &off, &ws, &Allowance::UNLIMITED).expect("ok");
+        assert_eq!(picked(&r), vec![(Source::Platform, "g1")]);
     }
 
     #[test]

@@ -53,6 +53,7 @@ fn for_viewer(code: &str, message: String, model: &str, viewer: Viewer) -> ChatE
         "no_key" => Some(ResolveError::NoKey { byok_enabled: true }),
         "provider_disabled" => Some(ResolveError::ProviderDisabled),
         "allowance_exhausted" => Some(ResolveError::AllowanceExhausted),
+        "workspace_keys_invalid" => Some(ResolveError::WorkspaceKeysInvalid),
         _ => None,
     };
     ChatError {

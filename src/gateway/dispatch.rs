@@ -92,6 +92,11 @@ pub fn resolve_error(e: ResolveError, provider: &Provider) -> GatewayError {
             format!("No {name} key is available. Ask a platform admin to set a global {name} key."),
         ),
         ResolveError::AllowanceExhausted => allowance_exhausted(name),
+        ResolveError::WorkspaceKeysInvalid => GatewayError::new(
+            403,
+            "workspace_keys_invalid",
+            e.message(name, crate::domain::resolution::Viewer::Member),
+        ),
     }
 }
 
@@ -131,7 +136,7 @@ pub struct Answer {
     pub source: Source,
     pub started: Instant,
     /// The key that was sent, kept (zeroized on drop) only to take it out of whatever the
-    /// provider says back before any of it reaches the client ([`super::errors::redact`]).
+    /// provider says back before any of it reaches the client ([`super::redact`]).
     pub secret: secrecy::SecretString,
 }
 
@@ -159,8 +164,10 @@ fn auth_header(
     Ok((name, value))
 }
 
-/// Tries the route's keys in order; 401/403 marks a workspace key invalid and moves on,
-/// 429/5xx/timeouts move on, anything else is the answer.
+/// Tries the route's keys in order (SPEC §4): 401 marks a workspace key invalid and moves
+/// on; 403 and 404 (model access, region, "model not found": they depend on the request, not
+/// the key) move on without marking anything, and the last key's refusal is the answer;
+/// 429/5xx/timeouts move on; anything else is the answer.
 pub async fn send(
     state: &AppState,
     gw: &Gateway,
@@ -196,8 +203,9 @@ pub async fn send(
     // Why the last key tried failed; none tried means the platform key was held back.
     // (Built only when needed: the message is a `format!` every call would pay for.)
     let mut last: Option<Failure> = None;
-    for key in keys {
-        if key.source == Source::Platform && platform_blocked {
+    let tried = |k: &&SealedKey| !(k.source == Source::Platform && platform_blocked);
+    for (i, key) in keys.iter().enumerate() {
+        if !tried(&key) {
             continue;
         }
         let secret = match state.config.keyring.open(&key.sealed, &key.aad) {
@@ -238,7 +246,15 @@ pub async fn send(
             Ok(Ok(resp)) => {
                 let status = resp.status().as_u16();
                 match status {
-                    401 | 403 => {
+                    403 | 404 if keys[i + 1..].iter().any(|k| tried(&k)) => {
+                        tracing::warn!(key_id = %key.id, provider = provider.id, status, "upstream refused the request with this key; trying the next");
+                        last = here(GatewayError::new(
+                            502,
+                            "upstream_refused",
+                            format!("{} refused the request ({status}).", provider.name),
+                        ));
+                    }
+                    401 => {
                         tracing::warn!(key_id = %key.id, provider = provider.id, status, "upstream rejected the key");
                         if key.source == Source::Workspace {
                             super::respond::key_rejected(state, ctx, provider, key);

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod chat;
 pub mod dispatch;
 pub mod errors;
+pub mod redact;
 pub mod respond;
 pub mod translate;
 pub mod usage;

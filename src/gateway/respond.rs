@@ -10,11 +10,11 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use futures_util::StreamExt;
-use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::dispatch::{self, Answer, Failure};
 use super::errors::{Format, GatewayError};
+use super::redact::{Secrets, scrub_body, scrub_text};
 use super::translate::{self, Usage};
 use super::usage::UsageEvent;
 use super::{CallContext, Caller, Gateway};
@@ -277,6 +277,7 @@ async fn whole(
     format: Format,
 ) -> Result<HttpResponse, Failure> {
     let status = a.response.status().as_u16();
+    let secrets = Secrets::one(a.secret);
     let here = |error| Failure {
         error,
         key_id: Some(a.key_id.clone()),
@@ -345,7 +346,9 @@ async fn whole(
             .and_then(|u| translate::usage_of(p.provider.wire, &u))
             .unwrap_or_default();
         let key = (a.key_id.as_str(), a.source, a.started);
-        return Ok(answered(gw, ctx, p, key, status, usage, Bytes::from(body)));
+        let (out, shown) = scrub_body(&secrets, Bytes::from(body));
+        let usage = metered(usage, p, shown);
+        return Ok(answered(gw, ctx, p, key, status, usage, out));
     }
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     let (out, usage): (Bytes, Usage) = match (&parsed, format, p.provider.wire) {
@@ -375,19 +378,20 @@ async fn whole(
                 .as_ref()
                 .and_then(|v| v.pointer("/error/message").and_then(Value::as_str))
                 .unwrap_or("The provider refused the request.");
-            let message = super::errors::redact(message, a.secret.expose_secret())
+            let message = scrub_text(message, &secrets)
                 .chars()
                 .take(500)
                 .collect::<String>();
-            let err = GatewayError::new(
-                status,
-                "bad_request",
-                format!("{}: {message}", p.provider.name),
-            );
+            let code = match status {
+                403 => "upstream_forbidden",
+                404 => "model_not_found",
+                _ => "bad_request",
+            };
+            let err = GatewayError::new(status, code, format!("{}: {message}", p.provider.name));
             let mut ev = event(ctx, p, status);
             ev.source = Some(a.source);
             ev.key_id = Some(a.key_id.clone());
-            ev.error_code = Some("bad_request");
+            ev.error_code = Some(code);
             ev.latency_ms = a.started.elapsed().as_millis() as i64;
             gw.usage.record(ev);
             return Ok(err.render(format));
@@ -395,7 +399,27 @@ async fn whole(
         _ => return Err(here(bad_upstream(p))),
     };
     let key = (a.key_id.as_str(), a.source, a.started);
+    let (out, shown) = scrub_body(&secrets, out);
+    let usage = metered(usage, p, shown);
     Ok(answered(gw, ctx, p, key, status, usage, out))
+}
+
+/// Roughly four bytes of text a token: the estimate a call is metered by when its provider
+/// reports no usage (SPEC §7: never zero).
+pub(crate) fn tokens_in(bytes: u64) -> i64 {
+    i64::try_from(bytes.div_ceil(4)).unwrap_or(i64::MAX).max(1)
+}
+
+/// `usage` as the provider reported it, or, where it reported nothing, the estimate from the
+/// request sent and the `shown` bytes of text passed on.
+pub(crate) fn metered(usage: Usage, p: &Prepared, shown: u64) -> Usage {
+    if usage != Usage::default() {
+        return usage;
+    }
+    Usage {
+        input: tokens_in(p.body.len() as u64),
+        output: if shown == 0 { 0 } else { tokens_in(shown) },
+    }
 }
 
 /// An upstream answer's `usage`, the rest skipped.

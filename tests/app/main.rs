@@ -24,6 +24,7 @@ mod mail;
 mod metrics;
 mod passwords;
 mod process;
+mod provider_misbehaves;
 mod sdk;
 mod sessions;
 mod usage_pages;

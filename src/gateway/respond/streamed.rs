@@ -13,7 +13,8 @@ use super::{Prepared, event};
 use crate::db::now;
 use crate::domain::providers::Wire;
 use crate::gateway::dispatch::Answer;
-use crate::gateway::errors::{Format, StreamRedactor};
+use crate::gateway::errors::Format;
+use crate::gateway::redact::{Secrets, StreamScrubber};
 use crate::gateway::translate::{
     AnthropicToOpenAiStream, OpenAiToAnthropicStream, PassThrough, Usage,
 };
@@ -65,7 +66,9 @@ struct StreamRecord {
     gw: Arc<Gateway>,
     ev: Option<UsageEvent>,
     shaper: Shaper,
-    redactor: StreamRedactor,
+    scrubber: StreamScrubber,
+    /// Bytes of the request sent upstream: the input estimate when no usage arrives.
+    request_bytes: u64,
     started: Instant,
     sent: usize,
     broken: bool,
@@ -75,16 +78,35 @@ impl StreamRecord {
     /// The last bytes for the client: the shaper's closing events and anything held back.
     fn tail(&mut self) -> Bytes {
         let last = self.shaper.finish();
-        let mut out = self.redactor.feed(last).to_vec();
-        out.extend_from_slice(&self.redactor.finish());
+        let mut out = self.scrubber.feed(last).to_vec();
+        out.extend_from_slice(&self.scrubber.finish());
         Bytes::from(out)
+    }
+}
+
+impl StreamRecord {
+    /// The usage to record: the provider's report of a stream that ended normally; for one
+    /// that did not (the client left early, the upstream broke off) or that reported nothing,
+    /// at least the estimate of what was sent and passed on (SPEC §7), so that dropping a
+    /// stream before its usage event never meters less than was used.
+    fn metered(&self) -> Usage {
+        let reported = self.shaper.usage();
+        if self.shaper.completed() && reported != Usage::default() {
+            return reported;
+        }
+        // An answer had begun (its headers came with a 200): at least one token of it.
+        let shown = self.scrubber.shown_bytes();
+        Usage {
+            input: reported.input.max(super::tokens_in(self.request_bytes)),
+            output: reported.output.max(super::tokens_in(shown)),
+        }
     }
 }
 
 impl Drop for StreamRecord {
     fn drop(&mut self) {
         if let Some(mut ev) = self.ev.take() {
-            ev.usage = self.shaper.usage();
+            ev.usage = self.metered();
             ev.latency_ms = self.started.elapsed().as_millis() as i64;
             if !self.shaper.completed() {
                 // 499: the client went away first; 502: the upstream broke off.
@@ -125,7 +147,8 @@ pub(super) fn stream_back(
         gw,
         ev: Some(ev),
         shaper,
-        redactor: StreamRedactor::new(a.secret),
+        scrubber: StreamScrubber::new(Secrets::one(a.secret)),
+        request_bytes: p.body.len() as u64,
         started: a.started,
         sent: 0,
         broken: false,
@@ -143,7 +166,7 @@ pub(super) fn stream_back(
                         return Some((Ok::<Bytes, actix_web::Error>(rec.tail()), None));
                     }
                     let out = rec.shaper.feed(chunk);
-                    let out = rec.redactor.feed(out);
+                    let out = rec.scrubber.feed(out);
                     if !out.is_empty() {
                         return Some((Ok(out), Some((upstream, rec))));
                     }

@@ -60,6 +60,14 @@ pub enum Behavior {
     /// connection without finishing the stream. Other answers send their
     /// headers with the full `Content-Length` but only half the body, then close.
     CutStream,
+    /// This status and this body, verbatim (`application/json`), whatever was asked: a
+    /// provider that misbehaves on purpose.
+    Answer { status: u16, body: String },
+    /// A `200` event stream of exactly these events (each framed by the test).
+    Events(Vec<String>),
+    /// Streaming answers send their first two content chunks, then repeat the last one every
+    /// 50 ms, never sending usage or the end, until the client goes away.
+    StallStream,
 }
 
 /// One request the mock received.
@@ -249,18 +257,39 @@ async fn serve(socket: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
                 writer.flush().await?;
                 return Ok(()); // dropping the socket closes it mid-body
             }
-            Reply::Stream { sse, cut } => {
+            Reply::Stream { sse, cut, stall } => {
                 let mut head = head(200, "text/event-stream", keep_alive);
                 head.push_str("cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n");
                 writer.write_all(head.as_bytes()).await?;
-                let count = if cut { sse.cut_after } else { sse.events.len() };
+                let count = if cut || stall {
+                    sse.cut_after
+                } else {
+                    sse.events.len()
+                };
                 for event in sse.events.iter().take(count) {
                     write_chunk(&mut writer, event.as_bytes()).await?;
                 }
                 if cut {
                     return Ok(()); // no last chunk: the client sees a broken stream
                 }
+                if stall {
+                    // The last content event again and again, never the end, until the
+                    // client gives up and the write fails.
+                    let again = sse.events[..count].last().cloned().unwrap_or_default();
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        if write_chunk(&mut writer, again.as_bytes()).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
                 writer.write_all(b"0\r\n\r\n").await?;
+            }
+            Reply::Raw { status, body } => {
+                let mut head = head(status, "application/json", keep_alive);
+                head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+                writer.write_all(head.as_bytes()).await?;
+                writer.write_all(body.as_bytes()).await?;
             }
             Reply::Hang => {
                 // Answer nothing; wait for the client to give up and close.
@@ -418,10 +447,17 @@ enum Reply {
         status: u16,
         body: Value,
     },
-    /// `cut`: send only `sse.cut_after` events, then drop the connection.
+    /// `cut`: send only `sse.cut_after` events, then drop the connection; `stall`: send
+    /// only those, then wait for the client to leave.
     Stream {
         sse: Sse,
         cut: bool,
+        stall: bool,
+    },
+    /// A body sent verbatim.
+    Raw {
+        status: u16,
+        body: String,
     },
     Hang,
 }
@@ -491,17 +527,32 @@ fn respond(shared: &Shared, request: &Request) -> (Option<Duration>, Reply) {
 
     let mut delay = None;
     let mut cut = false;
+    let mut stall = false;
     match shared.behavior_for(&key) {
         Behavior::Ok => {}
         Behavior::Status(status) => return (None, status_reply(shape, status, &key)),
         Behavior::Hang => return (None, Reply::Hang),
         Behavior::SlowFirstByte(wait) => delay = Some(wait),
         Behavior::CutStream => cut = true,
+        Behavior::StallStream => stall = true,
+        Behavior::Answer { status, body } => return (None, Reply::Raw { status, body }),
+        Behavior::Events(events) => {
+            let cut_after = events.len();
+            let sse = Sse { events, cut_after };
+            return (
+                None,
+                Reply::Stream {
+                    sse,
+                    cut: false,
+                    stall: false,
+                },
+            );
+        }
     }
 
     let reply = match route(shared, request, shape, anthropic_version.is_some(), &body) {
         Reply::Json { status, body } if cut => Reply::Truncated { status, body },
-        Reply::Stream { sse, .. } => Reply::Stream { sse, cut },
+        Reply::Stream { sse, .. } => Reply::Stream { sse, cut, stall },
         other => other,
     };
     (delay, reply)
@@ -783,6 +834,7 @@ fn openai_chat(body: &Value, id: u64) -> Reply {
             cut_after: 3,
         },
         cut: false,
+        stall: false,
     }
 }
 
@@ -858,5 +910,6 @@ fn anthropic_message(body: &Value, id: u64) -> Reply {
             cut_after: 5,
         },
         cut: false,
+        stall: false,
     }
 }

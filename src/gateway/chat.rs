@@ -3,19 +3,18 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::Arc;
 
-use actix_web::body::MessageBody;
 use actix_web::web::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
 use super::cache::current_epoch;
-use super::errors::Format;
+use super::errors::{Format, GatewayError};
+use super::respond::Answered;
 use super::translate::SseParser;
 use super::{CallContext, Caller, respond};
 use crate::domain::providers;
-use crate::domain::resolution::{ResolveError, Viewer};
+use crate::domain::resolution::Viewer;
 use crate::state::AppState;
 
 /// A turn of the conversation sent upstream.
@@ -45,42 +44,41 @@ fn request(model: &str, turns: &[Turn], stream: bool) -> Bytes {
     Bytes::from(json!({ "model": model, "messages": messages, "stream": stream }).to_string())
 }
 
-/// Rewrites the resolution errors for the person reading them (owner: add a key; member:
-/// ask an owner); other errors keep the gateway's sentence.
-fn for_viewer(code: &str, message: String, model: &str, viewer: Viewer) -> ChatError {
+/// A failed call in words for `viewer`: why no key could answer says what this reader can
+/// do about it (owner: add or replace a key, if BYOK allows; member: ask an owner); other
+/// failures keep the gateway's sentence.
+fn for_viewer(e: GatewayError, model: &str, viewer: Viewer) -> ChatError {
     let name = providers::for_model(model).map_or("this provider", |(p, _)| p.name);
-    let resolved = match code {
-        "no_key" => Some(ResolveError::NoKey { byok_enabled: true }),
-        "provider_disabled" => Some(ResolveError::ProviderDisabled),
-        "allowance_exhausted" => Some(ResolveError::AllowanceExhausted),
-        "workspace_keys_invalid" => Some(ResolveError::WorkspaceKeysInvalid),
-        _ => None,
-    };
     ChatError {
-        code: code.to_owned(),
-        message: resolved.map_or(message, |e| e.message(name, viewer)),
+        code: e.code.into(),
+        message: e.cause.map_or(e.message, |c| c.message(name, viewer)),
     }
 }
 
-fn error_of(v: &Value, model: &str, viewer: Viewer) -> ChatError {
-    let code = v
-        .pointer("/error/code")
-        .and_then(Value::as_str)
-        .unwrap_or("error");
-    let message = v
-        .pointer("/error/message")
-        .and_then(Value::as_str)
-        .unwrap_or("The provider could not answer.")
-        .to_owned();
-    for_viewer(code, message, model, viewer)
+/// An `error` event inside a stream, in words.
+fn error_of(v: &Value) -> ChatError {
+    ChatError {
+        code: v
+            .pointer("/error/code")
+            .and_then(Value::as_str)
+            .unwrap_or("error")
+            .to_owned(),
+        message: v
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("The provider could not answer.")
+            .to_owned(),
+    }
 }
 
 async fn call(
     state: &AppState,
     workspace_id: &str,
     user_id: &str,
+    model: &str,
     body: Bytes,
-) -> Result<actix_web::HttpResponse, ChatError> {
+    viewer: Viewer,
+) -> Result<Answered, ChatError> {
     let gw = &state.gateway;
     let unavailable = |_| ChatError {
         code: "unavailable".into(),
@@ -92,25 +90,29 @@ async fn call(
         .allowance(state, workspace_id)
         .await
         .map_err(unavailable)?;
-    let prepared = respond::prepare(Format::OpenAi, &body).map_err(|e| ChatError {
-        code: e.code.into(),
-        message: e.message,
-    })?;
+    let prepared =
+        respond::prepare(Format::OpenAi, &body).map_err(|e| for_viewer(e, model, viewer))?;
     let ctx = CallContext {
         workspace_id: workspace_id.to_owned(),
         caller: Caller::User {
             user_id: user_id.to_owned(),
         },
     };
-    Ok(respond::run(state, gw, ctx, allowance, epoch, prepared, Format::OpenAi).await)
+    respond::call(state, gw, ctx, allowance, epoch, prepared, Format::OpenAi)
+        .await
+        .map_err(|e| for_viewer(e, model, viewer))
 }
 
-fn source_of(resp: &actix_web::HttpResponse) -> String {
-    resp.headers()
-        .get("x-keyhold-key-source")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("platform")
-        .to_owned()
+/// The text of a whole OpenAI-format answer.
+fn text_of(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/choices/0/message/content")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_default()
 }
 
 /// Asks `model` for the next answer of the conversation.
@@ -122,22 +124,17 @@ pub async fn complete(
     turns: &[Turn],
     viewer: Viewer,
 ) -> Result<Reply, ChatError> {
-    let resp = call(state, workspace_id, user_id, request(model, turns, false)).await?;
-    let ok = resp.status().is_success();
-    let source = source_of(&resp);
-    let body = actix_web::body::to_bytes(resp.into_body())
-        .await
-        .unwrap_or_default();
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if !ok {
-        return Err(error_of(&v, model, viewer));
+    let body = request(model, turns, false);
+    match call(state, workspace_id, user_id, model, body, viewer).await? {
+        Answered::Whole { body, source, .. } => Ok(Reply {
+            text: text_of(&body),
+            source: source.as_str().to_owned(),
+        }),
+        Answered::Streamed { .. } => Err(ChatError {
+            code: "upstream_error".into(),
+            message: "The provider streamed an answer that was asked for whole. Try again.".into(),
+        }),
     }
-    let text = v
-        .pointer("/choices/0/message/content")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    Ok(Reply { text, source })
 }
 
 /// A streamed answer: text pieces as they come, then the outcome.
@@ -156,22 +153,22 @@ pub async fn stream(
     turns: &[Turn],
     viewer: Viewer,
 ) -> Result<Pin<Box<dyn Stream<Item = Piece>>>, ChatError> {
-    let resp = call(state, workspace_id, user_id, request(model, turns, true)).await?;
-    if !resp.status().is_success() {
-        let body = actix_web::body::to_bytes(resp.into_body())
-            .await
-            .unwrap_or_default();
-        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        return Err(error_of(&v, model, viewer));
-    }
+    let body = request(model, turns, true);
+    let (source, events) = match call(state, workspace_id, user_id, model, body, viewer).await? {
+        Answered::Streamed { source, events } => (source, events),
+        Answered::Whole { body, source, .. } => {
+            // A provider that answered whole: one piece, then done.
+            let source = source.as_str().to_owned();
+            let pieces = vec![Piece::Text(text_of(&body)), Piece::Done { source }];
+            return Ok(Box::pin(futures_util::stream::iter(pieces)));
+        }
+    };
     let st = StreamState {
-        source: source_of(&resp),
-        body: Some(resp.into_body()),
+        source: source.as_str().to_owned(),
+        body: Some(events),
         parser: SseParser::new(),
         queue: VecDeque::new(),
         done: false,
-        model: Arc::from(model),
-        viewer,
     };
     let out = futures_util::stream::unfold(st, |mut st| async move {
         loop {
@@ -182,7 +179,7 @@ pub async fn stream(
                 return None;
             }
             let body = st.body.as_mut()?;
-            match futures_util::future::poll_fn(|cx| Pin::new(&mut *body).poll_next(cx)).await {
+            match body.next().await {
                 Some(Ok(chunk)) => st.take(&chunk),
                 _ => {
                     st.body = None;
@@ -203,12 +200,10 @@ pub async fn stream(
 
 struct StreamState {
     source: String,
-    body: Option<actix_web::body::BoxBody>,
+    body: Option<respond::Events>,
     parser: SseParser,
     queue: VecDeque<Piece>,
     done: bool,
-    model: Arc<str>,
-    viewer: Viewer,
 }
 
 impl StreamState {
@@ -229,8 +224,7 @@ impl StreamState {
                 continue;
             };
             if v.get("error").is_some() {
-                self.queue
-                    .push_back(Piece::Failed(error_of(&v, &self.model, self.viewer)));
+                self.queue.push_back(Piece::Failed(error_of(&v)));
                 self.done = true;
             } else if let Some(t) = v
                 .pointer("/choices/0/delta/content")

@@ -71,7 +71,7 @@ pub fn unavailable(e: &crate::error::Error) -> GatewayError {
 /// The error a failed resolution becomes.
 pub fn resolve_error(e: ResolveError, provider: &Provider) -> GatewayError {
     let name = provider.name;
-    match e {
+    let mut error = match e {
         ResolveError::ProviderDisabled => GatewayError::new(
             403,
             "provider_disabled",
@@ -97,7 +97,9 @@ pub fn resolve_error(e: ResolveError, provider: &Provider) -> GatewayError {
             "workspace_keys_invalid",
             e.message(name, crate::domain::resolution::Viewer::Member),
         ),
-    }
+    };
+    error.cause = Some(e);
+    error
 }
 
 fn allowance_exhausted(name: &str) -> GatewayError {

@@ -18,6 +18,8 @@ pub struct GatewayError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// Why no key could answer, when that is the failure: a page words it for its reader.
+    pub cause: Option<crate::domain::resolution::ResolveError>,
 }
 
 impl GatewayError {
@@ -27,6 +29,7 @@ impl GatewayError {
             status,
             code,
             message: message.into(),
+            cause: None,
         }
     }
 

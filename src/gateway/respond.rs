@@ -217,25 +217,62 @@ fn event(ctx: &CallContext, p: &Prepared, status: u16) -> UsageEvent {
     }
 }
 
-/// Records a failed call and renders its error.
-pub fn failed(
+/// A call's answer, before anything renders it: the API sends it as it is, the chat page
+/// reads its text.
+pub enum Answered {
+    /// A whole answer (a success status), in the client's format.
+    Whole {
+        status: u16,
+        body: Bytes,
+        source: Source,
+    },
+    /// Server-sent events in the client's format, scrubbed and metered as they pass.
+    Streamed { source: Source, events: Events },
+}
+
+/// The events of a streamed answer.
+pub type Events =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, actix_web::Error>>>>;
+
+impl Answered {
+    /// The HTTP response of the API front doors.
+    pub fn into_response(self) -> HttpResponse {
+        match self {
+            Answered::Whole {
+                status,
+                body,
+                source,
+            } => HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+                .content_type("application/json")
+                .insert_header(("x-keyhold-key-source", source.as_str()))
+                .body(body),
+            Answered::Streamed { source, events } => HttpResponse::Ok()
+                .content_type("text/event-stream")
+                .insert_header(("cache-control", "no-cache"))
+                .insert_header(("x-keyhold-key-source", source.as_str()))
+                .streaming(events),
+        }
+    }
+}
+
+/// Records a failed call; its error is the answer.
+fn failed(
     gw: &Gateway,
     ctx: &CallContext,
     p: &Prepared,
     f: Failure,
-    format: Format,
     started: Instant,
-) -> HttpResponse {
+) -> GatewayError {
     let mut ev = event(ctx, p, f.error.status);
     ev.source = f.source;
     ev.key_id = f.key_id;
     ev.error_code = Some(f.error.code);
     ev.latency_ms = started.elapsed().as_millis() as i64;
     gw.usage.record(ev);
-    f.error.render(format)
+    f.error
 }
 
-/// Runs a prepared call end to end and answers in `format`.
+/// Runs a prepared call end to end and answers in `format`, as the API front doors send it.
 pub async fn run(
     state: &AppState,
     gw: &Arc<Gateway>,
@@ -245,26 +282,38 @@ pub async fn run(
     p: Prepared,
     format: Format,
 ) -> HttpResponse {
+    match call(state, gw, ctx, allowance, epoch, p, format).await {
+        Ok(a) => a.into_response(),
+        Err(e) => e.render(format),
+    }
+}
+
+/// Runs a prepared call end to end: resolves, opens the key, calls the provider, fails
+/// over, scrubs, meters. The answer is in `format`; a failure is recorded and returned.
+pub async fn call(
+    state: &AppState,
+    gw: &Arc<Gateway>,
+    ctx: CallContext,
+    allowance: Option<i64>,
+    epoch: u64,
+    p: Prepared,
+    format: Format,
+) -> Result<Answered, GatewayError> {
     let started = Instant::now();
-    let route = match gw
+    let route = gw
         .cache
         .route(state, &ctx.workspace_id, p.provider, epoch)
         .await
-    {
-        Ok(r) => r,
-        Err(e) => return dispatch::unavailable(&e).render(format),
-    };
-    let answer = match dispatch::send(state, gw, &ctx, &route, allowance, p.body.clone()).await {
-        Ok(a) => a,
-        Err(f) => return failed(gw, &ctx, &p, f, format, started),
-    };
+        .map_err(|e| dispatch::unavailable(&e))?;
+    let answer = dispatch::send(state, gw, &ctx, &route, allowance, p.body.clone())
+        .await
+        .map_err(|f| failed(gw, &ctx, &p, f, started))?;
     if p.stream && answer.response.status().is_success() {
-        stream_back(gw.clone(), ctx, p, answer, format)
+        Ok(stream_back(gw.clone(), ctx, p, answer, format))
     } else {
-        match whole(gw, &ctx, &p, answer, format).await {
-            Ok(r) => r,
-            Err(f) => failed(gw, &ctx, &p, f, format, started),
-        }
+        whole(gw, &ctx, &p, answer, format)
+            .await
+            .map_err(|f| failed(gw, &ctx, &p, f, started))
     }
 }
 
@@ -275,7 +324,7 @@ async fn whole(
     p: &Prepared,
     a: Answer,
     format: Format,
-) -> Result<HttpResponse, Failure> {
+) -> Result<Answered, Failure> {
     let status = a.response.status().as_u16();
     let secrets = Secrets::one(a.secret);
     let here = |error| Failure {
@@ -387,14 +436,11 @@ async fn whole(
                 404 => "model_not_found",
                 _ => "bad_request",
             };
-            let err = GatewayError::new(status, code, format!("{}: {message}", p.provider.name));
-            let mut ev = event(ctx, p, status);
-            ev.source = Some(a.source);
-            ev.key_id = Some(a.key_id.clone());
-            ev.error_code = Some(code);
-            ev.latency_ms = a.started.elapsed().as_millis() as i64;
-            gw.usage.record(ev);
-            return Ok(err.render(format));
+            return Err(here(GatewayError::new(
+                status,
+                code,
+                format!("{}: {message}", p.provider.name),
+            )));
         }
         _ => return Err(here(bad_upstream(p))),
     };
@@ -439,17 +485,18 @@ fn answered(
     status: u16,
     usage: Usage,
     out: Bytes,
-) -> HttpResponse {
+) -> Answered {
     let mut ev = event(ctx, p, status);
     ev.source = Some(source);
     ev.key_id = Some(key_id.to_owned());
     ev.latency_ms = started.elapsed().as_millis() as i64;
     ev.usage = usage;
     gw.usage.record(ev);
-    HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
-        .content_type("application/json")
-        .insert_header(("x-keyhold-key-source", source.as_str()))
-        .body(out)
+    Answered::Whole {
+        status,
+        body: out,
+        source,
+    }
 }
 
 fn bad_upstream(p: &Prepared) -> GatewayError {

@@ -12,6 +12,7 @@ mod audit_views;
 mod browser;
 mod byok;
 mod canary;
+mod chat_page;
 mod cli;
 mod csrf;
 mod faults;

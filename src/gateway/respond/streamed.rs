@@ -5,11 +5,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::HttpResponse;
 use actix_web::web::Bytes;
 use futures_util::StreamExt;
 
-use super::{Prepared, event};
+use super::{Answered, Prepared, event};
 use crate::db::now;
 use crate::domain::providers::Wire;
 use crate::gateway::dispatch::Answer;
@@ -128,7 +127,7 @@ pub(super) fn stream_back(
     p: Prepared,
     a: Answer,
     format: Format,
-) -> HttpResponse {
+) -> Answered {
     let shaper = match (format, p.provider.wire) {
         (Format::OpenAi, Wire::OpenAi) => Shaper::Pass(PassThrough::openai(p.usage_added)),
         (Format::Anthropic, Wire::Anthropic) => Shaper::Pass(PassThrough::anthropic()),
@@ -153,7 +152,7 @@ pub(super) fn stream_back(
         sent: 0,
         broken: false,
     };
-    let source = a.source.as_str();
+    let source = a.source;
     let upstream = a.response.bytes_stream();
     let body = futures_util::stream::unfold(Some((upstream, record)), move |state| async move {
         let (mut upstream, mut rec) = state?;
@@ -186,9 +185,8 @@ pub(super) fn stream_back(
             }
         }
     });
-    HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("cache-control", "no-cache"))
-        .insert_header(("x-keyhold-key-source", source))
-        .streaming(body)
+    Answered::Streamed {
+        source,
+        events: Box::pin(body),
+    }
 }

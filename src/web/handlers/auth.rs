@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::{ok, render};
 use crate::error::{Error, Result};
 use crate::services::accounts::{self, NewAccount};
+use crate::services::sign_in;
 use crate::services::workspaces::{self, Acceptance};
 use crate::state::AppState;
 use crate::web::csrf;
@@ -112,7 +113,7 @@ pub async fn login(
 ) -> Result<HttpResponse> {
     let form = form.into_inner();
     let pw = SecretString::from(form.password);
-    match accounts::sign_in(&state, &form.email, pw, v.ip.clone()).await {
+    match sign_in::sign_in(&state, &form.email, pw, v.ip.clone()).await {
         Ok(user) => {
             start_session(&v.session, &user)?;
             let to = safe_next(form.next.as_deref()).unwrap_or_else(|| "/".into());

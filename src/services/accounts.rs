@@ -1,5 +1,5 @@
 //! People: first-run setup, passwords, resets and the admin's user management (sign-in is in
-//! `sign_in`). Each change writes its audit event in the same
+//! `sign_in`, sign-up in `sign_up`). Each change writes its audit event in the same
 //! transaction.
 
 use askama::Template;
@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
-use super::{mail, settings, sign_in, throttle, workspaces};
+use super::{mail, settings, sign_in, throttle};
 use crate::db::models::{PasswordReset, User};
 use crate::db::schema::{password_resets, users};
 use crate::db::{DbConn, now, write_tx};
@@ -52,7 +52,7 @@ pub async fn hash_password(pw: SecretString) -> Result<String> {
         .map_err(Error::Internal)
 }
 
-fn check_new_password(pw: &str, confirm: Option<&str>) -> Result<SecretString> {
+pub(crate) fn check_new_password(pw: &str, confirm: Option<&str>) -> Result<SecretString> {
     password::check_policy(pw).map_err(|m| Error::invalid("password", m))?;
     if confirm.is_some_and(|c| c != pw) {
         return Err(Error::invalid(
@@ -422,44 +422,6 @@ pub async fn complete_reset(
                 };
                 audit::record(c, &actor, Event::new("user.password_reset"))?;
                 Ok(())
-            })
-        })
-        .await
-}
-
-// ---------------------------------------------------------------- sign-up
-
-/// Public sign-up (when an admin allows it): a user and a workspace they own.
-pub async fn sign_up(
-    state: &AppState,
-    form: NewAccount,
-    workspace_name: String,
-    ip: Option<String>,
-) -> Result<User> {
-    let name = parse_name(&form.name).map_err(|m| Error::invalid("name", m))?;
-    let email = Email::parse(&form.email).map_err(|m| Error::invalid("email", m))?;
-    let ws_name = workspaces::parse_workspace_name(&workspace_name)?;
-    let pw = check_new_password(&form.password, Some(&form.password_confirm))?;
-    let hash = hash_password(pw).await?;
-    state
-        .db(move |c| {
-            write_tx(c, |c| {
-                if !settings::signup_enabled(c)? {
-                    return Err(Error::NotFound);
-                }
-                let actor = Actor {
-                    user_id: None,
-                    email: Some(email.as_str().to_owned()),
-                    ip,
-                };
-                let user = insert_user(c, &actor, &email, &name, &hash, false)?;
-                let actor = Actor {
-                    user_id: Some(user.id.clone()),
-                    ..actor
-                };
-                let ws = workspaces::insert_workspace(c, &actor, &ws_name, None)?;
-                workspaces::add_member(c, &actor, &ws, &user, crate::domain::roles::Role::Owner)?;
-                Ok(user)
             })
         })
         .await

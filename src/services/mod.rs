@@ -17,6 +17,7 @@ pub mod rotation;
 pub mod seed;
 pub mod settings;
 pub mod sign_in;
+pub mod sign_up;
 pub mod throttle;
 pub mod usage_report;
 pub mod workspaces;

@@ -2,6 +2,7 @@
 //! through [`throttle`] first, so a refused attempt costs no argon2 work, and both audit
 //! what they refuse.
 
+use diesel::prelude::*;
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -88,7 +89,6 @@ pub async fn sign_in(
                     write_tx(c, |c| {
                         throttle::signed_in(c, &keys)?;
                         if let Some(h) = rehash {
-                            use diesel::prelude::*;
                             diesel::update(users::table.find(&id))
                                 .set(users::password_hash.eq(h))
                                 .execute(c)?;

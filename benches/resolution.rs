@@ -95,6 +95,7 @@ fn fixture() -> Fixture {
             keyhold::db::Backend::Sqlite,
         )),
         metrics,
+        throttle: Default::default(),
     };
     Fixture {
         _dir: dir,

@@ -76,6 +76,29 @@ pub struct Metrics {
     http: [Http; 4],
     calls: Mutex<BTreeMap<CallKey, Calls>>,
     usage_queued: AtomicI64,
+    password_checks: AtomicU64,
+    throttled: [AtomicU64; 2],
+    slowed: AtomicU64,
+}
+
+/// Which password check a throttle refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// `POST /login`.
+    SignIn,
+    /// The current password on `/account`.
+    CurrentPassword,
+}
+
+impl Check {
+    const ALL: [Check; 2] = [Check::SignIn, Check::CurrentPassword];
+
+    fn label(self) -> &'static str {
+        match self {
+            Check::SignIn => "sign_in",
+            Check::CurrentPassword => "current_password",
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -88,6 +111,9 @@ impl Default for Metrics {
             http: Default::default(),
             calls: Mutex::default(),
             usage_queued: AtomicI64::new(0),
+            password_checks: AtomicU64::new(0),
+            throttled: Default::default(),
+            slowed: AtomicU64::new(0),
         }
     }
 }
@@ -124,6 +150,21 @@ impl Metrics {
     /// Usage events queued (`n` > 0) or written (`n` < 0).
     pub fn usage_queued(&self, n: i64) {
         self.usage_queued.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one password verified with argon2.
+    pub fn password_checked(&self) {
+        self.password_checks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one attempt refused by a throttle (before any password work).
+    pub fn throttled(&self, check: Check) {
+        self.throttled[check as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one sign-in attempt slowed by a wide limit.
+    pub fn slowed(&self) {
+        self.slowed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The page in Prometheus text format.
@@ -243,6 +284,42 @@ impl Metrics {
             "keyhold_usage_events_queued {}",
             self.usage_queued.load(Ordering::Relaxed).max(0)
         );
+        family(
+            &mut out,
+            "keyhold_password_checks_total",
+            "counter",
+            "Passwords verified with argon2 (sign-in and the current-password check).",
+        );
+        let _ = writeln!(
+            out,
+            "keyhold_password_checks_total {}",
+            self.password_checks.load(Ordering::Relaxed)
+        );
+        family(
+            &mut out,
+            "keyhold_password_throttled_total",
+            "counter",
+            "Password attempts refused by throttling before any password work, by check.",
+        );
+        for check in Check::ALL {
+            let _ = writeln!(
+                out,
+                "keyhold_password_throttled_total{{check=\"{}\"}} {}",
+                check.label(),
+                self.throttled[check as usize].load(Ordering::Relaxed)
+            );
+        }
+        family(
+            &mut out,
+            "keyhold_sign_in_slowed_total",
+            "counter",
+            "Sign-in attempts slowed because an account or address saw many failures.",
+        );
+        let _ = writeln!(
+            out,
+            "keyhold_sign_in_slowed_total {}",
+            self.slowed.load(Ordering::Relaxed)
+        );
         let (idle, busy, max) = gauges.pool;
         family(
             &mut out,
@@ -300,6 +377,9 @@ mod tests {
         m.call(("anthropic", "none", "no_key"), 0, 0, 1);
         m.usage_queued(3);
         m.usage_queued(-1);
+        m.password_checked();
+        m.throttled(super::Check::CurrentPassword);
+        m.slowed();
         let page = m.render(&Gauges {
             pool: (3, 1, 8),
             outbox_pending: Some(2),
@@ -317,6 +397,10 @@ mod tests {
             "keyhold_gateway_call_seconds_total{provider=\"openai\",source=\"workspace\",outcome=\"ok\"} 1",
             "keyhold_gateway_calls_total{provider=\"anthropic\",source=\"none\",outcome=\"no_key\"} 1",
             "keyhold_usage_events_queued 2",
+            "keyhold_password_checks_total 1",
+            "keyhold_password_throttled_total{check=\"sign_in\"} 0",
+            "keyhold_password_throttled_total{check=\"current_password\"} 1",
+            "keyhold_sign_in_slowed_total 1",
             "keyhold_db_connections{state=\"in_use\"} 1",
             "keyhold_db_connections_max 8",
             "keyhold_db_up 1",

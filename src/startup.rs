@@ -20,7 +20,7 @@ use crate::db::{self, Backend};
 use crate::error::Error;
 use crate::gateway;
 use crate::metrics::Metrics;
-use crate::services::mail;
+use crate::services::{mail, throttle};
 use crate::state::AppState;
 use crate::web::principals::Principals;
 use crate::web::session_store::{self, DbSessionStore};
@@ -44,6 +44,8 @@ pub struct Tuning {
     pub session_absolute_secs: i64,
     /// Upstream timeouts and size limits of the gateway.
     pub gateway: gateway::Limits,
+    /// Limits on password guessing, and the clock they read.
+    pub throttle: throttle::Policy,
 }
 
 impl Default for Tuning {
@@ -52,6 +54,7 @@ impl Default for Tuning {
             mail_retry_base_secs: 5,
             session_absolute_secs: session_store::ABSOLUTE_LIMIT_SECS,
             gateway: gateway::Limits::default(),
+            throttle: throttle::Policy::default(),
         }
     }
 }
@@ -109,6 +112,7 @@ impl Application {
             gateway,
             principals: Arc::new(Principals::new(backend)),
             metrics,
+            throttle: Arc::new(tuning.throttle),
         };
 
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -233,6 +237,7 @@ impl Application {
     }
 }
 
+/// Deletes expired sessions and throttle counters nothing remembers any more.
 async fn purge_sessions(state: AppState, absolute: i64, mut shutdown: watch::Receiver<bool>) {
     loop {
         let r = state
@@ -240,6 +245,10 @@ async fn purge_sessions(state: AppState, absolute: i64, mut shutdown: watch::Rec
             .await;
         if let Err(e) = r {
             tracing::warn!(error = %e, "could not purge expired sessions");
+        }
+        let policy = state.throttle.clone();
+        if let Err(e) = state.db(move |c| throttle::prune(c, &policy)).await {
+            tracing::warn!(error = %e, "could not prune throttle counters");
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(600)) => {}

@@ -24,6 +24,8 @@ pub struct AppState {
     pub principals: Arc<crate::web::principals::Principals>,
     /// Counters for `GET /metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Limits on password guessing.
+    pub throttle: Arc<crate::services::throttle::Policy>,
 }
 
 impl AppState {

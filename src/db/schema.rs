@@ -120,8 +120,10 @@ diesel::table! {
 diesel::table! {
     throttle (key) {
         key -> Text,
+        account -> Nullable<Text>,
         failures -> Integer,
-        window_start -> BigInt,
+        last_failure -> BigInt,
+        blocked_until -> BigInt,
     }
 }
 

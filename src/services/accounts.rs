@@ -1,5 +1,6 @@
-//! People: first-run setup, sign-in, passwords, resets, sign-up and the admin's user
-//! management. Each change writes its audit event in the same transaction.
+//! People: first-run setup, passwords, resets and the admin's user management (sign-in is in
+//! `sign_in`, sign-up in `sign_up`). Each change writes its audit event in the same
+//! transaction.
 
 use askama::Template;
 use diesel::prelude::*;
@@ -7,12 +8,12 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
-use super::{mail, settings, throttle, workspaces};
+use super::{mail, settings, sign_in, throttle};
 use crate::db::models::{PasswordReset, User};
 use crate::db::schema::{password_resets, users};
 use crate::db::{DbConn, now, write_tx};
 use crate::domain::ids::{Email, new_id, parse_name};
-use crate::domain::password::{self, Verified};
+use crate::domain::password;
 use crate::domain::tokens;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -30,7 +31,9 @@ pub const SETUP_TTL_SECS: i64 = 24 * 3600;
 /// this admits as many jobs as there are hashers, so a burst of sign-ins queues here, where
 /// waiting costs nothing, instead of parking blocking-pool threads that the pages' database
 /// work needs (SPEC §12: 20 concurrent sign-ins must not raise other pages' p99 above 50 ms).
-async fn password_work<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+pub(crate) async fn password_work<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     let slots = SLOTS.get_or_init(|| tokio::sync::Semaphore::new(password::hasher_threads()));
     let _slot = slots
@@ -49,7 +52,7 @@ pub async fn hash_password(pw: SecretString) -> Result<String> {
         .map_err(Error::Internal)
 }
 
-fn check_new_password(pw: &str, confirm: Option<&str>) -> Result<SecretString> {
+pub(crate) fn check_new_password(pw: &str, confirm: Option<&str>) -> Result<SecretString> {
     password::check_policy(pw).map_err(|m| Error::invalid("password", m))?;
     if confirm.is_some_and(|c| c != pw) {
         return Err(Error::invalid(
@@ -211,106 +214,7 @@ pub fn create_admin_cli(
     })
 }
 
-// ---------------------------------------------------------------- sign-in
-
-/// The one answer for a wrong email or password, whichever it was.
-pub const WRONG_CREDENTIALS: &str = "Wrong email or password.";
-const THROTTLED: &str =
-    "Too many failed sign-in attempts. Wait 15 minutes, or reset your password.";
-
-/// Checks credentials with throttling per account and per address. Unknown and known
-/// emails get the same answer after the same work (a dummy hash is verified).
-pub async fn sign_in(
-    state: &AppState,
-    email: &str,
-    pw: SecretString,
-    ip: Option<String>,
-) -> Result<User> {
-    let email_key = email.trim().to_lowercase();
-    let acct_key = format!("acct:{email_key}");
-    let ip_key = format!("ip:{}", ip.as_deref().unwrap_or("unknown"));
-    let (user, blocked) = {
-        let (email_key, acct_key, ip_key) = (email_key.clone(), acct_key.clone(), ip_key.clone());
-        state
-            .db(move |c| {
-                let blocked = throttle::is_blocked(c, &acct_key, throttle::PER_ACCOUNT)?
-                    || throttle::is_blocked(c, &ip_key, throttle::PER_ADDRESS)?;
-                Ok((find_by_email(c, &email_key)?, blocked))
-            })
-            .await?
-    };
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let (verdict, pw) =
-        password_work(move || (password::verify(&pw, stored.as_deref()), pw)).await?;
-    let usable = user.as_ref().is_some_and(|u| !u.disabled);
-    let actor = Actor {
-        user_id: user.as_ref().map(|u| u.id.clone()),
-        email: Email::parse(&email_key).ok().map(|e| e.as_str().to_owned()),
-        ip: ip.clone(),
-    };
-    if blocked {
-        state
-            .db(move |c| {
-                write_tx(c, |c| {
-                    audit::record(
-                        c,
-                        &actor,
-                        Event::new("user.sign_in_throttled").details(json!({})),
-                    )?;
-                    Ok(())
-                })
-            })
-            .await?;
-        return Err(Error::Throttled(THROTTLED.into()));
-    }
-    match (verdict, user) {
-        (Verified::Yes | Verified::YesRehash, Some(user)) if usable => {
-            let rehash = if verdict == Verified::YesRehash {
-                Some(hash_password(pw).await?)
-            } else {
-                None
-            };
-            let id = user.id.clone();
-            state
-                .db(move |c| {
-                    write_tx(c, |c| {
-                        throttle::reset(c, &acct_key)?;
-                        if let Some(h) = rehash {
-                            diesel::update(users::table.find(&id))
-                                .set(users::password_hash.eq(h))
-                                .execute(c)?;
-                        }
-                        audit::record(c, &actor, Event::new("user.signed_in"))?;
-                        Ok(())
-                    })
-                })
-                .await?;
-            Ok(user)
-        }
-        (_, user) => {
-            let reason = match (&user, verdict) {
-                (None, _) => "unknown_email",
-                (Some(u), Verified::Yes | Verified::YesRehash) if u.disabled => "disabled",
-                _ => "wrong_password",
-            };
-            state
-                .db(move |c| {
-                    write_tx(c, |c| {
-                        throttle::record_failure(c, &acct_key)?;
-                        throttle::record_failure(c, &ip_key)?;
-                        audit::record(
-                            c,
-                            &actor,
-                            Event::new("user.sign_in_failed").details(json!({ "reason": reason })),
-                        )?;
-                        Ok(())
-                    })
-                })
-                .await?;
-            Err(Error::invalid("email", WRONG_CREDENTIALS))
-        }
-    }
-}
+// ---------------------------------------------------------------- sessions
 
 /// Records a sign-out.
 pub async fn signed_out(state: &AppState, actor: Actor) -> Result<()> {
@@ -377,14 +281,7 @@ pub async fn change_password(
     let user = state.db(move |c| get_user(c, &uid)).await?;
     let stored = user.password_hash.clone();
     let current = SecretString::from(current);
-    let ok =
-        password_work(move || password::verify(&current, Some(&stored)) != Verified::No).await?;
-    if !ok {
-        return Err(Error::invalid(
-            "current_password",
-            "The current password is not right.",
-        ));
-    }
+    sign_in::check_current_password(state, &actor, &user.id, stored, current).await?;
     let hash = hash_password(new).await?;
     state
         .db(move |c| {
@@ -517,6 +414,7 @@ pub async fn complete_reset(
                     .execute(c)?;
                 end_sessions(c, &user.id)?;
                 spend_reset_links(c, &user.id)?;
+                throttle::lift_account(c, &user.email)?;
                 let actor = Actor {
                     user_id: Some(user.id.clone()),
                     email: Some(user.email.clone()),
@@ -524,44 +422,6 @@ pub async fn complete_reset(
                 };
                 audit::record(c, &actor, Event::new("user.password_reset"))?;
                 Ok(())
-            })
-        })
-        .await
-}
-
-// ---------------------------------------------------------------- sign-up
-
-/// Public sign-up (when an admin allows it): a user and a workspace they own.
-pub async fn sign_up(
-    state: &AppState,
-    form: NewAccount,
-    workspace_name: String,
-    ip: Option<String>,
-) -> Result<User> {
-    let name = parse_name(&form.name).map_err(|m| Error::invalid("name", m))?;
-    let email = Email::parse(&form.email).map_err(|m| Error::invalid("email", m))?;
-    let ws_name = workspaces::parse_workspace_name(&workspace_name)?;
-    let pw = check_new_password(&form.password, Some(&form.password_confirm))?;
-    let hash = hash_password(pw).await?;
-    state
-        .db(move |c| {
-            write_tx(c, |c| {
-                if !settings::signup_enabled(c)? {
-                    return Err(Error::NotFound);
-                }
-                let actor = Actor {
-                    user_id: None,
-                    email: Some(email.as_str().to_owned()),
-                    ip,
-                };
-                let user = insert_user(c, &actor, &email, &name, &hash, false)?;
-                let actor = Actor {
-                    user_id: Some(user.id.clone()),
-                    ..actor
-                };
-                let ws = workspaces::insert_workspace(c, &actor, &ws_name, None)?;
-                workspaces::add_member(c, &actor, &ws, &user, crate::domain::roles::Role::Owner)?;
-                Ok(user)
             })
         })
         .await

@@ -16,6 +16,8 @@ pub mod mail;
 pub mod rotation;
 pub mod seed;
 pub mod settings;
+pub mod sign_in;
+pub mod sign_up;
 pub mod throttle;
 pub mod usage_report;
 pub mod workspaces;

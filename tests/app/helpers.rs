@@ -76,6 +76,8 @@ pub struct Options {
     pub no_smtp: bool,
     /// Gateway timeouts and limits instead of the defaults.
     pub gateway: Option<keyhold::gateway::Limits>,
+    /// Password-guessing limits (and their clock) instead of the defaults.
+    pub throttle: Option<keyhold::services::throttle::Policy>,
 }
 
 impl TestApp {
@@ -126,6 +128,7 @@ impl TestApp {
         let tuning = Tuning {
             mail_retry_base_secs: 1,
             gateway: opts.gateway.unwrap_or_default(),
+            throttle: opts.throttle.unwrap_or_default(),
             ..Tuning::default()
         };
         let app = Application::build_with(config, tuning)
@@ -601,4 +604,19 @@ pub fn id_after(html: &str, prefix: &str) -> Option<String> {
         .filter_map(|rest| rest.split('/').next())
         .find(|id| !id.is_empty() && !id.contains(['"', '<', ' ']))
         .map(str::to_owned)
+}
+
+impl TestApp {
+    /// The value of the `/metrics` sample `series` (name and labels exactly); 0 if absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let page = self
+            .get(&self.client(), "/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics body");
+        page.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use keyhold::db::schema::password_resets;
+use keyhold::services::throttle::{Clock, Policy};
 use reqwest::{Client, StatusCode};
 
 use crate::helpers::*;
@@ -207,6 +208,58 @@ async fn changing_the_password_needs_the_current_one_keeps_this_session_and_ends
     assert!(body.contains("Other sessions were signed out."));
     assert!(!signed_in(&app, &other).await, "the other session ended");
     assert!(!can_sign_in(&app, "ann@example.test", PASSWORD).await);
+    assert!(can_sign_in(&app, "ann@example.test", NEW_PW).await);
+}
+
+async fn change_password(app: &TestApp, c: &Client, current: &str) -> reqwest::Response {
+    app.post_form(
+        c,
+        "/account/password",
+        &[
+            ("current_password", current),
+            ("password", NEW_PW),
+            ("password_confirm", NEW_PW),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_current_password_check_backs_off_and_then_refuses_even_the_right_one() {
+    let clock = Clock::default();
+    let app = TestApp::spawn_with(Options {
+        throttle: Some(Policy {
+            clock: clock.clone(),
+            ..Policy::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    let (me, _) = app.user_client("ann@example.test", false).await;
+    for i in 0..5 {
+        let r = change_password(&app, &me, &format!("guess number {i}")).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "guess {i}");
+    }
+    let checks = app.metric("keyhold_password_checks_total").await;
+
+    let held = change_password(&app, &me, PASSWORD).await;
+    let held_status = held.status();
+    let body = held.text().await.expect("body");
+    let checks_after = app.metric("keyhold_password_checks_total").await;
+    let unchanged = can_sign_in(&app, "ann@example.test", PASSWORD).await;
+    clock.advance(61);
+    let later = change_password(&app, &me, PASSWORD).await;
+
+    assert_eq!(held_status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        body.contains("Too many wrong current passwords. Try again in a minute."),
+        "{body}"
+    );
+    assert_eq!(checks_after, checks, "no argon2 work while refused");
+    assert!(unchanged, "the password was not changed while refused");
+    assert_eq!(app.audit_count("user.password_check_failed"), 5);
+    assert_eq!(app.audit_count("user.password_check_throttled"), 1);
+    assert_eq!(later.status(), StatusCode::SEE_OTHER, "the backoff ended");
     assert!(can_sign_in(&app, "ann@example.test", NEW_PW).await);
 }
 

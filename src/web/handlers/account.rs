@@ -6,7 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{ok, render};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::services::accounts;
 use crate::state::AppState;
 use crate::web::extractors::{CurrentUser, SESSION_EPOCH};
@@ -66,6 +66,11 @@ pub async fn change_password(
             Ok(see_other("/account"))
         }
         Err(e) => {
+            let status = if matches!(e, Error::Throttled(_)) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::BAD_REQUEST
+            };
             let errors = FormErrors::from_error(e)?;
             render(
                 &AccountPage {
@@ -74,7 +79,7 @@ pub async fn change_password(
                     email: user.email.clone(),
                     errors,
                 },
-                StatusCode::BAD_REQUEST,
+                status,
             )
         }
     }

@@ -9,6 +9,8 @@ use serde::Deserialize;
 use super::{ok, render};
 use crate::error::{Error, Result};
 use crate::services::accounts::{self, NewAccount};
+use crate::services::sign_in;
+use crate::services::sign_up::{self, SignUp};
 use crate::services::workspaces::{self, Acceptance};
 use crate::state::AppState;
 use crate::web::csrf;
@@ -112,7 +114,7 @@ pub async fn login(
 ) -> Result<HttpResponse> {
     let form = form.into_inner();
     let pw = SecretString::from(form.password);
-    match accounts::sign_in(&state, &form.email, pw, v.ip.clone()).await {
+    match sign_in::sign_in(&state, &form.email, pw, v.ip.clone()).await {
         Ok(user) => {
             start_session(&v.session, &user)?;
             let to = safe_next(form.next.as_deref()).unwrap_or_else(|| "/".into());
@@ -291,9 +293,16 @@ pub async fn signup(
         password: f.password,
         password_confirm: f.password_confirm,
     };
-    match accounts::sign_up(&state, account, f.workspace_name.clone(), v.ip.clone()).await {
-        Ok(user) => {
+    match sign_up::sign_up(&state, account, f.workspace_name.clone(), v.ip.clone()).await {
+        Ok(SignUp::Created(user)) => {
             start_session(&v.session, &user)?;
+            Ok(see_other("/"))
+        }
+        // The same answer as for a new address (a renewed session, the same redirect): the
+        // owner of the address was mailed instead.
+        Ok(SignUp::AlreadyRegistered) => {
+            v.session.renew();
+            csrf::rotate(&v.session);
             Ok(see_other("/"))
         }
         Err(e) => {

@@ -4,6 +4,7 @@
 //! sign-up and throttling are in `sign_in`.
 
 mod sign_in;
+mod throttle;
 
 use diesel::prelude::*;
 use keyhold::db::now;

@@ -46,7 +46,7 @@ TARGET="${CARGO_TARGET_DIR:-target}"
 OUT_DIR="${OUT_DIR:-$TARGET/bench}"
 BACKENDS="${SCALE_BACKENDS:-sqlite${SCALE_PG_URL:+ postgres}}"
 mkdir -p "$OUT_DIR"
-BUDGETS="$OUT_DIR/scale-budgets.tsv"; : >"$BUDGETS"
+BUDGETS="$OUT_DIR/scale-budgets.tsv"; : >"$BUDGETS"; : >"$OUT_DIR/scale-summary.txt"
 
 # KEYHOLD_BIN=path/to/keyhold skips the build (a release build of this tree).
 BIN="${KEYHOLD_BIN:-}"
@@ -215,11 +215,11 @@ run_backend() {
   # Deep in the log: 90% of the way back.
   local newest; newest=$(echo "$next" | sed -n 's/.*before=\([0-9]*\).*/\1/p')
   deep=""; [ -n "$newest" ] && deep="/admin/audit?before=$((newest / 10))"
+  # A week, some 30 days into the 90 the seeded events span.
+  day0=$(date -u -d '-60 days' +%F); day1=$(date -u -d '-53 days' +%F)
   # What the CSV exports must hold, in plain SQL: "to" takes in the whole of its day (UTC).
   local from_s to_s; from_s=$(date -u -d "$day0" +%s); to_s=$(( $(date -u -d "$day1" +%s) + 86400 ))
   case "$ws_id" in *[!A-Za-z0-9_-]*) ws_id="" ;; esac
-  # A week, some 30 days into the 90 the seeded events span.
-  day0=$(date -u -d '-60 days' +%F); day1=$(date -u -d '-53 days' +%F)
 
   TABLE="$OUT_DIR/scale-$backend.md"
   {

@@ -191,13 +191,13 @@ fi
 if positive "$RSS_IDLE"; then
   budget "RSS idle keyhold" "$RSS_IDLE" "<=" 30 "MiB" "before any request (this script read ${IDLE_KB:-nothing} KiB 2 s after ready)"
 else
-  not_taken "RSS idle keyhold" "VmRSS unreadable (the client printed ${RSS_IDLE:-no figure})"
+  not_taken "RSS idle keyhold" "VmRSS unreadable (the client printed ${RSS_IDLE:+$RSS_IDLE MiB}${RSS_IDLE:-no figure})"
 fi
 if positive "$RSS_PEAK" && positive "$RSS_SAMPLES"; then
   budget "RSS peak keyhold @$CONNS" "$RSS_PEAK" "<=" 80 "MiB" "$RSS_SAMPLES samples every 0.25 s"
 else
   not_taken "RSS peak keyhold @$CONNS" "no VmRSS sample under load (peak ${RSS_PEAK:-?} MiB, ${RSS_SAMPLES:-?} samples)"
 fi
-budget "keyhold alive at the end of the soak" "$ALIVE" "==" 1 "" "$KH_OUT"
+budget "keyhold alive at the end of the soak" "$ALIVE" "==" 1 "" "1 = still running (log: $KH_OUT)"
 judge "$S" || { log "FAILED: a budget NOT MET or NOT TAKEN (above; $BUDGETS)"; exit 1; }
 log "PASSED: every budget measured and met"

@@ -1,6 +1,10 @@
-# Shared by gateway.sh, pages.sh and soak.sh (sourced, not run): logging, the processes a
-# script started (stopped by PID, never by name), /proc readings and tool installation.
+# shellcheck shell=bash
+# Shared by gateway.sh, pages.sh, scale.sh and soak.sh (sourced, not run): logging, the
+# processes a script started (stopped by PID, never by name), /proc readings, tool
+# installation and the budget verdicts (judge.py).
 # A script traps EXIT with `stop_started`, or with its own cleanup that calls it last.
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -11,10 +15,10 @@ is_ours() {     # pid exe -> still the process we started?
   [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"
 }
 stop_pid() {    # pid exe: TERM, 5 s grace, then KILL
-  local pid="$1" exe="$2" i
+  local pid="$1" exe="$2"
   is_ours "$pid" "$exe" || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do is_ours "$pid" "$exe" || break; sleep 0.1; done
+  for _ in $(seq 1 50); do is_ours "$pid" "$exe" || break; sleep 0.1; done
   is_ours "$pid" "$exe" && kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
@@ -30,8 +34,10 @@ forget() {      # pid: no longer ours to stop (it was stopped already)
 }
 
 # ---------------------------------------------------------------- readings
-rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12+$13}'; }  # utime+stime, all threads
+# rss_kb and cpu_ticks print NOTHING when the reading cannot be taken (never a 0 that would
+# pass a budget): callers pass the empty reading on, and the judge counts it NOT TAKEN.
+rss_kb() { awk '/^VmRSS:/{print $2; exit}' "/proc/$1/status" 2>/dev/null || true; }
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12+$13}' || true; }  # utime+stime, all threads
 cpu_snapshot() { awk '/^cpu /{print $2+$3+$4+$7+$8, $5+$6, $9; exit}' /proc/stat; }   # busy idle steal
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -47,4 +53,24 @@ need_tools() {  # tool...: apt-get installs the missing ones (NO_INSTALL=1: fail
   { apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }; } ||
     die "apt-get install ${need[*]} failed"
+}
+
+# ---------------------------------------------------------------- budgets (judge.py)
+# Every budget a script checks goes through one file and one judge, so none can be skipped,
+# printed as NOT MET and still exit 0, or pass on a figure that was never taken.
+BUDGETS=""      # the run's budgets file: set by the script before the first `budget`
+budget() {      # name value op limit [unit] [detail]: one line; an empty value = NOT TAKEN
+  [ -n "$BUDGETS" ] || die "budget called before BUDGETS was set"
+  local f out=() x
+  for x in "$@"; do f="${x//$'\t'/ }"; out+=("${f//$'\n'/ }"); done
+  while [ ${#out[@]} -lt 6 ]; do out+=(""); done
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${out[@]:0:6}" >>"$BUDGETS"
+}
+not_taken() {   # name why: a figure that was not taken
+  budget "$1" "" "" "" "" "$2"
+}
+judge() {       # [summary file]: print the verdicts (appended to the summary file too);
+  local rc=0    # returns 1 when any budget is NOT MET or NOT TAKEN, or none was recorded
+  python3 "$BENCH_DIR/judge.py" "$BUDGETS" | tee -a "${1:-/dev/null}" || rc=$?
+  return "$rc"
 }

@@ -25,9 +25,18 @@
 #      several workspaces: 66 %). Setup (not measured) turns DeepSeek on as the admin,
 #      creates API tokens through the owners' form and signs every task's sessions in;
 #   5. prints per kind: count, req/s, errors, p50/p99/max; Keyhold's RSS idle (2 s after
-#      ready, before any request) and peak (VmRSS every 0.25 s), CPU per request; a verdict
-#      line. Exits non-zero when any request failed (non-2xx where a 2xx/303 was expected,
-#      incomplete bodies or streams, timeouts, connection errors).
+#      ready, before any request) and peak (VmRSS every 0.25 s), CPU per request; the
+#      client's verdict line; then bench/judge.py's budget table, from the client's figures.
+#
+# Budgets checked: zero failed requests (non-2xx where a 2xx/303 was expected, incomplete
+#   bodies or streams, timeouts, connection errors) out of a soak that made requests at all;
+#   RSS idle <= 30 MiB and peak <= 80 MiB, each from a reading that was taken (the client
+#   prints 0 MiB for an RSS it could not read, or a peak of no sample: NOT TAKEN here);
+#   Keyhold still running at the end; the client finishing (exit 0 or 1, not a crash or a
+#   timeout). Sign-ins not slowing pages is read by comparing a SIGNIN_TASKS=0 run: no budget.
+#
+# Exit status: 0 only when every budget was measured and met; 1 when any is NOT MET or NOT
+#   TAKEN, each named on the RESULT lines at the end.
 #
 # Usage
 #   bench/soak.sh                                   # 60 s at 64 connections
@@ -47,7 +56,8 @@
 #   the PID recorded at launch (checked against /proc/<pid>/cmdline), never by name.
 #   Everything listens on 127.0.0.1 only.
 #
-# Output: the table on stdout; logs, the seed output and the summary in $PERF_DIR/soak-<ts>/.
+# Output: the table on stdout; logs, the seed output, budgets.tsv and the summary in
+#   $PERF_DIR/soak-<ts>/.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -74,6 +84,7 @@ RUN="$PERF_DIR/soak-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$RUN"
 
 . "$REPO/bench/lib.sh"
+BUDGETS="$RUN/budgets.tsv"; : >"$BUDGETS"
 trap stop_started EXIT
 trap 'exit 130' INT TERM
 
@@ -135,7 +146,8 @@ done
 [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$KH_PORT/readyz" || true)" = 200 ] ||
   { tail -20 "$KH_OUT" >&2 || true; die "keyhold: /readyz not 200 within ${STARTUP_TIMEOUT}s"; }
 sleep 2
-log "keyhold pid $KH_PID ready; idle RSS $(( $(rss_kb "$KH_PID") / 1024 )) MiB; ${SEED_WORKSPACES} workspaces, ${SEED_KEYS} keys, ${SEED_AUDIT} audit events"
+IDLE_KB=$(rss_kb "$KH_PID")
+log "keyhold pid $KH_PID ready; idle RSS ${IDLE_KB:+$((IDLE_KB / 1024)) MiB}${IDLE_KB:-unreadable}; ${SEED_WORKSPACES} workspaces, ${SEED_KEYS} keys, ${SEED_AUDIT} audit events"
 log "soak: ${CONNS} connections (${SIGNIN_TASKS} signing in) for ${DURATION}s | $(nproc) cpus | load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------- the soak
@@ -147,7 +159,45 @@ timeout $((DURATION + 120)) "$SOAK_BIN" --base "http://127.0.0.1:$KH_PORT" --pid
   --tokens "$TOKENS" --model gpt-4o-mini --stream-model deepseek-chat | tee "$RUN/summary.txt"
 RC=${PIPESTATUS[0]}
 set -e
-is_ours "$KH_PID" "$KH_BIN" || { RC=1; log "keyhold exited during the soak (see $KH_OUT)"; }
+ALIVE=1; is_ours "$KH_PID" "$KH_BIN" || { ALIVE=0; log "keyhold exited during the soak (see $KH_OUT)"; }
 ERRS=$(grep -c -E ' (ERROR|error)' "$KH_OUT" 2>/dev/null || true)
 log "load after the run: $(cut -d' ' -f1-3 /proc/loadavg); keyhold log lines at ERROR: ${ERRS:-0}; summary: $RUN/summary.txt"
-exit "$RC"
+
+# ---------------------------------------------------------------- verdicts
+# From the client's own lines (examples/soak.rs):
+#   "mixed soak: ... <N> requests, ..."
+#   "keyhold RSS: idle <X> MiB (before any request), <Y> MiB after setup, peak <Z> MiB under load (<S> samples ..."
+#   "VERDICT: errors <E> (budget 0: ...); ..."
+S="$RUN/summary.txt"
+REQS=$(sed -n 's/^mixed soak: .*, \([0-9][0-9]*\) requests, .*/\1/p' "$S" | head -1)
+RSS_IDLE=$(sed -n 's/^keyhold RSS: idle \([0-9.]*\) MiB .*/\1/p' "$S" | head -1)
+RSS_PEAK=$(sed -n 's/^keyhold RSS: .* peak \([0-9.]*\) MiB under load .*/\1/p' "$S" | head -1)
+RSS_SAMPLES=$(sed -n 's/^keyhold RSS: .* under load (\([0-9]*\) samples.*/\1/p' "$S" | head -1)
+ERRORS=$(sed -n 's/^VERDICT: errors \([0-9][0-9]*\) .*/\1/p' "$S" | head -1)
+positive() { awk -v v="$1" 'BEGIN {exit !(v + 0 > 0)}'; }
+
+case "$RC" in
+  0|1) budget "soak client finished" "$RC" "<=" 1 "" "exit $RC (1: some request failed)" ;;
+  124) not_taken "soak client finished" "killed by timeout after $((DURATION + 120)) s" ;;
+  *) not_taken "soak client finished" "exit $RC: the client failed (see above)" ;;
+esac
+if [ -z "$ERRORS" ]; then
+  not_taken "failed requests" "no VERDICT line from the client"
+elif ! positive "$REQS"; then
+  not_taken "failed requests" "the soak made no request (${REQS:-no count printed})"
+else
+  budget "failed requests" "$ERRORS" "<=" 0 "" "of $REQS requests over ${DURATION} s at $CONNS connections"
+fi
+if positive "$RSS_IDLE"; then
+  budget "RSS idle keyhold" "$RSS_IDLE" "<=" 30 "MiB" "before any request (this script read ${IDLE_KB:-nothing} KiB 2 s after ready)"
+else
+  not_taken "RSS idle keyhold" "VmRSS unreadable (the client printed ${RSS_IDLE:+$RSS_IDLE MiB}${RSS_IDLE:-no figure})"
+fi
+if positive "$RSS_PEAK" && positive "$RSS_SAMPLES"; then
+  budget "RSS peak keyhold @$CONNS" "$RSS_PEAK" "<=" 80 "MiB" "$RSS_SAMPLES samples every 0.25 s"
+else
+  not_taken "RSS peak keyhold @$CONNS" "no VmRSS sample under load (peak ${RSS_PEAK:-?} MiB, ${RSS_SAMPLES:-?} samples)"
+fi
+budget "keyhold alive at the end of the soak" "$ALIVE" "==" 1 "" "1 = still running (log: $KH_OUT)"
+judge "$S" || { log "FAILED: a budget NOT MET or NOT TAKEN (above; $BUDGETS)"; exit 1; }
+log "PASSED: every budget measured and met"

@@ -492,6 +492,35 @@ impl Browser {
             );
         }
         self.axe(name).await;
+        self.phone_width(name).await;
+    }
+
+    /// At a phone's width (390 px) the page is no wider than the viewport: nothing scrolls
+    /// sideways (an overflowing table scrolls inside its own wrapper).
+    async fn phone_width(&mut self, name: &str) {
+        let _ = self.c.set_window_size(390, 844).await;
+        let widths = self
+            .c
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| {
+                let v = v.as_array()?;
+                Some((v.first()?.as_u64()?, v.get(1)?.as_u64()?))
+            });
+        let _ = self.c.set_window_size(1280, 900).await;
+        match widths {
+            Some((page, viewport)) if page > viewport => self.axe_failures.push(format!(
+                "[{name}] at 390 px the page is {page} px wide, wider than its {viewport} px viewport"
+            )),
+            Some(_) => {}
+            None => self
+                .axe_failures
+                .push(format!("[{name}] the page width at 390 px could not be read")),
+        }
     }
 
     /// Injects axe-core into the current page and runs it: the violations found.

@@ -23,6 +23,7 @@ mod gateway_failover;
 mod invitations;
 mod mail;
 mod metrics;
+mod operator_pages;
 mod passwords;
 mod process;
 mod provider_misbehaves;

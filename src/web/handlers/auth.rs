@@ -175,7 +175,17 @@ pub struct TokenQuery {
     token: Option<String>,
 }
 
-/// `GET /setup?token=…`: only while nobody exists and only with the printed token.
+/// What `/setup` says without a valid link: where the link comes from, or that Keyhold is
+/// set up already.
+#[derive(Template)]
+#[template(path = "auth/setup_help.html")]
+struct SetupHelpPage {
+    layout: Layout,
+    has_users: bool,
+}
+
+/// `GET /setup?token=…`: only while nobody exists and only with the printed token; without
+/// it, a 404 that explains how to get the link.
 pub async fn setup_form(
     v: Visitor,
     q: web::Query<TokenQuery>,
@@ -187,7 +197,12 @@ pub async fn setup_form(
         .db(move |c| accounts::setup_token_valid(c, &t))
         .await?
     {
-        return Err(Error::NotFound);
+        let has_users = state.db(|c| accounts::user_count(c)).await? > 0;
+        let page = SetupHelpPage {
+            layout: anonymous_layout(&v.session, "Set up Keyhold"),
+            has_users,
+        };
+        return super::render(&page, actix_web::http::StatusCode::NOT_FOUND);
     }
     ok(&SetupPage {
         layout: anonymous_layout(&v.session, "Set up Keyhold"),

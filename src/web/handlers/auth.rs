@@ -197,7 +197,7 @@ pub async fn setup_form(
         .db(move |c| accounts::setup_token_valid(c, &t))
         .await?
     {
-        let has_users = state.db(|c| accounts::user_count(c)).await? > 0;
+        let has_users = state.db(accounts::user_count).await? > 0;
         let page = SetupHelpPage {
             layout: anonymous_layout(&v.session, "Set up Keyhold"),
             has_users,

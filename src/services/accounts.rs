@@ -14,6 +14,7 @@ use crate::db::{DbConn, now, write_tx};
 use crate::domain::ids::{Email, new_id, parse_name};
 use crate::domain::password::{self, Verified};
 use crate::domain::tokens;
+use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::web::session_store::purge_user_sessions;
@@ -85,6 +86,7 @@ pub fn find_by_email(conn: &mut DbConn, email: &str) -> Result<Option<User>> {
 /// Inserts a user (inside the caller's transaction) and audits it.
 pub fn insert_user(
     conn: &mut DbConn,
+    keyring: &Keyring,
     actor: &Actor,
     email: &Email,
     name: &str,
@@ -114,6 +116,7 @@ pub fn insert_user(
         .execute(conn)?;
     audit::record(
         conn,
+        keyring,
         actor,
         Event::new("user.created")
             .target(&user.email)
@@ -167,6 +170,7 @@ pub async fn complete_setup(
     form: NewAccount,
     ip: Option<String>,
 ) -> Result<User> {
+    let config = state.config.clone();
     let name = parse_name(&form.name).map_err(|m| Error::invalid("name", m))?;
     let email = Email::parse(&form.email).map_err(|m| Error::invalid("email", m))?;
     let pw = check_new_password(&form.password, Some(&form.password_confirm))?;
@@ -183,9 +187,10 @@ pub async fn complete_setup(
                     email: Some(email.as_str().to_owned()),
                     ip,
                 };
-                let user = insert_user(c, &actor, &email, &name, &hash, true)?;
+                let user = insert_user(c, &config.keyring, &actor, &email, &name, &hash, true)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("platform.setup_completed").target(&user.email),
                 )?;
@@ -198,6 +203,7 @@ pub async fn complete_setup(
 /// Creates a platform admin from the command line.
 pub fn create_admin_cli(
     conn: &mut DbConn,
+    keyring: &Keyring,
     email: &str,
     name: &str,
     password_hash: &str,
@@ -205,7 +211,15 @@ pub fn create_admin_cli(
     let email = Email::parse(email).map_err(|m| Error::invalid("email", m))?;
     let name = parse_name(name).map_err(|m| Error::invalid("name", m))?;
     write_tx(conn, |c| {
-        let user = insert_user(c, &Actor::cli(), &email, &name, password_hash, true)?;
+        let user = insert_user(
+            c,
+            keyring,
+            &Actor::cli(),
+            &email,
+            &name,
+            password_hash,
+            true,
+        )?;
         settings::delete(c, settings::SETUP_TOKEN)?;
         Ok(user)
     })
@@ -226,6 +240,7 @@ pub async fn sign_in(
     pw: SecretString,
     ip: Option<String>,
 ) -> Result<User> {
+    let config = state.config.clone();
     let email_key = email.trim().to_lowercase();
     let acct_key = format!("acct:{email_key}");
     let ip_key = format!("ip:{}", ip.as_deref().unwrap_or("unknown"));
@@ -254,6 +269,7 @@ pub async fn sign_in(
                 write_tx(c, |c| {
                     audit::record(
                         c,
+                        &config.keyring,
                         &actor,
                         Event::new("user.sign_in_throttled").details(json!({})),
                     )?;
@@ -280,7 +296,7 @@ pub async fn sign_in(
                                 .set(users::password_hash.eq(h))
                                 .execute(c)?;
                         }
-                        audit::record(c, &actor, Event::new("user.signed_in"))?;
+                        audit::record(c, &config.keyring, &actor, Event::new("user.signed_in"))?;
                         Ok(())
                     })
                 })
@@ -300,6 +316,7 @@ pub async fn sign_in(
                         throttle::record_failure(c, &ip_key)?;
                         audit::record(
                             c,
+                            &config.keyring,
                             &actor,
                             Event::new("user.sign_in_failed").details(json!({ "reason": reason })),
                         )?;
@@ -314,10 +331,11 @@ pub async fn sign_in(
 
 /// Records a sign-out.
 pub async fn signed_out(state: &AppState, actor: Actor) -> Result<()> {
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
-                audit::record(c, &actor, Event::new("user.signed_out"))?;
+                audit::record(c, &config.keyring, &actor, Event::new("user.signed_out"))?;
                 Ok(())
             })
         })
@@ -351,11 +369,17 @@ fn spend_reset_links(conn: &mut DbConn, user_id: &str) -> Result<()> {
 
 /// "Sign out everywhere".
 pub async fn sign_out_everywhere(state: &AppState, actor: Actor, user_id: String) -> Result<()> {
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
                 end_sessions(c, &user_id)?;
-                audit::record(c, &actor, Event::new("user.signed_out_everywhere"))?;
+                audit::record(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    Event::new("user.signed_out_everywhere"),
+                )?;
                 Ok(())
             })
         })
@@ -372,6 +396,7 @@ pub async fn change_password(
     new: String,
     confirm: String,
 ) -> Result<i64> {
+    let config = state.config.clone();
     let new = check_new_password(&new, Some(&confirm))?;
     let uid = user_id.clone();
     let user = state.db(move |c| get_user(c, &uid)).await?;
@@ -394,7 +419,12 @@ pub async fn change_password(
                     .execute(c)?;
                 end_sessions(c, &user_id)?;
                 spend_reset_links(c, &user_id)?;
-                audit::record(c, &actor, Event::new("user.password_changed"))?;
+                audit::record(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    Event::new("user.password_changed"),
+                )?;
                 Ok(get_user(c, &user_id)?.session_epoch)
             })
         })
@@ -464,7 +494,12 @@ pub async fn request_reset(state: &AppState, email: String, ip: Option<String>) 
                     email: Some(user.email.clone()),
                     ip,
                 };
-                audit::record(c, &actor, Event::new("user.password_reset_requested"))?;
+                audit::record(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    Event::new("user.password_reset_requested"),
+                )?;
                 Ok(true)
             })
         })
@@ -497,6 +532,7 @@ pub async fn complete_reset(
     confirm: String,
     ip: Option<String>,
 ) -> Result<()> {
+    let config = state.config.clone();
     let pw = check_new_password(&new, Some(&confirm))?;
     let hash = hash_password(pw).await?;
     state
@@ -522,7 +558,12 @@ pub async fn complete_reset(
                     email: Some(user.email.clone()),
                     ip,
                 };
-                audit::record(c, &actor, Event::new("user.password_reset"))?;
+                audit::record(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    Event::new("user.password_reset"),
+                )?;
                 Ok(())
             })
         })
@@ -543,6 +584,7 @@ pub async fn sign_up(
     let ws_name = workspaces::parse_workspace_name(&workspace_name)?;
     let pw = check_new_password(&form.password, Some(&form.password_confirm))?;
     let hash = hash_password(pw).await?;
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
@@ -554,13 +596,20 @@ pub async fn sign_up(
                     email: Some(email.as_str().to_owned()),
                     ip,
                 };
-                let user = insert_user(c, &actor, &email, &name, &hash, false)?;
+                let user = insert_user(c, &config.keyring, &actor, &email, &name, &hash, false)?;
                 let actor = Actor {
                     user_id: Some(user.id.clone()),
                     ..actor
                 };
-                let ws = workspaces::insert_workspace(c, &actor, &ws_name, None)?;
-                workspaces::add_member(c, &actor, &ws, &user, crate::domain::roles::Role::Owner)?;
+                let ws = workspaces::insert_workspace(c, &config.keyring, &actor, &ws_name, None)?;
+                workspaces::add_member(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    &ws,
+                    &user,
+                    crate::domain::roles::Role::Owner,
+                )?;
                 Ok(user)
             })
         })
@@ -585,7 +634,15 @@ pub async fn admin_create_user(
     let user = state
         .db(move |c| {
             write_tx(c, |c| {
-                let user = insert_user(c, &actor, &email, &name, &placeholder, is_admin)?;
+                let user = insert_user(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    &email,
+                    &name,
+                    &placeholder,
+                    is_admin,
+                )?;
                 queue_reset(c, &|p| config.link(p), &user, WELCOME_TTL_SECS, true)?;
                 Ok(user)
             })
@@ -602,6 +659,7 @@ pub async fn set_disabled(
     user_id: String,
     disabled: bool,
 ) -> Result<()> {
+    let config = state.config.clone();
     if actor.user_id.as_deref() == Some(user_id.as_str()) && disabled {
         return Err(Error::Conflict(
             "You cannot disable your own account.".into(),
@@ -625,7 +683,12 @@ pub async fn set_disabled(
                 } else {
                     "user.enabled"
                 };
-                audit::record(c, &actor, Event::new(action).target(&user.email))?;
+                audit::record(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    Event::new(action).target(&user.email),
+                )?;
                 Ok(())
             })
         })
@@ -639,6 +702,7 @@ pub async fn set_admin(
     user_id: String,
     is_admin: bool,
 ) -> Result<()> {
+    let config = state.config.clone();
     if actor.user_id.as_deref() == Some(user_id.as_str()) && !is_admin {
         return Err(Error::Conflict(
             "You cannot remove your own admin rights.".into(),
@@ -657,6 +721,7 @@ pub async fn set_admin(
                 end_sessions(c, &user_id)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("user.admin_changed")
                         .target(&user.email)
@@ -670,6 +735,7 @@ pub async fn set_admin(
 
 /// Turns public sign-up on or off.
 pub async fn set_signup(state: &AppState, actor: Actor, enabled: bool) -> Result<()> {
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
@@ -681,6 +747,7 @@ pub async fn set_signup(state: &AppState, actor: Actor, enabled: bool) -> Result
                 )?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("settings.signup_changed")
                         .details(json!({ "before": before, "after": enabled })),

@@ -9,6 +9,7 @@ use crate::db::schema::api_tokens;
 use crate::db::{DbConn, now, write_tx};
 use crate::domain::ids::new_id;
 use crate::domain::tokens;
+use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
 
 /// A token as the tokens page lists it (never the token itself).
@@ -44,6 +45,7 @@ fn parse_name(input: &str) -> Result<String> {
 /// Creates a token and returns it in clear, the only time it exists outside the caller.
 pub fn create(
     conn: &mut DbConn,
+    keyring: &Keyring,
     actor: &Actor,
     workspace_id: &str,
     name: &str,
@@ -73,6 +75,7 @@ pub fn create(
             .execute(c)?;
         audit::record(
             c,
+            keyring,
             actor,
             Event::new("api_token.created")
                 .workspace(workspace_id)
@@ -85,7 +88,13 @@ pub fn create(
 }
 
 /// Revokes a token of the workspace; the next request with it is refused everywhere.
-pub fn revoke(conn: &mut DbConn, actor: &Actor, workspace_id: &str, token_id: &str) -> Result<()> {
+pub fn revoke(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    actor: &Actor,
+    workspace_id: &str,
+    token_id: &str,
+) -> Result<()> {
     write_tx(conn, |c| {
         let row: TokenRow = api_tokens::table
             .find(token_id)
@@ -103,6 +112,7 @@ pub fn revoke(conn: &mut DbConn, actor: &Actor, workspace_id: &str, token_id: &s
             .execute(c)?;
         audit::record(
             c,
+            keyring,
             actor,
             Event::new("api_token.revoked")
                 .workspace(workspace_id)

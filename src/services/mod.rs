@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod api_tokens;
 pub mod audit;
+pub mod audit_chain;
 pub mod chat;
 pub mod explain;
 pub mod global_keys;

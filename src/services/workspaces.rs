@@ -13,6 +13,7 @@ use crate::domain::ids::{Email, WorkspaceSlug, new_id, parse_name};
 use crate::domain::password;
 use crate::domain::roles::Role;
 use crate::domain::tokens;
+use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -37,6 +38,7 @@ pub fn parse_workspace_name(input: &str) -> Result<String> {
 /// Inserts a workspace with `slug` (or one derived from the name, made unique).
 pub fn insert_workspace(
     conn: &mut DbConn,
+    keyring: &Keyring,
     actor: &Actor,
     name: &str,
     slug: Option<WorkspaceSlug>,
@@ -74,6 +76,7 @@ pub fn insert_workspace(
         .execute(conn)?;
     audit::record(
         conn,
+        keyring,
         actor,
         Event::new("workspace.created")
             .workspace(&ws.id)
@@ -103,6 +106,7 @@ pub fn get(conn: &mut DbConn, id: &str) -> Result<Workspace> {
 /// Adds `user` to `ws` with `role` and audits it.
 pub fn add_member(
     conn: &mut DbConn,
+    keyring: &Keyring,
     actor: &Actor,
     ws: &Workspace,
     user: &User,
@@ -118,6 +122,7 @@ pub fn add_member(
         .execute(conn)?;
     audit::record(
         conn,
+        keyring,
         actor,
         Event::new("member.added")
             .workspace(&ws.id)
@@ -140,8 +145,13 @@ pub async fn create(
     } else {
         Some(WorkspaceSlug::parse(&slug).map_err(|m| Error::invalid("slug", m))?)
     };
+    let config = state.config.clone();
     state
-        .db(move |c| write_tx(c, |c| insert_workspace(c, &actor, &name, slug)))
+        .db(move |c| {
+            write_tx(c, |c| {
+                insert_workspace(c, &config.keyring, &actor, &name, slug)
+            })
+        })
         .await
 }
 
@@ -218,6 +228,7 @@ pub async fn change_role(
     user_id: String,
     role: String,
 ) -> Result<()> {
+    let config = state.config.clone();
     let role =
         Role::parse(&role).ok_or_else(|| Error::invalid("role", "Choose Owner or Member."))?;
     state
@@ -241,6 +252,7 @@ pub async fn change_role(
                 let email = accounts::get_user(c, &user_id)?.email;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("member.role_changed")
                         .workspace(&workspace_id)
@@ -260,6 +272,7 @@ pub async fn remove_member(
     workspace_id: String,
     user_id: String,
 ) -> Result<()> {
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
@@ -275,6 +288,7 @@ pub async fn remove_member(
                 let email = accounts::get_user(c, &user_id)?.email;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("member.removed")
                         .workspace(&workspace_id)
@@ -354,6 +368,7 @@ pub async fn invite(
                 )?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("invitation.created")
                         .workspace(&ws.id)
@@ -375,6 +390,7 @@ pub async fn revoke_invitation(
     workspace_id: String,
     invitation_id: String,
 ) -> Result<()> {
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
@@ -391,6 +407,7 @@ pub async fn revoke_invitation(
                     .execute(c)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("invitation.revoked")
                         .workspace(&workspace_id)
@@ -451,6 +468,7 @@ pub async fn accept_invitation(
     how: Acceptance,
     ip: Option<String>,
 ) -> Result<(User, String)> {
+    let config = state.config.clone();
     let new_account = match &how {
         Acceptance::NewAccount {
             name,
@@ -501,7 +519,7 @@ pub async fn accept_invitation(
                             email: Some(inv.email.clone()),
                             ip: ip.clone(),
                         };
-                        accounts::insert_user(c, &actor, &email, &name, &hash, false)?
+                        accounts::insert_user(c, &config.keyring, &actor, &email, &name, &hash, false)?
                     }
                     (Acceptance::NewAccount { .. }, None) => {
                         return Err(Error::Internal(anyhow::anyhow!("new account without a hash")));
@@ -517,10 +535,10 @@ pub async fn accept_invitation(
                     .set(invitations::accepted_at.eq(now()))
                     .execute(c)?;
                 if membership(c, &view.workspace.id, &user.id)?.is_none() {
-                    add_member(c, &actor, &view.workspace, &user, role)?;
+                    add_member(c, &config.keyring, &actor, &view.workspace, &user, role)?;
                 }
                 audit::record(
-                    c,
+                    c, &config.keyring,
                     &actor,
                     Event::new("invitation.accepted")
                         .workspace(&view.workspace.id)
@@ -627,6 +645,7 @@ pub async fn set_allowance(
     workspace_id: String,
     input: String,
 ) -> Result<Option<i64>> {
+    let config = state.config.clone();
     let after = parse_allowance(&input)?;
     let id = workspace_id.clone();
     state
@@ -641,6 +660,7 @@ pub async fn set_allowance(
                     .execute(c)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("workspace.allowance_changed")
                         .workspace(&ws.id)

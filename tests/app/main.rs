@@ -8,6 +8,7 @@ mod smoke;
 mod access;
 mod admin_search;
 mod audit;
+mod audit_chain;
 mod audit_views;
 mod browser;
 mod byok;

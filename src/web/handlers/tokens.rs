@@ -115,8 +115,9 @@ pub async fn create(
         o.0.workspace.workspace_id.clone(),
         name.clone(),
     );
+    let config = state.config.clone();
     let created = state
-        .db(move |c| api_tokens::create(c, &actor, &ws_id, &n))
+        .db(move |c| api_tokens::create(c, &config.keyring, &actor, &ws_id, &n))
         .await;
     match created {
         Ok((row, token)) => {
@@ -153,8 +154,9 @@ pub async fn revoke(
 ) -> Result<HttpResponse> {
     let id = path.into_inner().id;
     let (actor, ws_id) = (o.0.user.actor(), o.0.workspace.workspace_id.clone());
+    let config = state.config.clone();
     let r = state
-        .db(move |c| api_tokens::revoke(c, &actor, &ws_id, &id))
+        .db(move |c| api_tokens::revoke(c, &config.keyring, &actor, &ws_id, &id))
         .await;
     match r {
         Ok(()) => flash_success(

@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
+use super::token_revocation;
 use super::{mail, settings, throttle, workspaces};
 use crate::db::models::{PasswordReset, User};
 use crate::db::schema::{password_resets, users};
@@ -689,10 +690,22 @@ pub async fn set_disabled(
                     &actor,
                     Event::new(action).target(&user.email),
                 )?;
+                if disabled {
+                    token_revocation::revoke_created_by(
+                        c,
+                        &config,
+                        &actor,
+                        &user,
+                        None,
+                        token_revocation::Reason::Disabled,
+                    )?;
+                }
                 Ok(())
             })
         })
-        .await
+        .await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
 }
 
 /// Grants or revokes platform admin. The person's sessions end (roles changed).

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
-use crate::db::schema::api_tokens;
+use crate::db::schema::{api_tokens, users};
 use crate::db::{DbConn, now, write_tx};
 use crate::domain::ids::new_id;
 use crate::domain::tokens;
@@ -123,13 +123,29 @@ pub fn revoke(
     })
 }
 
-/// The workspace's tokens, newest first.
-pub fn list(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<TokenRow>> {
-    Ok(api_tokens::table
+/// Who created a token, as the tokens page names them.
+#[derive(Debug, Clone)]
+pub struct Creator {
+    pub name: String,
+    pub email: String,
+}
+
+/// The workspace's tokens, newest first, each with its creator (`None`: made from the
+/// command line, or by an account that no longer exists).
+pub fn list(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<(TokenRow, Option<Creator>)>> {
+    let rows: Vec<(TokenRow, Option<(String, String)>)> = api_tokens::table
+        .left_join(users::table.on(api_tokens::created_by.eq(users::id.nullable())))
         .filter(api_tokens::workspace_id.eq(workspace_id))
         .order(api_tokens::created_at.desc())
-        .select(TokenRow::as_select())
-        .load(conn)?)
+        .select((
+            TokenRow::as_select(),
+            (users::name, users::email).nullable(),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, c)| (t, c.map(|(name, email)| Creator { name, email })))
+        .collect())
 }
 
 /// The live token with this hash: (token id, workspace id).

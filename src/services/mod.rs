@@ -18,5 +18,6 @@ pub mod rotation;
 pub mod seed;
 pub mod settings;
 pub mod throttle;
+pub mod token_revocation;
 pub mod usage_report;
 pub mod workspaces;

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
+use super::token_revocation;
 use super::{accounts, mail};
 use crate::db::models::{Invitation, Membership, User, Workspace};
 use crate::db::schema::{invitations, memberships, users, workspaces};
@@ -249,20 +250,33 @@ pub async fn change_role(
                     .set(memberships::role.eq(role.as_str()))
                     .execute(c)?;
                 accounts::end_sessions(c, &user_id)?;
-                let email = accounts::get_user(c, &user_id)?.email;
+                let user = accounts::get_user(c, &user_id)?;
                 audit::record(
                     c,
                     &config.keyring,
                     &actor,
                     Event::new("member.role_changed")
                         .workspace(&workspace_id)
-                        .target(&email)
+                        .target(&user.email)
                         .details(json!({ "before": before.as_str(), "after": role.as_str() })),
                 )?;
+                // Only owners hold API tokens (SPEC §2): a former owner's go with the role.
+                if before == Role::Owner {
+                    token_revocation::revoke_created_by(
+                        c,
+                        &config,
+                        &actor,
+                        &user,
+                        Some(&workspace_id),
+                        token_revocation::Reason::Demoted,
+                    )?;
+                }
                 Ok(())
             })
         })
-        .await
+        .await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
 }
 
 /// Removes a member; never the last owner.
@@ -285,20 +299,30 @@ pub async fn remove_member(
                 }
                 diesel::delete(memberships::table.find((&workspace_id, &user_id))).execute(c)?;
                 accounts::end_sessions(c, &user_id)?;
-                let email = accounts::get_user(c, &user_id)?.email;
+                let user = accounts::get_user(c, &user_id)?;
                 audit::record(
                     c,
                     &config.keyring,
                     &actor,
                     Event::new("member.removed")
                         .workspace(&workspace_id)
-                        .target(&email)
+                        .target(&user.email)
                         .details(json!({ "role": m.role })),
+                )?;
+                token_revocation::revoke_created_by(
+                    c,
+                    &config,
+                    &actor,
+                    &user,
+                    Some(&workspace_id),
+                    token_revocation::Reason::Removed,
                 )?;
                 Ok(())
             })
         })
-        .await
+        .await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
 }
 
 #[derive(Template)]

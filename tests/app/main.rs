@@ -27,5 +27,6 @@ mod passwords;
 mod process;
 mod sdk;
 mod sessions;
+mod token_revocation;
 mod usage_pages;
 mod usage_rollup;

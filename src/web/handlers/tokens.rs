@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::render;
 use super::workspace::format_time;
 use crate::error::{Error, Result};
-use crate::services::api_tokens::{self, TokenRow};
+use crate::services::api_tokens::{self, Creator, TokenRow};
 use crate::state::AppState;
 use crate::web::extractors::WorkspaceOwner;
 use crate::web::forms::{FormErrors, see_other};
@@ -24,11 +24,15 @@ struct TokenView {
     created: String,
     last_use: String,
     revoked: bool,
+    /// "Name (email)" of whoever created it, or a dash.
+    creator: String,
 }
 
 impl TokenView {
-    fn of(t: TokenRow) -> TokenView {
+    fn of((t, creator): (TokenRow, Option<Creator>)) -> TokenView {
         TokenView {
+            creator: creator
+                .map_or_else(|| "—".to_owned(), |c| format!("{} ({})", c.name, c.email)),
             created: format_time(t.created_at),
             last_use: t.last_used_at.map_or_else(|| "Never".into(), format_time),
             revoked: t.revoked_at.is_some(),

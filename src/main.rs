@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use keyhold::config::{Config, redact_url};
 use keyhold::db;
 use keyhold::domain::vault::Keyring;
-use keyhold::services::{accounts, audit, rotation};
+use keyhold::services::{accounts, audit, audit_chain, rotation};
 use keyhold::startup::Application;
 use secrecy::SecretString;
 
@@ -109,7 +109,14 @@ fn open_db(config: &Config) -> Result<db::DbConn, ExitCode> {
         );
         ExitCode::from(2)
     })?;
-    db::run_migrations(&mut conn).map_err(|e| {
+    db::run_migrations_then(&mut conn, |c, applied| {
+        Ok(audit_chain::seal_after_migrations(
+            c,
+            &config.keyring,
+            applied,
+        )?)
+    })
+    .map_err(|e| {
         eprintln!("keyhold: {e}");
         ExitCode::FAILURE
     })?;
@@ -160,8 +167,8 @@ fn run(command: Command) -> Result<(), ExitCode> {
                     eprintln!("keyhold: {e}");
                     ExitCode::FAILURE
                 })?;
-            let user =
-                accounts::create_admin_cli(&mut conn, &email, &name, &hash).map_err(|e| {
+            let user = accounts::create_admin_cli(&mut conn, &config.keyring, &email, &name, &hash)
+                .map_err(|e| {
                     eprintln!("keyhold: cannot create the admin: {e}");
                     ExitCode::from(2)
                 })?;
@@ -199,13 +206,30 @@ fn run(command: Command) -> Result<(), ExitCode> {
         } => {
             let config = load_config()?;
             let mut conn = open_db(&config)?;
-            match audit::verify(&mut conn) {
-                Ok(audit::Verdict::Intact { events }) => {
+            match audit::verify(&mut conn, &config.keyring) {
+                Ok(audit::Verdict::Intact {
+                    events,
+                    legacy,
+                    keyed_since,
+                    last_at,
+                    retired,
+                }) => {
                     println!("Audit log intact: {events} events, hash chain verified.");
+                    println!("{}", chain_facts(events, legacy, keyed_since, last_at));
+                    if !retired.is_empty() {
+                        println!(
+                            "Events MACed under retired master keys ({}) are covered by the later keyed events and the head.",
+                            retired.join(", ")
+                        );
+                    }
                     Ok(())
                 }
                 Ok(audit::Verdict::Broken { at_id, problem }) => {
                     println!("Audit log TAMPERED at event {at_id}: {problem}.");
+                    Err(ExitCode::FAILURE)
+                }
+                Ok(audit::Verdict::Unverifiable { problem }) => {
+                    println!("Audit log cannot be verified: {problem}.");
                     Err(ExitCode::FAILURE)
                 }
                 Err(e) => {
@@ -223,12 +247,18 @@ fn run(command: Command) -> Result<(), ExitCode> {
             );
             let mut conn = open_db(&config)?;
             println!("Database: ok ({})", redact_url(&config.database_url));
-            match audit::verify(&mut conn) {
-                Ok(audit::Verdict::Intact { events }) => {
+            match audit::verify(&mut conn, &config.keyring) {
+                Ok(audit::Verdict::Intact { events, .. }) => {
                     println!("Audit log: ok ({events} events)")
                 }
                 Ok(audit::Verdict::Broken { at_id, problem }) => {
                     println!("Audit log: TAMPERED at event {at_id}: {problem}");
+                    return Err(ExitCode::FAILURE);
+                }
+                Ok(audit::Verdict::Unverifiable { problem }) => {
+                    // Say so, and still report on the stored keys (likely the same cause).
+                    println!("Audit log: cannot be verified: {problem}");
+                    check_secrets(&mut conn, &config)?;
                     return Err(ExitCode::FAILURE);
                 }
                 Err(e) => {
@@ -275,6 +305,32 @@ fn run(command: Command) -> Result<(), ExitCode> {
             rotate_master_key(&mut conn, &config, batch)
         }
     }
+}
+
+/// What an operator may note to compare later: a rollback of the whole database to an
+/// earlier state (head included) is the one change the chain cannot reveal by itself.
+fn chain_facts(events: i64, legacy: i64, keyed_since: i64, last_at: Option<i64>) -> String {
+    let when = |t: i64| {
+        time::OffsetDateTime::from_unix_timestamp(t)
+            .ok()
+            .and_then(|d| {
+                d.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| t.to_string())
+    };
+    let last = last_at.map_or_else(|| "none".to_owned(), when);
+    let legacy = if legacy > 0 {
+        format!(
+            "; events 1–{legacy} predate keying and are plain SHA-256, pinned by the keyed head"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "Keyed (HMAC-SHA256 under the master keys) since {}{legacy}. Last event: #{events} at {last}.",
+        when(keyed_since)
+    )
 }
 
 /// `keyhold check`, last part: every stored key opens (reported by id, never by value).

@@ -20,7 +20,7 @@ use crate::db::{self, Backend};
 use crate::error::Error;
 use crate::gateway;
 use crate::metrics::Metrics;
-use crate::services::{mail, throttle};
+use crate::services::{audit_chain, mail, throttle};
 use crate::state::AppState;
 use crate::web::principals::Principals;
 use crate::web::session_store::{self, DbSessionStore};
@@ -85,10 +85,13 @@ impl Application {
             Backend::Postgres => 16,
         };
         let url = config.database_url.clone();
+        let keyring = config.keyring.clone();
         let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<db::DbPool> {
             let pool = db::build_pool(&url, pool_size)?;
             let mut conn = pool.get()?;
-            db::run_migrations(&mut conn)?;
+            db::run_migrations_then(&mut conn, |c, applied| {
+                Ok(audit_chain::seal_after_migrations(c, &keyring, applied)?)
+            })?;
             Ok(pool)
         })
         .await??;

@@ -147,17 +147,34 @@ pub fn build_pool(url: &str, max_size: u32) -> Result<DbPool, anyhow::Error> {
 
 /// Runs every pending migration for the connection's backend.
 pub fn run_migrations(conn: &mut DbConn) -> Result<usize, anyhow::Error> {
-    let applied = match conn {
-        DbConn::Sqlite(c) => c
-            .run_pending_migrations(SQLITE_MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
-            .len(),
-        DbConn::Postgres(c) => c
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
-            .len(),
-    };
-    Ok(applied)
+    run_migrations_then(conn, |_, _| Ok(()))
+}
+
+/// Runs every pending migration, then `after` with the versions applied, all in one
+/// transaction: a step that must follow a migration but needs what SQL cannot do (the
+/// master keys) lands with it or not at all.
+pub fn run_migrations_then(
+    conn: &mut DbConn,
+    after: impl FnOnce(&mut DbConn, &[String]) -> Result<(), anyhow::Error>,
+) -> Result<usize, anyhow::Error> {
+    conn.transaction::<_, anyhow::Error, _>(|conn| {
+        let applied: Vec<String> = match conn {
+            DbConn::Sqlite(c) => c
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            DbConn::Postgres(c) => c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        };
+        after(conn, &applied)?;
+        Ok(applied.len())
+    })
 }
 
 /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (no lock upgrade

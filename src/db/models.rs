@@ -76,6 +76,11 @@ pub struct AuditRow {
     pub details: String,
     pub prev_hash: String,
     pub hash: String,
+    /// The master-key version whose derived key MACed `hash`; `None` for the events
+    /// written before the chain was keyed.
+    pub key_version: Option<String>,
+    /// HMAC-SHA256 of `hash` under that key (hex).
+    pub mac: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

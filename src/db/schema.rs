@@ -89,6 +89,8 @@ diesel::table! {
         details -> Text,
         prev_hash -> Text,
         hash -> Text,
+        key_version -> Nullable<Text>,
+        mac -> Nullable<Text>,
     }
 }
 
@@ -97,6 +99,10 @@ diesel::table! {
         id -> Integer,
         last_id -> BigInt,
         last_hash -> Text,
+        key_version -> Nullable<Text>,
+        legacy_until -> Nullable<BigInt>,
+        sealed_at -> Nullable<BigInt>,
+        mac -> Nullable<Text>,
     }
 }
 

@@ -1,8 +1,14 @@
-//! Audit events: the action names and the hash chain that makes tampering visible.
+//! Audit events: the chain that makes tampering visible. Every event links to the one
+//! before it by SHA-256 (`chain_hash`); every event written since the chain was keyed also
+//! carries an HMAC-SHA256 of its link under a key derived from a master key (`ChainKey`),
+//! and so does the chain's head, so that rewriting the database is not enough to forge it.
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
-use super::tokens::hex;
+use super::tokens::{constant_time_eq, hex};
+use super::vault::Keyring;
 
 /// The fields of an event that its hash covers.
 pub struct ChainedFields<'a> {
@@ -17,31 +23,131 @@ pub struct ChainedFields<'a> {
     pub details: &'a str,
 }
 
-/// `hash = SHA-256(prev_hash | id | at | actor | ... | details)`, each field length-prefixed
-/// so that no two different events serialise alike.
-pub fn chain_hash(prev_hash: &str, f: &ChainedFields<'_>) -> String {
-    let mut h = Sha256::new();
-    let mut put = |s: &str| {
-        h.update((s.len() as u64).to_be_bytes());
-        h.update(s.as_bytes());
+/// Feeds `label`, `prev_hash` and the event's fields to `put`, each length-prefixed so that
+/// no two different events serialise alike.
+fn serialise(label: &str, prev_hash: &str, f: &ChainedFields<'_>, put: &mut dyn FnMut(&[u8])) {
+    let mut field = |s: &str| {
+        put(&(s.len() as u64).to_be_bytes());
+        put(s.as_bytes());
     };
-    put("keyhold-audit/v1");
-    put(prev_hash);
-    put(&f.id.to_string());
-    put(&f.at.to_string());
+    field(label);
+    field(prev_hash);
+    field(&f.id.to_string());
+    field(&f.at.to_string());
     for opt in [f.actor_id, f.actor_email, f.ip, f.workspace_id, f.target] {
         match opt {
-            Some(v) => put(&format!("+{v}")),
-            None => put("-"),
+            Some(v) => field(&format!("+{v}")),
+            None => field("-"),
         }
     }
-    put(f.action);
-    put(f.details);
+    field(f.action);
+    field(f.details);
+}
+
+/// The link of an event: `SHA-256(prev_hash | id | at | actor | ... | details)`. Every
+/// event has one; the events written since the chain was keyed also carry a MAC of it.
+pub fn chain_hash(prev_hash: &str, f: &ChainedFields<'_>) -> String {
+    let mut h = Sha256::new();
+    serialise("keyhold-audit/v1", prev_hash, f, &mut |b| h.update(b));
     hex(&h.finalize())
 }
 
 /// The hash the chain starts from.
 pub const GENESIS: &str = "genesis";
+
+/// What the head's MAC covers: the last event, where the keyed part of the chain begins
+/// (events up to `legacy_until` are the unkeyed ones written before keying), and when the
+/// chain was keyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub last_id: i64,
+    pub last_hash: String,
+    pub legacy_until: i64,
+    pub sealed_at: i64,
+}
+
+/// The key that MACs the chain, derived from one master key: HMAC-SHA256(master,
+/// "keyhold/audit-chain/v1"). Each keyed event and the head record the master-key version,
+/// so events stay verifiable after rotation while the old master key is configured.
+pub struct ChainKey {
+    version: String,
+    key: Zeroizing<[u8; 32]>,
+}
+
+/// Domain separation for the derived key.
+const CONTEXT: &str = "keyhold/audit-chain/v1";
+
+impl ChainKey {
+    /// The key of the active master key (new events and heads use it).
+    pub fn active(keyring: &Keyring) -> Option<ChainKey> {
+        Self::of(keyring, keyring.active_id())
+    }
+
+    /// The key of master-key version `version`, if configured.
+    pub fn of(keyring: &Keyring, version: &str) -> Option<ChainKey> {
+        Some(ChainKey {
+            version: version.to_owned(),
+            key: keyring.derive_subkey(version, CONTEXT)?,
+        })
+    }
+
+    /// The master-key version it derives from.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC zero-pads keys shorter than its 64-byte block, so this is HMAC keyed with
+        // the 32-byte derived key itself (and cannot fail).
+        let mut block = Zeroizing::new([0u8; 64]);
+        block[..32].copy_from_slice(&self.key[..]);
+        <Hmac<Sha256> as hmac::digest::KeyInit>::new(
+            hmac::digest::generic_array::GenericArray::from_slice(&block[..]),
+        )
+    }
+
+    fn mac_of(&self, parts: &[&str]) -> String {
+        let mut m = self.mac();
+        for part in parts {
+            m.update(&(part.len() as u64).to_be_bytes());
+            m.update(part.as_bytes());
+        }
+        hex(&m.finalize().into_bytes())
+    }
+
+    /// The MAC of event `id`'s link `hash` (hex). The link covers the event's fields and
+    /// the link before it, so the MAC pins the whole chain up to this event.
+    pub fn event_mac(&self, id: i64, hash: &str) -> String {
+        self.mac_of(&[
+            "keyhold-audit-event/v1",
+            &self.version,
+            &id.to_string(),
+            hash,
+        ])
+    }
+
+    /// Whether `mac` is this key's MAC of event `id`'s link.
+    pub fn event_matches(&self, mac: &str, id: i64, hash: &str) -> bool {
+        constant_time_eq(&self.event_mac(id, hash), mac)
+    }
+
+    /// The head's MAC (hex).
+    pub fn head_mac(&self, head: &Head) -> String {
+        self.mac_of(&[
+            "keyhold-audit-head/v1",
+            &self.version,
+            &head.last_id.to_string(),
+            &head.last_hash,
+            &head.legacy_until.to_string(),
+            &head.sealed_at.to_string(),
+        ])
+    }
+
+    /// Whether `mac` is this key's MAC of `head`.
+    pub fn head_matches(&self, mac: &str, head: &Head) -> bool {
+        constant_time_eq(&self.head_mac(head), mac)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -68,5 +174,67 @@ mod tests {
         assert_ne!(base, chain_hash("other", &fields("{}", None)));
         assert_ne!(base, chain_hash(GENESIS, &fields("{}", Some(""))));
         assert_eq!(base, chain_hash(GENESIS, &fields("{}", None)));
+    }
+
+    fn ring(spec: &str) -> Keyring {
+        Keyring::parse(spec).expect("keyring")
+    }
+
+    const V1: &str = "v1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const V2: &str = "v2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
+    #[test]
+    fn the_event_mac_depends_on_key_version_id_and_link() {
+        let both = ring(&format!("{V2},{V1}"));
+        let (k1, k2) = (
+            ChainKey::of(&both, "v1").expect("v1"),
+            ChainKey::active(&both).expect("v2"),
+        );
+        assert_eq!(k2.version(), "v2");
+        let link = chain_hash(GENESIS, &fields("{}", None));
+        let m1 = k1.event_mac(1, &link);
+        assert_ne!(m1, k2.event_mac(1, &link));
+        assert!(k1.event_matches(&m1, 1, &link));
+        assert!(!k2.event_matches(&m1, 1, &link));
+        assert!(!k1.event_matches(&m1, 2, &link));
+        let other = chain_hash(GENESIS, &fields("{\"a\":1}", None));
+        assert!(!k1.event_matches(&m1, 1, &other));
+        // The same master key under v1 in another keyring derives the same key.
+        let alone = ChainKey::active(&ring(V1)).expect("v1");
+        assert!(alone.event_matches(&m1, 1, &link));
+        assert!(ChainKey::of(&ring(V1), "v2").is_none());
+    }
+
+    #[test]
+    fn the_head_mac_covers_every_field() {
+        let k = ChainKey::active(&ring(V1)).expect("v1");
+        let head = Head {
+            last_id: 5,
+            last_hash: "abc".into(),
+            legacy_until: 2,
+            sealed_at: 100,
+        };
+        let mac = k.head_mac(&head);
+        assert!(k.head_matches(&mac, &head));
+        for other in [
+            Head {
+                last_id: 4,
+                ..head.clone()
+            },
+            Head {
+                last_hash: "abd".into(),
+                ..head.clone()
+            },
+            Head {
+                legacy_until: 5,
+                ..head.clone()
+            },
+            Head {
+                sealed_at: 101,
+                ..head.clone()
+            },
+        ] {
+            assert!(!k.head_matches(&mac, &other), "{other:?}");
+        }
     }
 }

@@ -331,6 +331,20 @@ impl Keyring {
         Ok(SecretString::from(text))
     }
 
+    /// A 32-byte key for one purpose (`context`, e.g. `keyhold/audit-chain/v1`) derived from
+    /// the master key `id`: HMAC-SHA256(master, context). `None` when `id` is not configured.
+    /// Distinct contexts give independent keys; none equals the sealing key itself.
+    pub fn derive_subkey(&self, id: &str, context: &str) -> Option<Zeroizing<[u8; 32]>> {
+        let master = self.key(id)?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&master.bytes[..]).ok()?;
+        mac.update(context.as_bytes());
+        let mut tag = mac.finalize().into_bytes();
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&tag);
+        tag.zeroize();
+        Some(out)
+    }
+
     /// Fingerprint of a secret: hex of the first 16 bytes of HMAC-SHA256 keyed with a key
     /// derived from the ACTIVE master key. Spots the same key entered twice without
     /// decrypting; fingerprints change when the active master key changes.

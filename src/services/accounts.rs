@@ -8,13 +8,14 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
-use super::{mail, settings, sign_in, throttle};
+use super::{mail, settings, sign_in, throttle, token_revocation};
 use crate::db::models::{PasswordReset, User};
 use crate::db::schema::{password_resets, users};
 use crate::db::{DbConn, now, write_tx};
 use crate::domain::ids::{Email, new_id, parse_name};
 use crate::domain::password;
 use crate::domain::tokens;
+use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::web::session_store::purge_user_sessions;
@@ -88,6 +89,7 @@ pub fn find_by_email(conn: &mut DbConn, email: &str) -> Result<Option<User>> {
 /// Inserts a user (inside the caller's transaction) and audits it.
 pub fn insert_user(
     conn: &mut DbConn,
+    keyring: &Keyring,
     actor: &Actor,
     email: &Email,
     name: &str,
@@ -117,6 +119,7 @@ pub fn insert_user(
         .execute(conn)?;
     audit::record(
         conn,
+        keyring,
         actor,
         Event::new("user.created")
             .target(&user.email)
@@ -170,6 +173,7 @@ pub async fn complete_setup(
     form: NewAccount,
     ip: Option<String>,
 ) -> Result<User> {
+    let config = state.config.clone();
     let name = parse_name(&form.name).map_err(|m| Error::invalid("name", m))?;
     let email = Email::parse(&form.email).map_err(|m| Error::invalid("email", m))?;
     let pw = check_new_password(&form.password, Some(&form.password_confirm))?;
@@ -186,9 +190,10 @@ pub async fn complete_setup(
                     email: Some(email.as_str().to_owned()),
                     ip,
                 };
-                let user = insert_user(c, &actor, &email, &name, &hash, true)?;
+                let user = insert_user(c, &config.keyring, &actor, &email, &name, &hash, true)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("platform.setup_completed").target(&user.email),
                 )?;
@@ -201,6 +206,7 @@ pub async fn complete_setup(
 /// Creates a platform admin from the command line.
 pub fn create_admin_cli(
     conn: &mut DbConn,
+    keyring: &Keyring,
     email: &str,
     name: &str,
     password_hash: &str,
@@ -208,7 +214,15 @@ pub fn create_admin_cli(
     let email = Email::parse(email).map_err(|m| Error::invalid("email", m))?;
     let name = parse_name(name).map_err(|m| Error::invalid("name", m))?;
     write_tx(conn, |c| {
-        let user = insert_user(c, &Actor::cli(), &email, &name, password_hash, true)?;
+        let user = insert_user(
+            c,
+            keyring,
+            &Actor::cli(),
+            &email,
+            &name,
+            password_hash,
+            true,
+        )?;
         settings::delete(c, settings::SETUP_TOKEN)?;
         Ok(user)
     })
@@ -218,10 +232,11 @@ pub fn create_admin_cli(
 
 /// Records a sign-out.
 pub async fn signed_out(state: &AppState, actor: Actor) -> Result<()> {
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
-                audit::record(c, &actor, Event::new("user.signed_out"))?;
+                audit::record(c, &config.keyring, &actor, Event::new("user.signed_out"))?;
                 Ok(())
             })
         })
@@ -255,11 +270,17 @@ fn spend_reset_links(conn: &mut DbConn, user_id: &str) -> Result<()> {
 
 /// "Sign out everywhere".
 pub async fn sign_out_everywhere(state: &AppState, actor: Actor, user_id: String) -> Result<()> {
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
                 end_sessions(c, &user_id)?;
-                audit::record(c, &actor, Event::new("user.signed_out_everywhere"))?;
+                audit::record(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    Event::new("user.signed_out_everywhere"),
+                )?;
                 Ok(())
             })
         })
@@ -276,6 +297,7 @@ pub async fn change_password(
     new: String,
     confirm: String,
 ) -> Result<i64> {
+    let config = state.config.clone();
     let new = check_new_password(&new, Some(&confirm))?;
     let uid = user_id.clone();
     let user = state.db(move |c| get_user(c, &uid)).await?;
@@ -291,7 +313,12 @@ pub async fn change_password(
                     .execute(c)?;
                 end_sessions(c, &user_id)?;
                 spend_reset_links(c, &user_id)?;
-                audit::record(c, &actor, Event::new("user.password_changed"))?;
+                audit::record(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    Event::new("user.password_changed"),
+                )?;
                 Ok(get_user(c, &user_id)?.session_epoch)
             })
         })
@@ -361,7 +388,12 @@ pub async fn request_reset(state: &AppState, email: String, ip: Option<String>) 
                     email: Some(user.email.clone()),
                     ip,
                 };
-                audit::record(c, &actor, Event::new("user.password_reset_requested"))?;
+                audit::record(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    Event::new("user.password_reset_requested"),
+                )?;
                 Ok(true)
             })
         })
@@ -394,6 +426,7 @@ pub async fn complete_reset(
     confirm: String,
     ip: Option<String>,
 ) -> Result<()> {
+    let config = state.config.clone();
     let pw = check_new_password(&new, Some(&confirm))?;
     let hash = hash_password(pw).await?;
     state
@@ -420,7 +453,12 @@ pub async fn complete_reset(
                     email: Some(user.email.clone()),
                     ip,
                 };
-                audit::record(c, &actor, Event::new("user.password_reset"))?;
+                audit::record(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    Event::new("user.password_reset"),
+                )?;
                 Ok(())
             })
         })
@@ -445,7 +483,15 @@ pub async fn admin_create_user(
     let user = state
         .db(move |c| {
             write_tx(c, |c| {
-                let user = insert_user(c, &actor, &email, &name, &placeholder, is_admin)?;
+                let user = insert_user(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    &email,
+                    &name,
+                    &placeholder,
+                    is_admin,
+                )?;
                 queue_reset(c, &|p| config.link(p), &user, WELCOME_TTL_SECS, true)?;
                 Ok(user)
             })
@@ -462,6 +508,7 @@ pub async fn set_disabled(
     user_id: String,
     disabled: bool,
 ) -> Result<()> {
+    let config = state.config.clone();
     if actor.user_id.as_deref() == Some(user_id.as_str()) && disabled {
         return Err(Error::Conflict(
             "You cannot disable your own account.".into(),
@@ -485,11 +532,28 @@ pub async fn set_disabled(
                 } else {
                     "user.enabled"
                 };
-                audit::record(c, &actor, Event::new(action).target(&user.email))?;
+                audit::record(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    Event::new(action).target(&user.email),
+                )?;
+                if disabled {
+                    token_revocation::revoke_created_by(
+                        c,
+                        &config,
+                        &actor,
+                        &user,
+                        None,
+                        token_revocation::Reason::Disabled,
+                    )?;
+                }
                 Ok(())
             })
         })
-        .await
+        .await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
 }
 
 /// Grants or revokes platform admin. The person's sessions end (roles changed).
@@ -499,6 +563,7 @@ pub async fn set_admin(
     user_id: String,
     is_admin: bool,
 ) -> Result<()> {
+    let config = state.config.clone();
     if actor.user_id.as_deref() == Some(user_id.as_str()) && !is_admin {
         return Err(Error::Conflict(
             "You cannot remove your own admin rights.".into(),
@@ -517,6 +582,7 @@ pub async fn set_admin(
                 end_sessions(c, &user_id)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("user.admin_changed")
                         .target(&user.email)
@@ -530,6 +596,7 @@ pub async fn set_admin(
 
 /// Turns public sign-up on or off.
 pub async fn set_signup(state: &AppState, actor: Actor, enabled: bool) -> Result<()> {
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
@@ -541,6 +608,7 @@ pub async fn set_signup(state: &AppState, actor: Actor, enabled: bool) -> Result
                 )?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("settings.signup_changed")
                         .details(json!({ "before": before, "after": enabled })),

@@ -5,10 +5,11 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
-use crate::db::schema::api_tokens;
+use crate::db::schema::{api_tokens, users};
 use crate::db::{DbConn, now, write_tx};
 use crate::domain::ids::new_id;
 use crate::domain::tokens;
+use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
 
 /// A token as the tokens page lists it (never the token itself).
@@ -44,6 +45,7 @@ fn parse_name(input: &str) -> Result<String> {
 /// Creates a token and returns it in clear, the only time it exists outside the caller.
 pub fn create(
     conn: &mut DbConn,
+    keyring: &Keyring,
     actor: &Actor,
     workspace_id: &str,
     name: &str,
@@ -73,6 +75,7 @@ pub fn create(
             .execute(c)?;
         audit::record(
             c,
+            keyring,
             actor,
             Event::new("api_token.created")
                 .workspace(workspace_id)
@@ -85,7 +88,13 @@ pub fn create(
 }
 
 /// Revokes a token of the workspace; the next request with it is refused everywhere.
-pub fn revoke(conn: &mut DbConn, actor: &Actor, workspace_id: &str, token_id: &str) -> Result<()> {
+pub fn revoke(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    actor: &Actor,
+    workspace_id: &str,
+    token_id: &str,
+) -> Result<()> {
     write_tx(conn, |c| {
         let row: TokenRow = api_tokens::table
             .find(token_id)
@@ -103,6 +112,7 @@ pub fn revoke(conn: &mut DbConn, actor: &Actor, workspace_id: &str, token_id: &s
             .execute(c)?;
         audit::record(
             c,
+            keyring,
             actor,
             Event::new("api_token.revoked")
                 .workspace(workspace_id)
@@ -113,13 +123,29 @@ pub fn revoke(conn: &mut DbConn, actor: &Actor, workspace_id: &str, token_id: &s
     })
 }
 
-/// The workspace's tokens, newest first.
-pub fn list(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<TokenRow>> {
-    Ok(api_tokens::table
+/// Who created a token, as the tokens page names them.
+#[derive(Debug, Clone)]
+pub struct Creator {
+    pub name: String,
+    pub email: String,
+}
+
+/// The workspace's tokens, newest first, each with its creator (`None`: made from the
+/// command line, or by an account that no longer exists).
+pub fn list(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<(TokenRow, Option<Creator>)>> {
+    let rows: Vec<(TokenRow, Option<(String, String)>)> = api_tokens::table
+        .left_join(users::table.on(api_tokens::created_by.eq(users::id.nullable())))
         .filter(api_tokens::workspace_id.eq(workspace_id))
         .order(api_tokens::created_at.desc())
-        .select(TokenRow::as_select())
-        .load(conn)?)
+        .select((
+            TokenRow::as_select(),
+            (users::name, users::email).nullable(),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, c)| (t, c.map(|(name, email)| Creator { name, email })))
+        .collect())
 }
 
 /// The live token with this hash: (token id, workspace id).

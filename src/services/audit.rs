@@ -1,14 +1,18 @@
-//! The audit log: every change writes its event in the same transaction, chained by hash.
+//! The audit log: every change writes its event in the same transaction, chained by a
+//! keyed hash (see `audit_chain`).
 
 use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::audit_chain as chain;
+pub use super::audit_chain::{Verdict, verify};
 use crate::db::models::AuditRow;
 use crate::db::schema::{audit_chain, audit_events};
 use crate::db::{DbConn, now};
-use crate::domain::audit::{ChainedFields, GENESIS, chain_hash};
-use crate::error::Result;
+use crate::domain::audit::{ChainKey, ChainedFields, Head, chain_hash};
+use crate::domain::vault::Keyring;
+use crate::error::{Error, Result};
 
 /// Who did it, from where.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -72,29 +76,35 @@ impl<'a> Event<'a> {
     }
 }
 
-/// Appends `event` to the chain. Call inside the transaction of the change it describes.
-pub fn record(conn: &mut DbConn, actor: &Actor, event: Event<'_>) -> Result<i64> {
+/// Appends `event` to the chain, keyed under the active master key. Call inside the
+/// transaction of the change it describes. Refuses (an internal error) when the chain's
+/// head does not verify: extending a cut or forged head would launder it.
+pub fn record(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    actor: &Actor,
+    event: Event<'_>,
+) -> Result<i64> {
     // Touching the head first serialises writers on PostgreSQL (row lock) as SQLite's
     // immediate transaction already does.
     diesel::update(audit_chain::table.find(1))
         .set(audit_chain::last_id.eq(audit_chain::last_id))
         .execute(conn)?;
-    let (last_id, last_hash): (i64, String) = audit_chain::table
-        .find(1)
-        .select((audit_chain::last_id, audit_chain::last_hash))
-        .get_result(conn)?;
-    let id = last_id + 1;
+    let head = chain::head_for_append(conn, keyring)?;
+    let key = ChainKey::active(keyring)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("no active master key")))?;
+    let id = head.last_id + 1;
     // Never before the previous event, even if the clock stepped back: events are in time
     // order by id, which lets `list` turn a date range into an id range.
     let previous_at: Option<i64> = audit_events::table
-        .find(last_id)
+        .find(head.last_id)
         .select(audit_events::at)
         .get_result(conn)
         .optional()?;
     let at = now().max(previous_at.unwrap_or(i64::MIN));
     let details = event.details.to_string();
     let hash = chain_hash(
-        &last_hash,
+        &head.last_hash,
         &ChainedFields {
             id,
             at,
@@ -117,97 +127,24 @@ pub fn record(conn: &mut DbConn, actor: &Actor, event: Event<'_>) -> Result<i64>
         action: event.action.to_owned(),
         target: event.target.map(str::to_owned),
         details,
-        prev_hash: last_hash,
+        prev_hash: head.last_hash.clone(),
+        mac: Some(key.event_mac(id, &hash)),
         hash: hash.clone(),
+        key_version: Some(key.version().to_owned()),
     };
     diesel::insert_into(audit_events::table)
         .values(&row)
         .execute(conn)?;
-    diesel::update(audit_chain::table.find(1))
-        .set((
-            audit_chain::last_id.eq(id),
-            audit_chain::last_hash.eq(&hash),
-        ))
-        .execute(conn)?;
+    chain::write_head(
+        conn,
+        &key,
+        &Head {
+            last_id: id,
+            last_hash: hash,
+            ..head
+        },
+    )?;
     Ok(id)
-}
-
-/// What `keyhold audit verify` found.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Intact { events: i64 },
-    Broken { at_id: i64, problem: String },
-}
-
-/// Walks the whole chain in order and checks every link, plus the head.
-pub fn verify(conn: &mut DbConn) -> Result<Verdict> {
-    let mut prev = GENESIS.to_owned();
-    let mut expected_id = 1i64;
-    let mut after = 0i64;
-    loop {
-        let batch: Vec<AuditRow> = audit_events::table
-            .filter(audit_events::id.gt(after))
-            .order(audit_events::id.asc())
-            .limit(2000)
-            .select(AuditRow::as_select())
-            .load(conn)?;
-        if batch.is_empty() {
-            break;
-        }
-        for row in &batch {
-            if row.id != expected_id {
-                return Ok(Verdict::Broken {
-                    at_id: expected_id,
-                    problem: format!("event {expected_id} is missing"),
-                });
-            }
-            if row.prev_hash != prev {
-                return Ok(Verdict::Broken {
-                    at_id: row.id,
-                    problem: format!("event {} does not follow the one before it", row.id),
-                });
-            }
-            let recomputed = chain_hash(
-                &row.prev_hash,
-                &ChainedFields {
-                    id: row.id,
-                    at: row.at,
-                    actor_id: row.actor_id.as_deref(),
-                    actor_email: row.actor_email.as_deref(),
-                    ip: row.ip.as_deref(),
-                    workspace_id: row.workspace_id.as_deref(),
-                    action: &row.action,
-                    target: row.target.as_deref(),
-                    details: &row.details,
-                },
-            );
-            if recomputed != row.hash {
-                return Ok(Verdict::Broken {
-                    at_id: row.id,
-                    problem: format!("event {} was altered", row.id),
-                });
-            }
-            prev = row.hash.clone();
-            expected_id += 1;
-            after = row.id;
-        }
-    }
-    let (head_id, head_hash): (i64, String) = audit_chain::table
-        .find(1)
-        .select((audit_chain::last_id, audit_chain::last_hash))
-        .get_result(conn)?;
-    if head_id != expected_id - 1 || head_hash != prev {
-        return Ok(Verdict::Broken {
-            at_id: head_id,
-            problem: format!(
-                "the log ends at event {} but the head records event {head_id}",
-                expected_id - 1
-            ),
-        });
-    }
-    Ok(Verdict::Intact {
-        events: expected_id - 1,
-    })
 }
 
 /// Filters for the audit views.

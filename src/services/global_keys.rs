@@ -51,6 +51,7 @@ pub(super) fn put(
                 .execute(conn)?;
             audit::record(
                 conn,
+                &config.keyring,
                 actor,
                 Event::new("provider.global_key_replaced")
                     .target(provider.id)
@@ -88,6 +89,7 @@ pub(super) fn put(
                 .execute(conn)?;
             audit::record(
                 conn,
+                &config.keyring,
                 actor,
                 Event::new("provider.global_key_set")
                     .target(provider.id)
@@ -108,6 +110,7 @@ pub async fn remove_global_key(
     actor: Actor,
     provider: &'static Provider,
 ) -> Result<bool> {
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
@@ -117,6 +120,7 @@ pub async fn remove_global_key(
                 records::wipe(c, &row.id, actor.user_id.as_deref())?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("provider.global_key_removed")
                         .target(provider.id)
@@ -156,6 +160,7 @@ pub async fn test_global_key(
     let secret = records::open_secret(&state.config.keyring, &row)?;
     let outcome = test_secret(state, provider, &secret).await?;
     drop(secret);
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
@@ -171,6 +176,7 @@ pub async fn test_global_key(
                     .execute(c)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("provider.global_key_tested")
                         .target(provider.id)

@@ -15,6 +15,7 @@ use crate::db::schema::provider_keys;
 use crate::db::{DbConn, write_tx};
 use crate::domain::providers::Provider;
 use crate::domain::resolution::{FailurePolicy, KeyStatus};
+use crate::domain::vault::Keyring;
 use crate::domain::vault::Scope;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -160,6 +161,7 @@ pub struct Saved {
 
 fn audit_flag(
     conn: &mut DbConn,
+    keyring: &Keyring,
     actor: &Actor,
     provider: &Provider,
     (before, after): (bool, bool),
@@ -168,6 +170,7 @@ fn audit_flag(
     if before != after {
         audit::record(
             conn,
+            keyring,
             actor,
             Event::new(if after { on } else { off })
                 .target(provider.id)
@@ -225,11 +228,12 @@ pub async fn save(
                     ),
                 ];
                 for (values, actions) in flags {
-                    audit_flag(c, &actor, provider, values, actions)?;
+                    audit_flag(c, &config.keyring, &actor, provider, values, actions)?;
                 }
                 if before.failure_policy != after.failure_policy {
                     audit::record(
                         c,
+                        &config.keyring,
                         &actor,
                         Event::new("provider.failure_policy_changed")
                             .target(provider.id)

@@ -42,6 +42,7 @@ pub async fn mark_rejected(
                     .execute(c)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &Actor::system(),
                     Event::new("workspace_key.rejected")
                         .workspace(&workspace_id)

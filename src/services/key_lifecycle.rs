@@ -32,6 +32,7 @@ pub async fn set_enabled(
     key_id: String,
     on: bool,
 ) -> Result<()> {
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
@@ -54,6 +55,7 @@ pub async fn set_enabled(
                     .execute(c)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new(if on {
                         "workspace_key.enabled"
@@ -93,6 +95,7 @@ pub async fn remove(
                 records::wipe(c, &row.id, actor.user_id.as_deref())?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("workspace_key.removed")
                         .workspace(&workspace_id)
@@ -130,6 +133,7 @@ pub async fn test(
     workspace_id: String,
     key_id: String,
 ) -> Result<TestOutcome> {
+    let config = state.config.clone();
     let (ws, id) = (workspace_id.clone(), key_id.clone());
     let row = state
         .db(move |c| records::workspace_key(c, &ws, &id))
@@ -165,6 +169,7 @@ pub async fn test(
                     .execute(c)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("workspace_key.tested")
                         .workspace(&workspace_id)
@@ -193,6 +198,7 @@ pub async fn move_key(
     key_id: String,
     up: bool,
 ) -> Result<()> {
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
@@ -223,6 +229,7 @@ pub async fn move_key(
                 }
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("workspace_key.priority_changed")
                         .workspace(&workspace_id)

@@ -324,6 +324,7 @@ pub struct OwnerContact {
     pub user_id: String,
     pub email: String,
     pub name: String,
+    pub workspace_id: String,
     pub workspace_name: String,
     pub workspace_slug: String,
 }
@@ -339,12 +340,13 @@ pub fn owners(conn: &mut DbConn, workspace_ids: Option<&[String]>) -> Result<Vec
     if let Some(ids) = workspace_ids {
         q = q.filter(memberships::workspace_id.eq_any(ids.to_vec()));
     }
-    let rows: Vec<(String, String, String, String, String)> = q
+    let rows: Vec<(String, String, String, String, String, String)> = q
         .order((users::email.asc(), workspaces::name.asc()))
         .select((
             users::id,
             users::email,
             users::name,
+            workspaces::id,
             workspaces::name,
             workspaces::slug,
         ))
@@ -352,10 +354,11 @@ pub fn owners(conn: &mut DbConn, workspace_ids: Option<&[String]>) -> Result<Vec
     Ok(rows
         .into_iter()
         .map(
-            |(user_id, email, name, workspace_name, workspace_slug)| OwnerContact {
+            |(user_id, email, name, workspace_id, workspace_name, workspace_slug)| OwnerContact {
                 user_id,
                 email,
                 name,
+                workspace_id,
                 workspace_name,
                 workspace_slug,
             },

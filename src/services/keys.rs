@@ -188,6 +188,7 @@ pub async fn add(
                     .execute(c)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("workspace_key.added")
                         .workspace(&workspace_id)
@@ -276,6 +277,7 @@ pub async fn replace(
                         .execute(c)?;
                     audit::record(
                         c,
+                        &config.keyring,
                         &actor,
                         Event::new("workspace_key.renamed")
                             .workspace(&workspace_id)
@@ -319,6 +321,7 @@ pub async fn replace(
                     .execute(c)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("workspace_key.replaced")
                         .workspace(&workspace_id)

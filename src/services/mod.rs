@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod api_tokens;
 pub mod audit;
+pub mod audit_chain;
 pub mod chat;
 pub mod explain;
 pub mod global_keys;
@@ -19,5 +20,6 @@ pub mod settings;
 pub mod sign_in;
 pub mod sign_up;
 pub mod throttle;
+pub mod token_revocation;
 pub mod usage_report;
 pub mod workspaces;

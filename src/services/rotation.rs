@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
+use super::audit_chain;
 use super::key_records as records;
 use crate::db::models::ProviderKeyRow;
 use crate::db::schema::provider_keys;
@@ -122,21 +123,27 @@ pub fn rotate(
             None => break,
         }
     }
-    if report.resealed > 0 || !report.failed.is_empty() {
-        write_tx(conn, |c| {
-            audit::record(
-                c,
-                actor,
-                Event::new("master_key.rotated").details(json!({
-                    "resealed": report.resealed,
-                    "failed": report.failed.len(),
-                    "failed_ids": report.failed,
-                    "from": report.from,
-                    "to": report.to,
-                })),
-            )
-        })?;
-    }
+    // The audit chain's head moves under the active key too (its events keep the version
+    // they were written with), so appending no longer needs the old master key.
+    write_tx(conn, |c| {
+        audit_chain::rekey_head(c, keyring)?;
+        if report.resealed == 0 && report.failed.is_empty() {
+            return Ok(());
+        }
+        audit::record(
+            c,
+            keyring,
+            actor,
+            Event::new("master_key.rotated").details(json!({
+                "resealed": report.resealed,
+                "failed": report.failed.len(),
+                "failed_ids": report.failed,
+                "from": report.from,
+                "to": report.to,
+            })),
+        )?;
+        Ok::<_, crate::error::Error>(())
+    })?;
     Ok(report)
 }
 

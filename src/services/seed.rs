@@ -7,13 +7,14 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::audit::Actor;
+use super::audit_chain as chain;
 use super::{api_tokens, key_records};
 use crate::db::models::{AuditRow, Membership, ProviderKeyRow, User, Workspace};
 use crate::db::schema::{
-    audit_chain, audit_events, memberships, provider_keys, provider_settings, users, workspaces,
+    audit_events, memberships, provider_keys, provider_settings, users, workspaces,
 };
 use crate::db::{DbConn, now, write_tx};
-use crate::domain::audit::{ChainedFields, chain_hash};
+use crate::domain::audit::{ChainKey, ChainedFields, Head, chain_hash};
 use crate::domain::ids::new_id;
 use crate::domain::password;
 use crate::domain::providers::{self, Provider};
@@ -177,7 +178,7 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
         })?;
     }
 
-    seed_audit(conn, opts.audit, &admin, &ws_ids, t)?;
+    seed_audit(conn, keyring, opts.audit, &admin, &ws_ids, t)?;
 
     // A bulk load leaves PostgreSQL's planner statistics behind until autovacuum comes by
     // (up to a minute or more); pages measured right after seeding would get plans made for
@@ -195,7 +196,7 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
     let token = if ws_id.is_empty() {
         String::new()
     } else {
-        api_tokens::create(conn, &actor, &ws_id, "Benchmark")?.1
+        api_tokens::create(conn, keyring, &actor, &ws_id, "Benchmark")?.1
     };
     Ok(SeedReport {
         admin_email: admin.email,
@@ -240,7 +241,16 @@ fn key_row(
 }
 
 /// Appends `n` events to the chain, in batches, keeping it verifiable.
-fn seed_audit(conn: &mut DbConn, n: usize, admin: &User, ws_ids: &[String], t: i64) -> Result<()> {
+fn seed_audit(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    n: usize,
+    admin: &User,
+    ws_ids: &[String],
+    t: i64,
+) -> Result<()> {
+    let key = ChainKey::active(keyring)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("no active master key")))?;
     const ACTIONS: [&str; 5] = [
         "user.signed_in",
         "workspace_key.tested",
@@ -252,10 +262,8 @@ fn seed_audit(conn: &mut DbConn, n: usize, admin: &User, ws_ids: &[String], t: i
     while done < n {
         let count = BATCH.min(n - done);
         write_tx(conn, |c| {
-            let (mut last_id, mut last_hash): (i64, String) = audit_chain::table
-                .find(1)
-                .select((audit_chain::last_id, audit_chain::last_hash))
-                .get_result(c)?;
+            let head = chain::head_for_append(c, keyring)?;
+            let (mut last_id, mut last_hash) = (head.last_id, head.last_hash.clone());
             for k in 0..count {
                 let i = done + k;
                 let id = last_id + 1;
@@ -290,18 +298,23 @@ fn seed_audit(conn: &mut DbConn, n: usize, admin: &User, ws_ids: &[String], t: i
                         target: Some("seed".into()),
                         details,
                         prev_hash: last_hash.clone(),
+                        mac: Some(key.event_mac(id, &hash)),
                         hash: hash.clone(),
+                        key_version: Some(key.version().to_owned()),
                     })
                     .execute(c)?;
                 last_id = id;
                 last_hash = hash;
             }
-            diesel::update(audit_chain::table.find(1))
-                .set((
-                    audit_chain::last_id.eq(last_id),
-                    audit_chain::last_hash.eq(&last_hash),
-                ))
-                .execute(c)?;
+            chain::write_head(
+                c,
+                &key,
+                &Head {
+                    last_id,
+                    last_hash,
+                    ..head
+                },
+            )?;
             Ok::<_, Error>(())
         })?;
         done += count;

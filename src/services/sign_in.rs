@@ -84,6 +84,7 @@ pub async fn sign_in(
                 None
             };
             let id = user.id.clone();
+            let config = state.config.clone();
             state
                 .db(move |c| {
                     write_tx(c, |c| {
@@ -93,7 +94,7 @@ pub async fn sign_in(
                                 .set(users::password_hash.eq(h))
                                 .execute(c)?;
                         }
-                        audit::record(c, &actor, Event::new("user.signed_in"))?;
+                        audit::record(c, &config.keyring, &actor, Event::new("user.signed_in"))?;
                         Ok(())
                     })
                 })
@@ -106,12 +107,14 @@ pub async fn sign_in(
                 (Some(u), Verified::Yes | Verified::YesRehash) if u.disabled => "disabled",
                 _ => "wrong_password",
             };
+            let config = state.config.clone();
             state
                 .db(move |c| {
                     write_tx(c, |c| {
                         throttle::sign_in_failed(c, &policy, &keys)?;
                         audit::record(
                             c,
+                            &config.keyring,
                             &actor,
                             Event::new("user.sign_in_failed").details(json!({ "reason": reason })),
                         )?;
@@ -152,6 +155,7 @@ pub async fn check_current_password(
     let ok = password_work(move || password::verify(&current, Some(&stored_hash)) != Verified::No)
         .await?;
     let actor = actor.clone();
+    let config = state.config.clone();
     state
         .db(move |c| {
             if ok {
@@ -159,7 +163,12 @@ pub async fn check_current_password(
             }
             write_tx(c, |c| {
                 throttle::failed(c, &policy, &key)?;
-                audit::record(c, &actor, Event::new("user.password_check_failed"))?;
+                audit::record(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    Event::new("user.password_check_failed"),
+                )?;
                 Ok(())
             })
         })
@@ -176,7 +185,12 @@ pub async fn check_current_password(
 
 /// Writes one audit event in its own transaction.
 async fn audit_alone(state: &AppState, actor: Actor, event: Event<'static>) -> Result<()> {
+    let config = state.config.clone();
     state
-        .db(move |c| write_tx(c, |c| audit::record(c, &actor, event).map(drop)))
+        .db(move |c| {
+            write_tx(c, |c| {
+                audit::record(c, &config.keyring, &actor, event).map(drop)
+            })
+        })
         .await
 }

@@ -60,13 +60,20 @@ pub async fn sign_up(
                     notify_existing(c, &config, &actor, &existing)?;
                     return Ok(SignUp::AlreadyRegistered);
                 }
-                let user = insert_user(c, &actor, &email, &name, &hash, false)?;
+                let user = insert_user(c, &config.keyring, &actor, &email, &name, &hash, false)?;
                 let actor = Actor {
                     user_id: Some(user.id.clone()),
                     ..actor
                 };
-                let ws = workspaces::insert_workspace(c, &actor, &ws_name, None)?;
-                workspaces::add_member(c, &actor, &ws, &user, crate::domain::roles::Role::Owner)?;
+                let ws = workspaces::insert_workspace(c, &config.keyring, &actor, &ws_name, None)?;
+                workspaces::add_member(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    &ws,
+                    &user,
+                    crate::domain::roles::Role::Owner,
+                )?;
                 Ok(SignUp::Created(user))
             })
         })
@@ -87,6 +94,7 @@ fn notify_existing(
 ) -> Result<()> {
     audit::record(
         conn,
+        &config.keyring,
         actor,
         Event::new("user.sign_up_existing_email").target(&user.email),
     )?;

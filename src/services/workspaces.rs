@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
+use super::token_revocation;
 use super::{accounts, mail};
 use crate::db::models::{Invitation, Membership, User, Workspace};
 use crate::db::schema::{invitations, memberships, users, workspaces};
@@ -13,6 +14,7 @@ use crate::domain::ids::{Email, WorkspaceSlug, new_id, parse_name};
 use crate::domain::password;
 use crate::domain::roles::Role;
 use crate::domain::tokens;
+use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -37,6 +39,7 @@ pub fn parse_workspace_name(input: &str) -> Result<String> {
 /// Inserts a workspace with `slug` (or one derived from the name, made unique).
 pub fn insert_workspace(
     conn: &mut DbConn,
+    keyring: &Keyring,
     actor: &Actor,
     name: &str,
     slug: Option<WorkspaceSlug>,
@@ -74,6 +77,7 @@ pub fn insert_workspace(
         .execute(conn)?;
     audit::record(
         conn,
+        keyring,
         actor,
         Event::new("workspace.created")
             .workspace(&ws.id)
@@ -103,6 +107,7 @@ pub fn get(conn: &mut DbConn, id: &str) -> Result<Workspace> {
 /// Adds `user` to `ws` with `role` and audits it.
 pub fn add_member(
     conn: &mut DbConn,
+    keyring: &Keyring,
     actor: &Actor,
     ws: &Workspace,
     user: &User,
@@ -118,6 +123,7 @@ pub fn add_member(
         .execute(conn)?;
     audit::record(
         conn,
+        keyring,
         actor,
         Event::new("member.added")
             .workspace(&ws.id)
@@ -140,8 +146,13 @@ pub async fn create(
     } else {
         Some(WorkspaceSlug::parse(&slug).map_err(|m| Error::invalid("slug", m))?)
     };
+    let config = state.config.clone();
     state
-        .db(move |c| write_tx(c, |c| insert_workspace(c, &actor, &name, slug)))
+        .db(move |c| {
+            write_tx(c, |c| {
+                insert_workspace(c, &config.keyring, &actor, &name, slug)
+            })
+        })
         .await
 }
 
@@ -218,6 +229,7 @@ pub async fn change_role(
     user_id: String,
     role: String,
 ) -> Result<()> {
+    let config = state.config.clone();
     let role =
         Role::parse(&role).ok_or_else(|| Error::invalid("role", "Choose Owner or Member."))?;
     state
@@ -238,19 +250,33 @@ pub async fn change_role(
                     .set(memberships::role.eq(role.as_str()))
                     .execute(c)?;
                 accounts::end_sessions(c, &user_id)?;
-                let email = accounts::get_user(c, &user_id)?.email;
+                let user = accounts::get_user(c, &user_id)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("member.role_changed")
                         .workspace(&workspace_id)
-                        .target(&email)
+                        .target(&user.email)
                         .details(json!({ "before": before.as_str(), "after": role.as_str() })),
                 )?;
+                // Only owners hold API tokens (SPEC §2): a former owner's go with the role.
+                if before == Role::Owner {
+                    token_revocation::revoke_created_by(
+                        c,
+                        &config,
+                        &actor,
+                        &user,
+                        Some(&workspace_id),
+                        token_revocation::Reason::Demoted,
+                    )?;
+                }
                 Ok(())
             })
         })
-        .await
+        .await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
 }
 
 /// Removes a member; never the last owner.
@@ -260,6 +286,7 @@ pub async fn remove_member(
     workspace_id: String,
     user_id: String,
 ) -> Result<()> {
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
@@ -272,19 +299,30 @@ pub async fn remove_member(
                 }
                 diesel::delete(memberships::table.find((&workspace_id, &user_id))).execute(c)?;
                 accounts::end_sessions(c, &user_id)?;
-                let email = accounts::get_user(c, &user_id)?.email;
+                let user = accounts::get_user(c, &user_id)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("member.removed")
                         .workspace(&workspace_id)
-                        .target(&email)
+                        .target(&user.email)
                         .details(json!({ "role": m.role })),
+                )?;
+                token_revocation::revoke_created_by(
+                    c,
+                    &config,
+                    &actor,
+                    &user,
+                    Some(&workspace_id),
+                    token_revocation::Reason::Removed,
                 )?;
                 Ok(())
             })
         })
-        .await
+        .await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
 }
 
 #[derive(Template)]
@@ -354,6 +392,7 @@ pub async fn invite(
                 )?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("invitation.created")
                         .workspace(&ws.id)
@@ -375,6 +414,7 @@ pub async fn revoke_invitation(
     workspace_id: String,
     invitation_id: String,
 ) -> Result<()> {
+    let config = state.config.clone();
     state
         .db(move |c| {
             write_tx(c, |c| {
@@ -391,6 +431,7 @@ pub async fn revoke_invitation(
                     .execute(c)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("invitation.revoked")
                         .workspace(&workspace_id)
@@ -451,6 +492,7 @@ pub async fn accept_invitation(
     how: Acceptance,
     ip: Option<String>,
 ) -> Result<(User, String)> {
+    let config = state.config.clone();
     let new_account = match &how {
         Acceptance::NewAccount {
             name,
@@ -501,7 +543,7 @@ pub async fn accept_invitation(
                             email: Some(inv.email.clone()),
                             ip: ip.clone(),
                         };
-                        accounts::insert_user(c, &actor, &email, &name, &hash, false)?
+                        accounts::insert_user(c, &config.keyring, &actor, &email, &name, &hash, false)?
                     }
                     (Acceptance::NewAccount { .. }, None) => {
                         return Err(Error::Internal(anyhow::anyhow!("new account without a hash")));
@@ -517,10 +559,10 @@ pub async fn accept_invitation(
                     .set(invitations::accepted_at.eq(now()))
                     .execute(c)?;
                 if membership(c, &view.workspace.id, &user.id)?.is_none() {
-                    add_member(c, &actor, &view.workspace, &user, role)?;
+                    add_member(c, &config.keyring, &actor, &view.workspace, &user, role)?;
                 }
                 audit::record(
-                    c,
+                    c, &config.keyring,
                     &actor,
                     Event::new("invitation.accepted")
                         .workspace(&view.workspace.id)
@@ -627,6 +669,7 @@ pub async fn set_allowance(
     workspace_id: String,
     input: String,
 ) -> Result<Option<i64>> {
+    let config = state.config.clone();
     let after = parse_allowance(&input)?;
     let id = workspace_id.clone();
     state
@@ -641,6 +684,7 @@ pub async fn set_allowance(
                     .execute(c)?;
                 audit::record(
                     c,
+                    &config.keyring,
                     &actor,
                     Event::new("workspace.allowance_changed")
                         .workspace(&ws.id)

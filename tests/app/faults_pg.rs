@@ -386,8 +386,14 @@ async fn postgres_stopped_under_load_answers_503_then_recovers_with_nothing_half
         let owner_id = create_user(&mut conn, OWNER, false);
         create_workspace(&mut conn, SLUG, &[(&owner_id, "owner")]).0
     };
-    let (_, token) =
-        tokens_service::create(&mut site.conn(), &Actor::cli(), &ws_id, "Load").expect("token");
+    let (_, token) = tokens_service::create(
+        &mut site.conn(),
+        &crate::process::test_keyring(),
+        &Actor::cli(),
+        &ws_id,
+        "Load",
+    )
+    .expect("token");
     let mut served = site.serve(&[]).await;
     let (admin, admin_csrf) = signed_in(&site, ADMIN, false).await;
     let r = admin

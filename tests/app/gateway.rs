@@ -223,7 +223,8 @@ pub enum Auth {
 /// Creates an API token directly (arrange step); returns (id, token in clear).
 pub fn new_token(app: &TestApp, ws_id: &str, name: &str) -> (String, String) {
     let (row, token) =
-        api_tokens::create(&mut app.db(), &Actor::cli(), ws_id, name).expect("create token");
+        api_tokens::create(&mut app.db(), &app.keyring(), &Actor::cli(), ws_id, name)
+            .expect("create token");
     (row.id, token)
 }
 

@@ -184,6 +184,12 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// The app's master keyring (test code that writes audit events keys them with it).
+    pub fn keyring(&self) -> keyhold::domain::vault::Keyring {
+        keyhold::domain::vault::Keyring::parse(&self.env["KEYHOLD_MASTER_KEYS"])
+            .expect("the app's keyring")
+    }
+
     /// A direct database connection (for arrange and assert steps).
     pub fn db(&self) -> DbConn {
         db::establish(&self.db_url).expect("connect to the test database")
@@ -228,12 +234,12 @@ impl TestApp {
 
     /// Creates a user directly in the database (password [`PASSWORD`]).
     pub fn create_user(&self, email: &str, is_admin: bool) -> String {
-        crate::process::create_user(&mut self.db(), email, is_admin)
+        crate::process::create_user_keyed(&mut self.db(), &self.keyring(), email, is_admin)
     }
 
     /// Creates a workspace with the given members, directly; returns (id, slug).
     pub fn create_workspace(&self, slug: &str, members: &[(&str, &str)]) -> (String, String) {
-        crate::process::create_workspace(&mut self.db(), slug, members)
+        crate::process::create_workspace_keyed(&mut self.db(), &self.keyring(), slug, members)
     }
 
     /// Signs `c` in and asserts it worked.

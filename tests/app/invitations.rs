@@ -315,6 +315,7 @@ async fn the_last_owner_can_be_neither_demoted_nor_removed() {
         let user = keyhold::services::accounts::get_user(c, &second)?;
         keyhold::services::workspaces::add_member(
             c,
+            &app.keyring(),
             &keyhold::services::audit::Actor::cli(),
             &ws,
             &user,
@@ -342,6 +343,7 @@ async fn removing_a_member_takes_their_access_away() {
         let user = keyhold::services::accounts::get_user(c, &member_id)?;
         keyhold::services::workspaces::add_member(
             c,
+            &app.keyring(),
             &keyhold::services::audit::Actor::cli(),
             &ws,
             &user,

@@ -21,6 +21,13 @@ use crate::helpers::{MASTER_KEYS, PASSWORD};
 /// A second master key (for rotations): `v2`, 32 bytes.
 pub const MASTER_KEY_V2: &str = "v2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 
+/// The keyring test code writes audit events with when it arranges a database directly:
+/// v1 active, v2 known (so a head already moved to v2 by a rotation still verifies).
+pub fn test_keyring() -> keyhold::domain::vault::Keyring {
+    keyhold::domain::vault::Keyring::parse(&format!("{MASTER_KEYS},{MASTER_KEY_V2}"))
+        .expect("test keyring")
+}
+
 /// A database made for one test; a PostgreSQL one is dropped again at the end.
 pub struct FreshDb {
     pub url: String,
@@ -273,12 +280,23 @@ pub fn signal(pid: u32, name: &str) {
 
 /// Creates a user directly in the database (password [`PASSWORD`]); returns its id.
 pub fn create_user(conn: &mut DbConn, email: &str, is_admin: bool) -> String {
+    create_user_keyed(conn, &test_keyring(), email, is_admin)
+}
+
+/// [`create_user`] with the audit event keyed under `keyring`.
+pub fn create_user_keyed(
+    conn: &mut DbConn,
+    keyring: &keyhold::domain::vault::Keyring,
+    email: &str,
+    is_admin: bool,
+) -> String {
     let hash = keyhold::domain::password::hash(&secrecy::SecretString::from(PASSWORD.to_owned()))
         .expect("hash");
     let email = keyhold::domain::ids::Email::parse(email).expect("email");
     db::write_tx(conn, |c| {
         keyhold::services::accounts::insert_user(
             c,
+            keyring,
             &keyhold::services::audit::Actor::cli(),
             &email,
             "Test User",
@@ -296,6 +314,16 @@ pub fn create_workspace(
     slug: &str,
     members: &[(&str, &str)],
 ) -> (String, String) {
+    create_workspace_keyed(conn, &test_keyring(), slug, members)
+}
+
+/// [`create_workspace`] with the audit events keyed under `keyring`.
+pub fn create_workspace_keyed(
+    conn: &mut DbConn,
+    keyring: &keyhold::domain::vault::Keyring,
+    slug: &str,
+    members: &[(&str, &str)],
+) -> (String, String) {
     use keyhold::domain::roles::Role;
     use keyhold::services::{accounts, workspaces};
     db::write_tx(conn, |c| {
@@ -303,13 +331,21 @@ pub fn create_workspace(
         let slug = keyhold::domain::ids::WorkspaceSlug::parse(slug).expect("slug");
         let ws = workspaces::insert_workspace(
             c,
+            keyring,
             &actor,
             &format!("Workspace {}", slug.as_str()),
             Some(slug),
         )?;
         for (user_id, role) in members {
             let user = accounts::get_user(c, user_id)?;
-            workspaces::add_member(c, &actor, &ws, &user, Role::parse(role).expect("role"))?;
+            workspaces::add_member(
+                c,
+                keyring,
+                &actor,
+                &ws,
+                &user,
+                Role::parse(role).expect("role"),
+            )?;
         }
         Ok::<_, keyhold::error::Error>((ws.id, ws.slug))
     })

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::render;
 use super::workspace::format_time;
 use crate::error::{Error, Result};
-use crate::services::api_tokens::{self, TokenRow};
+use crate::services::api_tokens::{self, Creator, TokenRow};
 use crate::state::AppState;
 use crate::web::extractors::WorkspaceOwner;
 use crate::web::forms::{FormErrors, see_other};
@@ -24,11 +24,15 @@ struct TokenView {
     created: String,
     last_use: String,
     revoked: bool,
+    /// "Name (email)" of whoever created it, or a dash.
+    creator: String,
 }
 
 impl TokenView {
-    fn of(t: TokenRow) -> TokenView {
+    fn of((t, creator): (TokenRow, Option<Creator>)) -> TokenView {
         TokenView {
+            creator: creator
+                .map_or_else(|| "—".to_owned(), |c| format!("{} ({})", c.name, c.email)),
             created: format_time(t.created_at),
             last_use: t.last_used_at.map_or_else(|| "Never".into(), format_time),
             revoked: t.revoked_at.is_some(),
@@ -115,8 +119,9 @@ pub async fn create(
         o.0.workspace.workspace_id.clone(),
         name.clone(),
     );
+    let config = state.config.clone();
     let created = state
-        .db(move |c| api_tokens::create(c, &actor, &ws_id, &n))
+        .db(move |c| api_tokens::create(c, &config.keyring, &actor, &ws_id, &n))
         .await;
     match created {
         Ok((row, token)) => {
@@ -153,8 +158,9 @@ pub async fn revoke(
 ) -> Result<HttpResponse> {
     let id = path.into_inner().id;
     let (actor, ws_id) = (o.0.user.actor(), o.0.workspace.workspace_id.clone());
+    let config = state.config.clone();
     let r = state
-        .db(move |c| api_tokens::revoke(c, &actor, &ws_id, &id))
+        .db(move |c| api_tokens::revoke(c, &config.keyring, &actor, &ws_id, &id))
         .await;
     match r {
         Ok(()) => flash_success(

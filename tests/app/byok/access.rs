@@ -15,7 +15,7 @@ fn add_member(b: &Byok, user_id: &str, role: keyhold::domain::roles::Role) {
     keyhold::db::write_tx(&mut conn, |c| {
         let ws = workspaces::get(c, &b.ws_id)?;
         let user = accounts::get_user(c, user_id)?;
-        workspaces::add_member(c, &Actor::cli(), &ws, &user, role)
+        workspaces::add_member(c, &b.app.keyring(), &Actor::cli(), &ws, &user, role)
     })
     .expect("add member");
 }

@@ -24,6 +24,7 @@ async fn byok_owner_adds_tests_reorders_disables_replaces_and_removes_keys() {
             let user = accounts::get_user(c, &co_owner_id)?;
             workspaces::add_member(
                 c,
+                &b.app.keyring(),
                 &Actor::cli(),
                 &ws,
                 &user,

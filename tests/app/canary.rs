@@ -8,6 +8,13 @@
 //!
 //! Each canary must also have reached the mock provider: a key that never left Keyhold would
 //! prove nothing.
+//!
+//! The other secrets of the journey are searched the same way, each allowed only where it
+//! belongs: the API token (`kh_…`) in the one answer that shows it once; an invitation or
+//! reset token in the one mail that carries it, the answers on its link and the form that
+//! link leads to; a session cookie in `Set-Cookie` headers only; the passwords people choose
+//! or mistype nowhere at all. What is stored is searched too: every row, the raw SQLite file
+//! (and WAL), and on PostgreSQL a `pg_dump` of the test database.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};

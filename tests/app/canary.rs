@@ -8,6 +8,13 @@
 //!
 //! Each canary must also have reached the mock provider: a key that never left Keyhold would
 //! prove nothing.
+//!
+//! The other secrets of the journey are searched the same way, each allowed only where it
+//! belongs: the API token (`kh_…`) in the one answer that shows it once; an invitation or
+//! reset token in the one mail that carries it, the answers on its link and the form that
+//! link leads to; a session cookie in `Set-Cookie` headers only; the passwords people choose
+//! or mistype nowhere at all. What is stored is searched too: every row, the raw SQLite file
+//! (and WAL), and on PostgreSQL a `pg_dump` of the test database.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -22,7 +29,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{MASTER_KEYS, PASSWORD, csrf_in, path_of};
+use crate::helpers::{MASTER_KEYS, PASSWORD, csrf_in, id_after, path_of};
 use crate::process::{MASTER_KEY_V2, Site, create_user, create_workspace, dump_tables};
 use crate::support::mock_provider::{Behavior, MockProvider};
 use crate::support::smtp_sink::SmtpSink;
@@ -39,6 +46,8 @@ const ECHOING: &str = "deepseek";
 
 /// One HTTP exchange as captured: what was asked, and everything that came back.
 struct Captured {
+    /// Where the transcript keeps it (see [`Entry::label`]).
+    label: String,
     status: StatusCode,
     headers: HeaderMap,
     body: String,
@@ -54,11 +63,22 @@ impl Captured {
     }
 }
 
+/// One response of the transcript.
+#[derive(Clone)]
+struct Entry {
+    /// `response <n>: <method> <path>`: unique, and the name a leak report gives.
+    label: String,
+    /// Its `Set-Cookie` headers, one a line (the one place a session id may travel).
+    cookies: String,
+    /// Status, every other header, and the body.
+    text: String,
+}
+
 /// Sends requests and keeps a transcript of every response (status, every header, body).
 #[derive(Clone)]
 struct Tape {
     base: String,
-    transcript: Arc<Mutex<Vec<String>>>,
+    transcript: Arc<Mutex<Vec<Entry>>>,
 }
 
 impl Tape {
@@ -82,11 +102,16 @@ impl Tape {
             .expect("client")
     }
 
-    fn note(&self, what: &str, text: String) {
-        self.transcript
-            .lock()
-            .expect("tape")
-            .push(format!("=== {what}\n{text}"));
+    /// Keeps one response; returns its label.
+    fn note(&self, what: &str, cookies: String, text: String) -> String {
+        let mut t = self.transcript.lock().expect("tape");
+        let label = format!("response {}: {what}", t.len());
+        t.push(Entry {
+            label: label.clone(),
+            cookies,
+            text,
+        });
+        label
     }
 
     /// Sends `rb`, records the answer under `what`; `None` if no answer came (timeout).
@@ -99,21 +124,27 @@ impl Tape {
                     Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                     Err(e) => format!("<body broke off: {e}>"),
                 };
-                let mut text = format!("{status}\n");
+                let (mut text, mut cookies) = (format!("{status}\n"), String::new());
                 for (k, v) in &headers {
-                    text.push_str(&format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes())));
+                    let line = format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes()));
+                    if k == reqwest::header::SET_COOKIE {
+                        cookies.push_str(&line);
+                    } else {
+                        text.push_str(&line);
+                    }
                 }
                 text.push('\n');
                 text.push_str(&body);
-                self.note(what, text);
+                let label = self.note(what, cookies, text);
                 Some(Captured {
+                    label,
                     status,
                     headers,
                     body,
                 })
             }
             Err(e) => {
-                self.note(what, format!("<no answer: {e}>"));
+                self.note(what, String::new(), format!("<no answer: {e}>"));
                 None
             }
         }
@@ -168,9 +199,13 @@ impl Tape {
     }
 
     async fn sign_in(&self, email: &str) -> Client {
+        self.sign_in_with(email, PASSWORD).await
+    }
+
+    async fn sign_in_with(&self, email: &str, password: &str) -> Client {
         let c = self.browser();
         let r = self
-            .post(&c, "/login", &[("email", email), ("password", PASSWORD)])
+            .post(&c, "/login", &[("email", email), ("password", password)])
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "sign-in of {email}");
         c
@@ -202,15 +237,14 @@ impl Tape {
             rb = rb.json(&b);
         }
         let what = format!(
-            "{method} {path} ({}) {}",
-            if anthropic { "x-api-key" } else { "bearer" },
-            self.transcript.lock().expect("tape").len()
+            "{method} {path} ({})",
+            if anthropic { "x-api-key" } else { "bearer" }
         );
         self.try_send(&what, rb).await
     }
 
-    fn text(&self) -> String {
-        self.transcript.lock().expect("tape").join("\n")
+    fn entries(&self) -> Vec<Entry> {
+        self.transcript.lock().expect("tape").clone()
     }
 }
 
@@ -345,9 +379,12 @@ fn echo_one(stream: std::net::TcpStream, seen: &Mutex<Vec<String>>) -> std::io::
 /// alignments, standard and URL-safe alphabets), hex and percent-encoded forms.
 fn disguises(secret: &str) -> Vec<(&'static str, String)> {
     let mut out = vec![("raw", secret.to_owned())];
-    if let Some(random) = secret.strip_prefix("sk-CANARY-") {
+    if let Some((_, random)) = secret.split_once("CANARY-") {
         out.push(("random part", random.to_owned()));
         out.push(("random part without dashes", random.replace('-', "")));
+    }
+    if let Some(random) = secret.strip_prefix("kh_") {
+        out.push(("without its prefix", random.to_owned()));
     }
     for (name, engine) in [
         ("base64", &base64::engine::general_purpose::STANDARD),
@@ -369,28 +406,83 @@ fn disguises(secret: &str) -> Vec<(&'static str, String)> {
     out
 }
 
-/// Every place (source, disguise, context) where one of `secrets` appears in `corpus`.
-fn find_leaks(secrets: &[(String, String)], corpus: &[(String, String)]) -> Vec<String> {
+/// A planted secret, and the only places (corpus sources) where it may legitimately appear.
+struct Secret {
+    what: String,
+    value: String,
+    may_appear_in: Vec<String>,
+}
+
+impl Secret {
+    /// A secret that may appear nowhere.
+    fn nowhere(what: impl Into<String>, value: impl Into<String>) -> Secret {
+        Secret {
+            what: what.into(),
+            value: value.into(),
+            may_appear_in: Vec::new(),
+        }
+    }
+
+    fn allowed_in(mut self, sources: impl IntoIterator<Item = String>) -> Secret {
+        self.may_appear_in.extend(sources);
+        self
+    }
+}
+
+/// Every place (source, disguise, context) where one of `secrets` appears in `corpus`,
+/// outside the places where that secret may appear.
+fn find_leaks(secrets: &[Secret], corpus: &[(String, String)]) -> Vec<String> {
+    let needles: Vec<Vec<(&str, String)>> = secrets
+        .iter()
+        .map(|s| {
+            disguises(&s.value)
+                .into_iter()
+                .map(|(form, n)| {
+                    // Case matters for base64; the rest is searched case-insensitively.
+                    if form.starts_with("base64") {
+                        (form, n)
+                    } else {
+                        (form, n.to_lowercase())
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let mut found = Vec::new();
     for (source, text) in corpus {
         let lower = text.to_lowercase();
-        for (what, secret) in secrets {
-            for (form, needle) in disguises(secret) {
-                // Case matters for base64; the rest is searched case-insensitively.
-                let (hay, needle) = if form.starts_with("base64") {
-                    (text.as_str(), needle)
+        for (secret, needles) in secrets.iter().zip(&needles) {
+            if secret.may_appear_in.contains(source) {
+                continue;
+            }
+            for (form, needle) in needles {
+                let hay = if form.starts_with("base64") {
+                    text.as_str()
                 } else {
-                    (lower.as_str(), needle.to_lowercase())
+                    lower.as_str()
                 };
-                if let Some(i) = hay.find(&needle) {
+                if let Some(i) = memchr::memmem::find(hay.as_bytes(), needle.as_bytes()) {
                     let from = hay.floor_char_boundary(i.saturating_sub(120));
                     let to = hay.ceil_char_boundary((i + needle.len() + 120).min(hay.len()));
-                    found.push(format!("{what} ({form}) in {source}: …{}…", &hay[from..to]));
+                    found.push(format!(
+                        "{} ({form}) in {source}: …{}…",
+                        secret.what,
+                        &hay[from..to]
+                    ));
                 }
             }
         }
     }
     found
+}
+
+/// The sources of `corpus` that hold `value` as it is.
+fn sightings(value: &str, corpus: &[(String, String)]) -> Vec<String> {
+    corpus
+        .iter()
+        .filter(|(_, text)| memchr::memmem::find(text.as_bytes(), value.as_bytes()).is_some())
+        .map(|(source, _)| source.clone())
+        .collect()
 }
 
 // ------------------------------------------------------------------ the journey
@@ -458,6 +550,81 @@ impl Keys {
     }
 }
 
+/// A fresh canary password (only characters a form sends as they are).
+fn password_canary() -> String {
+    format!("pw-CANARY-{}", uuid::Uuid::new_v4())
+}
+
+/// The passwords people choose or mistype in the journey. They may appear nowhere: not in
+/// any response, log line, mail, audit row or the database (which keeps argon2 hashes).
+struct Passwords {
+    invited: String,
+    invited_typo: String,
+    reset: String,
+    reset_typo: String,
+    wrong_current: String,
+    changed: String,
+}
+
+impl Passwords {
+    fn new() -> Passwords {
+        Passwords {
+            invited: password_canary(),
+            invited_typo: password_canary(),
+            reset: password_canary(),
+            reset_typo: password_canary(),
+            wrong_current: password_canary(),
+            changed: password_canary(),
+        }
+    }
+
+    fn all(&self) -> Vec<Secret> {
+        [
+            ("the seeded users' password", PASSWORD),
+            ("the invited person's password", &self.invited),
+            (
+                "the invited person's mistyped confirmation",
+                &self.invited_typo,
+            ),
+            ("the password chosen on the reset page", &self.reset),
+            ("the mistyped reset confirmation", &self.reset_typo),
+            ("a wrong current password", &self.wrong_current),
+            ("the password changed on /account", &self.changed),
+        ]
+        .into_iter()
+        .map(|(what, value)| Secret::nowhere(what, value))
+        .collect()
+    }
+}
+
+/// A one-time link (invitation, password reset) as mailed. Its token may appear in the one
+/// mail that carries it, in the answers to requests on the link itself, and in `pages` (the
+/// answers to the form it leads to, which carries the token back); nowhere else.
+struct OneTimeLink {
+    what: &'static str,
+    token: String,
+    to: String,
+    pages: Vec<String>,
+}
+
+impl OneTimeLink {
+    /// `path` is `/invite/<token>` or `/password/reset?token=<token>`.
+    fn new(what: &'static str, path: &str, to: &str) -> OneTimeLink {
+        let token = path
+            .rsplit(['/', '='])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(token.len() >= 40, "{what}: a 256-bit token in {path}");
+        OneTimeLink {
+            what,
+            token,
+            to: to.to_owned(),
+            pages: Vec::new(),
+        }
+    }
+}
+
 /// Renames a table (to make every request that needs it fail, then to bring it back).
 fn rename_table(site: &Site, from: &str, to: &str) {
     diesel::sql_query(format!("ALTER TABLE {from} RENAME TO {to}"))
@@ -481,13 +648,26 @@ async fn canary_keys_never_leak_anywhere() {
     let probe = canary();
     for (form, needle) in disguises(&probe) {
         let hits = find_leaks(
-            &[("probe".into(), probe.clone())],
+            &[Secret::nowhere("probe", &probe)],
             &[("sample".into(), format!("abc {needle} def"))],
         );
         assert!(!hits.is_empty(), "the {form} form was not found");
     }
     let b64 = base64::engine::general_purpose::STANDARD.encode(format!("Basic:{probe}"));
-    assert!(!find_leaks(&[("p".into(), probe.clone())], &[("s".into(), b64)]).is_empty());
+    assert!(!find_leaks(&[Secret::nowhere("p", &probe)], &[("s".into(), b64)]).is_empty());
+    // ... and a place where a secret may appear is the only one passed over.
+    let corpus = [
+        ("page".to_owned(), format!("<code>{probe}</code>")),
+        ("log".to_owned(), format!("token={probe}")),
+    ];
+    let hits = find_leaks(
+        &[Secret::nowhere("p", &probe).allowed_in(["page".to_owned()])],
+        &corpus,
+    );
+    assert!(
+        !hits.is_empty() && hits.iter().all(|h| h.contains(" in log: ")),
+        "{hits:?}"
+    );
 
     let keys = Keys::new();
     let smtp = SmtpSink::start().await;
@@ -518,18 +698,30 @@ async fn canary_keys_never_leak_anywhere() {
         "co-owner@example.test",
         "member@example.test",
     );
+    let forgetful_email = "forgetful@example.test";
     let (ws_id, slug) = {
         let mut conn = site.conn();
         create_user(&mut conn, admin_email, true);
         let owner = create_user(&mut conn, owner_email, false);
         let co_owner = create_user(&mut conn, co_owner_email, false);
         let member = create_user(&mut conn, member_email, false);
+        let forgetful = create_user(&mut conn, forgetful_email, false);
         create_workspace(
             &mut conn,
             "acme",
-            &[(&owner, "owner"), (&co_owner, "owner"), (&member, "member")],
+            &[
+                (&owner, "owner"),
+                (&co_owner, "owner"),
+                (&member, "member"),
+                (&forgetful, "member"),
+            ],
         )
     };
+    // Secrets other than provider keys, with where each may appear (filled in as they are
+    // made), one-time links, and the passwords people type.
+    let mut planted: Vec<Secret> = Vec::new();
+    let mut links: Vec<OneTimeLink> = Vec::new();
+    let pw = Passwords::new();
     let mut server = site.serve(&[]).await;
     let tape = Tape::new(&site.address);
     let keys_page = format!("/w/{slug}/settings/keys");
@@ -680,6 +872,9 @@ async fn canary_keys_never_leak_anywhere() {
         .and_then(|s| s.split('<').next())
         .expect("the new token is shown")
         .to_owned();
+    assert!(token.starts_with("kh_") && token.len() > 40, "{token}");
+    // Shown once, by the answer to its creation; used in requests (not recorded) only.
+    planted.push(Secret::nowhere("the API token", &token).allowed_in([r.label.clone()]));
 
     // ---- an invitation: mailed, accepted by a new person, who then chats with the keys.
     let invited = "invited@example.test";
@@ -701,21 +896,162 @@ async fn canary_keys_never_leak_anywhere() {
         .await
         .expect("the invitation mail");
     let link = path_of(&mail.link_with("/invite/").expect("an /invite/ link"));
+    links.push(OneTimeLink::new(
+        "the accepted invitation's token",
+        &link,
+        invited,
+    ));
     let newcomer = tape.browser();
     tape.page(&newcomer, &link).await;
-    let new_password = "the invited person's password";
+    // A typo in the confirmation first: the form comes back without either password.
     let r = tape
         .post(
             &newcomer,
             &link,
             &[
                 ("name", "Invited Person"),
-                ("password", new_password),
-                ("password_confirm", new_password),
+                ("password", &pw.invited),
+                ("password_confirm", &pw.invited_typo),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a typo: {}", r.body);
+    let r = tape
+        .post(
+            &newcomer,
+            &link,
+            &[
+                ("name", "Invited Person"),
+                ("password", &pw.invited),
+                ("password_confirm", &pw.invited),
             ],
         )
         .await;
     assert_eq!(r.location(), format!("/w/{slug}"), "accepting: {}", r.body);
+    // A second invitation, revoked before anyone uses it: its token stays in its mail.
+    let revoked = "revoked@example.test";
+    let r = tape
+        .post(
+            &owner,
+            &format!("/w/{slug}/settings/members/invite"),
+            &[("email", revoked), ("role", "member")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "inviting: {}", r.body);
+    let mail = smtp
+        .wait_for(
+            |m| m.to.iter().any(|t| t == revoked),
+            Duration::from_secs(15),
+        )
+        .await
+        .expect("the second invitation mail");
+    let revoked_link = path_of(&mail.link_with("/invite/").expect("an /invite/ link"));
+    links.push(OneTimeLink::new(
+        "the revoked invitation's token",
+        &revoked_link,
+        revoked,
+    ));
+    let members = tape
+        .page(&owner, &format!("/w/{slug}/settings/members"))
+        .await;
+    let invitation =
+        id_after(&members.body, "/settings/invitations/").expect("the pending invitation");
+    let r = tape
+        .post(
+            &owner,
+            &format!("/w/{slug}/settings/invitations/{invitation}/revoke"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "revoking: {}", r.body);
+
+    // ---- a forgotten password: reset by mail, then changed on the account page.
+    let forgetful = tape.browser();
+    tape.page(&forgetful, "/password/forgot").await;
+    let r = tape
+        .post(
+            &forgetful,
+            "/password/forgot",
+            &[("email", forgetful_email)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "asking for a reset: {}", r.body);
+    let mail = smtp
+        .wait_for(
+            |m| {
+                m.to.iter().any(|t| t == forgetful_email)
+                    && m.link_with("/password/reset?token=").is_some()
+            },
+            Duration::from_secs(15),
+        )
+        .await
+        .expect("the reset mail");
+    let reset_link = path_of(
+        &mail
+            .link_with("/password/reset?token=")
+            .expect("a reset link"),
+    );
+    let mut reset = OneTimeLink::new("the password reset token", &reset_link, forgetful_email);
+    tape.page(&forgetful, &reset_link).await;
+    let r = tape
+        .post(
+            &forgetful,
+            "/password/reset",
+            &[
+                ("token", &reset.token),
+                ("password", &pw.reset),
+                ("password_confirm", &pw.reset_typo),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a typo: {}", r.body);
+    // The form comes back to the person who followed the link, with the token in it.
+    reset.pages.push(r.label.clone());
+    let r = tape
+        .post(
+            &forgetful,
+            "/password/reset",
+            &[
+                ("token", &reset.token),
+                ("password", &pw.reset),
+                ("password_confirm", &pw.reset),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), "/login", "resetting: {}", r.body);
+    reset.pages.push(r.label.clone());
+    links.push(reset);
+    let forgetful = tape.sign_in_with(forgetful_email, &pw.reset).await;
+    let r = tape
+        .post(
+            &forgetful,
+            "/account/password",
+            &[
+                ("current_password", &pw.wrong_current),
+                ("password", &pw.changed),
+                ("password_confirm", &pw.changed),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "a wrong current password"
+    );
+    let r = tape
+        .post(
+            &forgetful,
+            "/account/password",
+            &[
+                ("current_password", &pw.reset),
+                ("password", &pw.changed),
+                ("password_confirm", &pw.changed),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "changing: {}", r.body);
+    let forgetful = tape.sign_in_with(forgetful_email, &pw.changed).await;
+    tape.page(&forgetful, &format!("/w/{slug}")).await;
     let r = tape
         .post(
             &newcomer,
@@ -1092,6 +1428,18 @@ async fn canary_keys_never_leak_anywhere() {
         assert!(used.contains(&key), "{what} never reached the provider");
     }
 
+    // The API token is Keyhold's own: it never travels to a provider.
+    assert!(
+        !used.contains(&token),
+        "the API token reached a provider as its key"
+    );
+    assert!(
+        mock.requests()
+            .iter()
+            .all(|r| !r.body.to_string().contains(&token)),
+        "the API token reached a provider in a body"
+    );
+
     // ---- ...and appears nowhere else.
     let logs = server.logs();
     assert!(
@@ -1099,30 +1447,145 @@ async fn canary_keys_never_leak_anywhere() {
         "the log runs at debug level: {}",
         &logs[..logs.len().min(2000)]
     );
-    let mut corpus: Vec<(String, String)> = vec![
-        ("HTTP responses".into(), tape.text()),
-        ("server log, without colours".into(), strip_ansi(&logs)),
-        ("server log".into(), logs),
-        ("CLI output".into(), cli_outputs.join("\n")),
-        (
-            "database".into(),
-            dump_tables(&mut site.conn(), &["provider_keys.sealed"]),
-        ),
-    ];
-    for (i, m) in mails.iter().enumerate() {
-        corpus.push((
-            format!("mail {i} “{}” to {:?}", m.subject, m.to),
-            format!("{}\n{}\n{}", m.raw, m.text, m.html),
-        ));
+    let entries = tape.entries();
+    let mut corpus: Vec<(String, String)> = Vec::new();
+    for e in &entries {
+        corpus.push((e.label.clone(), e.text.clone()));
+        if !e.cookies.is_empty() {
+            corpus.push((format!("{} {SET_COOKIE}", e.label), e.cookies.clone()));
+        }
+    }
+    let mut stored: Vec<(String, String)> = vec![(
+        "database (every row of every table, audit included; the sealed column aside)".into(),
+        dump_tables(&mut site.conn(), &["provider_keys.sealed"]),
+    )];
+    if site.db.is_postgres() {
+        match pg_dump(&site.db.url) {
+            Some(dump) => stored.push(("pg_dump of the test database".into(), dump)),
+            None => eprintln!(
+                "SKIPPED: pg_dump not found (looked under /usr/lib/postgresql/*/bin and in \
+                 /usr/bin): the PostgreSQL dump was not searched"
+            ),
+        }
     }
     for entry in walk(site.data_dir.path()) {
         if let Ok(bytes) = std::fs::read(&entry) {
-            corpus.push((
+            stored.push((
                 format!("file {}", entry.display()),
                 String::from_utf8_lossy(&bytes).into_owned(),
             ));
         }
     }
+    // What the database keeps of the token (its hash) is where the search looks: the
+    // table dump, the PostgreSQL dump, and on SQLite the raw database file (or its WAL).
+    let token_hash = keyhold::domain::tokens::hash(&token);
+    let holding = sightings(&token_hash, &stored);
+    assert!(
+        holding.iter().any(|s| s.starts_with("database")),
+        "{holding:?}"
+    );
+    if site.db.is_postgres() {
+        assert!(
+            holding.iter().any(|s| s.starts_with("pg_dump")) || pg_dump_binary().is_none(),
+            "the dump holds the token's hash: {holding:?}"
+        );
+    } else {
+        assert!(
+            holding.iter().any(|s| s.contains("keyhold.db")),
+            "the raw SQLite file (or its WAL) holds the token's hash: {holding:?}"
+        );
+    }
+    corpus.extend(stored);
+    corpus.extend([
+        ("server log, without colours".into(), strip_ansi(&logs)),
+        ("server log".into(), logs),
+        ("CLI output".into(), cli_outputs.join("\n")),
+    ]);
+    let mail_label = |i: usize, m: &crate::support::smtp_sink::Mail| {
+        format!("mail {i} “{}” to {:?}", m.subject, m.to)
+    };
+    for (i, m) in mails.iter().enumerate() {
+        corpus.push((
+            mail_label(i, m),
+            format!("{}\n{}\n{}", m.raw, m.text, m.html),
+        ));
+    }
+
+    // Session ids: every session cookie the server set may travel in its Set-Cookie header
+    // only (the browser sends it back in requests, which are not recorded).
+    let cookie_sources: Vec<String> = corpus
+        .iter()
+        .map(|(source, _)| source.clone())
+        .filter(|source| source.ends_with(SET_COOKIE))
+        .collect();
+    let sessions = session_cookies(&entries);
+    assert!(
+        sessions.len() >= 10,
+        "every sign-in gets its own session: {}",
+        sessions.len()
+    );
+    // The store keeps a hash of the key: finding it proves the key was read right.
+    assert!(
+        sessions
+            .iter()
+            .any(|(_, id)| !sightings(&keyhold::domain::tokens::hash(id), &corpus).is_empty()),
+        "a live session's row is keyed by the hash of a key read from a cookie"
+    );
+    for (i, (cookie, id)) in sessions.iter().enumerate() {
+        planted.push(
+            Secret::nowhere(format!("session cookie {i}"), cookie)
+                .allowed_in(cookie_sources.clone()),
+        );
+        planted.push(
+            Secret::nowhere(format!("session id {i} (the cookie's key)"), id)
+                .allowed_in(cookie_sources.clone()),
+        );
+    }
+    // One-time links: the one mail that carries each, and the pages on the link.
+    for l in &links {
+        let carrying: Vec<(usize, &crate::support::smtp_sink::Mail)> = mails
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.text.contains(&l.token) || m.html.contains(&l.token))
+            .collect();
+        assert_eq!(carrying.len(), 1, "{} is in exactly one mail", l.what);
+        let (i, mail) = carrying[0];
+        assert_eq!(
+            mail.to,
+            vec![l.to.clone()],
+            "{} is mailed to {}",
+            l.what,
+            l.to
+        );
+        let on_the_link: Vec<String> = entries
+            .iter()
+            .filter(|e| e.label.contains(&l.token))
+            .map(|e| e.label.clone())
+            .collect();
+        let secret = Secret::nowhere(l.what, &l.token)
+            .allowed_in([mail_label(i, mail)])
+            .allowed_in(on_the_link)
+            .allowed_in(l.pages.iter().cloned());
+        planted.push(secret);
+    }
+    // The one response that shows the API token, and the pages of the used links, do show
+    // them (so a search that finds nothing elsewhere is a search that works).
+    let seen = sightings(&token, &corpus);
+    assert!(
+        seen.iter()
+            .any(|s| s.contains("POST /w/acme/settings/tokens")),
+        "{seen:?}"
+    );
+    for l in links.iter().filter(|l| !l.what.contains("revoked")) {
+        let seen = sightings(&l.token, &corpus);
+        assert!(
+            seen.iter()
+                .any(|s| s.contains(": GET /") && s.contains(&l.token)),
+            "{} shows on the page of its link: {seen:?}",
+            l.what
+        );
+    }
+
     // CANARY_DUMP=<dir> keeps everything that was searched, for a look by hand.
     if let Ok(dir) = std::env::var("CANARY_DUMP") {
         std::fs::create_dir_all(&dir).expect("dump dir");
@@ -1132,10 +1595,17 @@ async fn canary_keys_never_leak_anywhere() {
                 .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
                 .take(60)
                 .collect();
-            std::fs::write(format!("{dir}/{i:03}-{name}.txt"), text).expect("dump");
+            std::fs::write(format!("{dir}/{i:04}-{name}.txt"), text).expect("dump");
         }
     }
-    let leaks = find_leaks(&keys.all(), &corpus);
+    let mut secrets: Vec<Secret> = keys
+        .all()
+        .into_iter()
+        .map(|(what, key)| Secret::nowhere(what, key))
+        .collect();
+    secrets.extend(pw.all());
+    secrets.extend(planted);
+    let leaks = find_leaks(&secrets, &corpus);
     assert!(
         leaks.is_empty(),
         "{} canary leak(s):\n{}",
@@ -1143,8 +1613,105 @@ async fn canary_keys_never_leak_anywhere() {
         leaks.join("\n\n")
     );
     // The captures are not empty.
-    assert!(corpus[0].1.len() > 100_000, "responses captured");
-    assert!(mails.len() >= 3, "mails captured: {subjects:?}");
+    let responses: usize = entries.iter().map(|e| e.text.len()).sum();
+    assert!(responses > 100_000, "responses captured");
+    assert!(mails.len() >= 5, "mails captured: {subjects:?}");
+}
+
+/// The suffix of a corpus source holding a response's `Set-Cookie` headers.
+const SET_COOKIE: &str = "Set-Cookie";
+
+/// Every distinct session cookie value the server set (as sent, percent-encoded), with the
+/// session key inside it: the signed value is a 44-character base64 tag, then the key.
+fn session_cookies(entries: &[Entry]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for e in entries {
+        for line in e.cookies.lines() {
+            let Some(rest) = line
+                .strip_prefix("set-cookie: ")
+                .and_then(|l| l.strip_prefix("keyhold_session="))
+            else {
+                continue;
+            };
+            let value = rest.split(';').next().unwrap_or_default().to_owned();
+            if value.is_empty() || out.iter().any(|(v, _)| *v == value) {
+                continue;
+            }
+            let decoded = percent_decode(&value);
+            let key = match decoded.get(44..) {
+                Some(key) if decoded.as_bytes()[43] == b'=' && key.len() >= 32 => key.to_owned(),
+                _ => panic!("a session cookie of an unknown shape: {value}"),
+            };
+            out.push((value, key));
+        }
+    }
+    out
+}
+
+/// `%XX` sequences turned back into bytes (and nothing else: `+` stays `+`).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = s
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `pg_dump` binary: the newest under `/usr/lib/postgresql/<version>/bin`, else
+/// `/usr/bin/pg_dump`.
+fn pg_dump_binary() -> Option<std::path::PathBuf> {
+    let mut versions: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse().ok()?;
+            Some((v, e.path().join("bin/pg_dump")))
+        })
+        .filter(|(_, p)| p.is_file())
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .map(|(_, p)| p)
+        .or_else(|| Some(std::path::PathBuf::from("/usr/bin/pg_dump")).filter(|p| p.is_file()))
+}
+
+/// A plain-text `pg_dump` (schema and every row) of the database at `url`; `None` without
+/// a `pg_dump` binary.
+fn pg_dump(url: &str) -> Option<String> {
+    let bin = pg_dump_binary()?;
+    let out = std::process::Command::new(&bin)
+        .args(["--no-owner", "--no-privileges", "--dbname", url])
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        bin.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        dump.contains("COPY public.audit_events") && dump.contains("acme"),
+        "the dump holds the data: {}",
+        &dump[..dump.len().min(2000)]
+    );
+    Some(dump)
 }
 
 /// Every file under `dir` but the logs (searched already). The SQLite database file is

@@ -21,6 +21,7 @@ mod faults_pg;
 mod gateway;
 mod gateway_api;
 mod gateway_failover;
+mod hardening;
 mod invitations;
 mod mail;
 mod metrics;

@@ -73,11 +73,13 @@ async fn each_member_sees_only_their_own_chat_history() {
     let outsider_id = app.create_user("outsider@example.test", false);
     {
         use keyhold::services::{accounts, audit::Actor, workspaces};
+        let keyring = app.keyring();
         keyhold::db::write_tx(&mut app.db(), |c| {
             let ws = workspaces::get(c, &gw.ws_id)?;
             let user = accounts::get_user(c, &second_id)?;
             workspaces::add_member(
                 c,
+                &keyring,
                 &Actor::cli(),
                 &ws,
                 &user,

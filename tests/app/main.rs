@@ -21,6 +21,7 @@ mod gateway_api;
 mod gateway_failover;
 mod invitations;
 mod mail;
+mod mail_abuse;
 mod metrics;
 mod passwords;
 mod process;

@@ -83,7 +83,7 @@ pub async fn guard(
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     if !same_origin(&req) {
-        tracing::warn!(path = %req.path(), "cross-site request refused");
+        tracing::warn!(path = %super::routes::logged_path(req.path()), "cross-site request refused");
         return Ok(req.error_response(csrf_error()));
     }
     if super::session_store::unavailable(&req.get_session()) {
@@ -122,7 +122,7 @@ pub async fn guard(
             Ok(next.call(req).await?.map_into_boxed_body())
         }
         _ => {
-            tracing::warn!(path = %req.path(), "missing or wrong CSRF token");
+            tracing::warn!(path = %super::routes::logged_path(req.path()), "missing or wrong CSRF token");
             Ok(req.error_response(csrf_error()))
         }
     }

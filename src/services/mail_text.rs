@@ -73,13 +73,13 @@ mod tests {
 
     #[test]
     fn nothing_in_a_name_reads_as_a_link() {
-        let q = quoted("Verify now at https://evil.test/login or www.evil.test, mail a@evil.test");
+        let q = quoted("Go to https://evil.test/x or www.evil.test, mail a@evil.test");
         for link in ["https://evil", "evil.test", "www.evil", "a@evil"] {
             assert!(!q.contains(link), "{link} in {q}");
         }
         assert_eq!(
             q.replace('\u{200b}', ""),
-            "“Verify now at https://evil.test/login or www.evil.test, mail a@evil.test”"
+            "“Go to https://evil.test/x or www.evil.test, mail a@evil.test”"
         );
         assert_eq!(defang(&defang("a.b")), defang("a.b"));
         assert_eq!(defang("The end. Next: 3 / 4"), "The end. Next: 3 / 4");

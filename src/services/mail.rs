@@ -140,7 +140,7 @@ impl Transport {
             }
             None => {
                 let dir = config.mail_dir();
-                std::fs::create_dir_all(&dir)?;
+                crate::private_files::create_dir(&dir)?;
                 Ok(Transport::Files(dir))
             }
         }
@@ -152,8 +152,16 @@ impl Transport {
                 t.send(message).await?;
             }
             Transport::Files(dir) => {
+                // A mail holds live links (reset, invitation): this user's only.
                 let path = dir.join(format!("{id}.eml"));
-                tokio::fs::write(&path, message.formatted()).await?;
+                let mut file = tokio::fs::OpenOptions::from(crate::private_files::file_options())
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&path)
+                    .await?;
+                tokio::io::AsyncWriteExt::write_all(&mut file, &message.formatted()).await?;
+                tokio::io::AsyncWriteExt::flush(&mut file).await?;
                 tracing::info!(path = %path.display(), "mail written to a file (no SMTP configured)");
             }
         }

@@ -16,6 +16,7 @@ mod cli;
 mod csrf;
 mod faults;
 mod faults_pg;
+mod files;
 mod gateway;
 mod gateway_api;
 mod gateway_failover;

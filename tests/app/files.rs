@@ -34,7 +34,7 @@ fn everything(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Asserts folders are 0700 and files 0600, and that `expected` are among them.
-fn assert_private(data: &Path, expected: &[&str]) {
+fn assert_private(data: &Path, expected: &[&str], served: &Served) {
     let all = everything(data);
     for name in expected {
         assert!(
@@ -44,7 +44,14 @@ fn assert_private(data: &Path, expected: &[&str]) {
     }
     for path in &all {
         let want = if path.is_dir() { 0o700 } else { 0o600 };
-        assert_eq!(mode(path), want, "{} is {:o}", path.display(), mode(path));
+        assert_eq!(
+            mode(path),
+            want,
+            "{} is {:o}; the server's log:\n{}",
+            path.display(),
+            mode(path),
+            served.logs()
+        );
     }
 }
 
@@ -146,7 +153,7 @@ async fn with_umask_022_every_file_keyhold_writes_is_its_own_users_only() {
     set_up_admin(&site, &served).await;
     mail_a_reset_link(&site, &data).await;
     // While it runs: the database, its WAL and shared memory, the keys, the mail.
-    assert_private(&data, &written);
+    assert_private(&data, &written, &served);
     served.terminate(Duration::from_secs(10)).await;
     assert!(
         !served.logs().contains("readable by other users"),
@@ -161,7 +168,7 @@ async fn with_umask_022_every_file_keyhold_writes_is_its_own_users_only() {
     // ...the next start narrows it all, and says so once.
     let mut served = site.serve(&[]).await;
     mail_a_reset_link(&site, &data).await;
-    assert_private(&data, &written);
+    assert_private(&data, &written, &served);
     // The log is written out in batches; all of it is out once the server stopped.
     served.terminate(Duration::from_secs(10)).await;
     let logs = served.logs();

@@ -297,7 +297,7 @@ fn parse_http_url(s: &str) -> Result<Url, String> {
 }
 
 fn ensure_dir(dir: &Path) -> Result<(), ConfigError> {
-    fs::create_dir_all(dir).map_err(|e| {
+    crate::private_files::create_dir(dir).map_err(|e| {
         bad(
             "KEYHOLD_DATA_DIR",
             format!("cannot create {}: {e}", dir.display()),
@@ -317,19 +317,16 @@ fn read_or_create(
         ensure_dir(dir)?;
     }
     let value = make();
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| {
-        bad(
-            "KEYHOLD_DATA_DIR",
-            format!("cannot write {}: {e}", path.display()),
-        )
-    })?;
+    let mut file = crate::private_files::file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| {
+            bad(
+                "KEYHOLD_DATA_DIR",
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
     file.write_all(value.as_bytes())
         .and_then(|_| file.write_all(b"\n"))
         .map_err(|e| {

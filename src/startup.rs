@@ -71,6 +71,25 @@ pub fn upstream_client() -> anyhow::Result<reqwest::Client> {
         .context("building the HTTP client")
 }
 
+/// Narrows a data folder that an older version (or a wide umask) left readable by others,
+/// and says so once.
+fn secure_data_dir(config: &Config) {
+    let dir = &config.data_dir;
+    match crate::private_files::secure_data_dir(dir) {
+        Ok(fixed) if !fixed.is_empty() => tracing::warn!(
+            "the data folder {} was readable by other users: {} folder(s) and file(s) narrowed \
+             to this user only (folders 0700, files 0600)",
+            dir.display(),
+            fixed.len()
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(
+            "the data folder {} may be readable by other users and could not be narrowed: {e}",
+            dir.display()
+        ),
+    }
+}
+
 impl Application {
     /// Builds with default tuning.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
@@ -84,6 +103,7 @@ impl Application {
             Backend::Sqlite => 8,
             Backend::Postgres => 16,
         };
+        secure_data_dir(&config);
         let url = config.database_url.clone();
         let keyring = config.keyring.clone();
         let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<db::DbPool> {

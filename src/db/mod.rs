@@ -50,17 +50,39 @@ pub fn sqlite_path(url: &str) -> &str {
         .unwrap_or(url)
 }
 
+/// The file a SQLite path names; `None` for an in-memory database or a `file:` URI.
+fn sqlite_file(path: &str) -> Option<&std::path::Path> {
+    (!path.is_empty() && !path.starts_with(':') && !path.starts_with("file:"))
+        .then(|| std::path::Path::new(path))
+}
+
 /// Opens one connection of the right kind and reports the real error (diesel's derived
 /// `establish` tries every variant and throws the reasons away).
 pub fn establish(url: &str) -> Result<DbConn, ConnectionError> {
     match Backend::from_url(url) {
         Some(Backend::Sqlite) => {
-            let mut conn = SqliteConnection::establish(sqlite_path(url))?;
+            let path = sqlite_path(url);
+            // The database and its WAL hold every secret sealed and every link unsealed
+            // until sent: this user's only (SPEC §11), whatever the umask.
+            let file = sqlite_file(path);
+            if let Some(file) = file {
+                crate::private_files::prepare_sqlite(file).map_err(|e| {
+                    ConnectionError::BadConnection(format!("{}: {e}", file.display()))
+                })?;
+            }
+            let mut conn = SqliteConnection::establish(path)?;
             conn.batch_execute(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                  PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
             )
             .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            if let Some(file) = file {
+                // A WAL left by an older version may be too open; new ones take the
+                // database's mode.
+                crate::private_files::prepare_sqlite(file).map_err(|e| {
+                    ConnectionError::BadConnection(format!("{}: {e}", file.display()))
+                })?;
+            }
             Ok(DbConn::Sqlite(conn))
         }
         Some(Backend::Postgres) => {

@@ -134,6 +134,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    mail_limits (key) {
+        key -> Text,
+        sent -> Integer,
+        window_start -> BigInt,
+    }
+}
+
+diesel::table! {
     provider_settings (provider) {
         provider -> Text,
         enabled -> Bool,
@@ -252,6 +260,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_chain,
     outbox,
     throttle,
+    mail_limits,
     provider_settings,
     provider_keys,
     api_tokens,

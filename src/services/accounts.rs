@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
+use super::mail_limit::{self, MailKind};
 use super::{mail, settings, sign_in, throttle, token_revocation};
 use crate::db::models::{PasswordReset, User};
 use crate::db::schema::{password_resets, users};
@@ -330,7 +331,6 @@ pub async fn change_password(
 #[derive(Template)]
 #[template(path = "email/password_reset.txt", blocks = ["subject", "text"])]
 struct ResetMail {
-    name: String,
     action_url: String,
     welcome: bool,
 }
@@ -357,17 +357,16 @@ fn queue_reset(
     mail::enqueue(
         conn,
         &user.email,
-        &user.name,
         &ResetMail {
-            name: user.name.clone(),
             action_url: state_link(&format!("/password/reset?token={token}")),
             welcome,
         },
     )
 }
 
-/// "Forgot password": mails a link when the account exists and is enabled. The caller
-/// answers the same either way.
+/// "Forgot password": mails a link when the account exists, is enabled and has not had
+/// [`MailKind::PasswordReset`]'s limit of mails within the hour. The caller answers the
+/// same in every case: the page tells no one whether an account exists or a mail left.
 pub async fn request_reset(state: &AppState, email: String, ip: Option<String>) -> Result<()> {
     let Ok(email) = Email::parse(&email) else {
         return Ok(());
@@ -380,6 +379,12 @@ pub async fn request_reset(state: &AppState, email: String, ip: Option<String>) 
                     return Ok(false);
                 };
                 if user.disabled {
+                    return Ok(false);
+                }
+                if !mail_limit::try_count(c, MailKind::PasswordReset, &user.email)? {
+                    tracing::info!(
+                        "password reset not mailed: the address had its mails for the hour"
+                    );
                     return Ok(false);
                 }
                 queue_reset(c, &|p| config.link(p), &user, RESET_TTL_SECS, false)?;

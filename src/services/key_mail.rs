@@ -1,5 +1,6 @@
 //! The mails about keys and BYOK, queued in the transaction of their cause. They name a
-//! key by its label only: no secret, no mask.
+//! key by its label only: no secret, no mask. Labels, workspace names and addresses are
+//! text people chose: quoted in bodies, never in a Subject (see [`super::mail_text`]).
 
 use std::collections::BTreeMap;
 
@@ -7,6 +8,7 @@ use askama::Template;
 
 use super::key_records::OwnerContact;
 use super::mail;
+use super::mail_text::{quoted, quoted_list};
 use crate::config::Config;
 use crate::db::DbConn;
 use crate::error::Result;
@@ -14,9 +16,10 @@ use crate::error::Result;
 #[derive(Template)]
 #[template(path = "email/byok_disabled.txt", blocks = ["subject", "text"])]
 struct ByokDisabledMail {
-    name: String,
     provider: String,
-    workspaces: Vec<String>,
+    /// The workspaces, quoted and listed.
+    workspaces: String,
+    workspaces_count: usize,
     action_url: String,
 }
 crate::mail_content!(ByokDisabledMail, "Open your API keys");
@@ -24,9 +27,10 @@ crate::mail_content!(ByokDisabledMail, "Open your API keys");
 #[derive(Template)]
 #[template(path = "email/byok_enabled.txt", blocks = ["subject", "text"])]
 struct ByokEnabledMail {
-    name: String,
     provider: String,
-    workspaces: Vec<String>,
+    /// The workspaces, quoted and listed.
+    workspaces: String,
+    workspaces_count: usize,
     action_url: String,
 }
 crate::mail_content!(ByokEnabledMail, "Add a key");
@@ -34,7 +38,7 @@ crate::mail_content!(ByokEnabledMail, "Add a key");
 #[derive(Template)]
 #[template(path = "email/key_changed.txt", blocks = ["subject", "text"])]
 struct KeyChangedMail {
-    name: String,
+    /// Who did it, with their address quoted: "The owner “ann@…”".
     actor: String,
     change: &'static str,
     provider: String,
@@ -47,7 +51,6 @@ crate::mail_content!(KeyChangedMail, "Review the API keys");
 #[derive(Template)]
 #[template(path = "email/key_rejected.txt", blocks = ["subject", "text"])]
 struct KeyRejectedMail {
-    name: String,
     provider: String,
     label: String,
     workspace: String,
@@ -80,7 +83,7 @@ fn mail_each_person(
     for (email, list) in &people {
         let first = list[0];
         let workspaces = list.iter().map(|c| c.workspace_name.clone()).collect();
-        mail::enqueue(conn, email, &first.name, make(first, workspaces).as_ref())?;
+        mail::enqueue(conn, email, make(first, workspaces).as_ref())?;
     }
     Ok(people.len())
 }
@@ -94,9 +97,9 @@ pub fn byok_disabled(
 ) -> Result<usize> {
     mail_each_person(conn, contacts, |first, workspaces| {
         Box::new(ByokDisabledMail {
-            name: first.name.clone(),
             provider: provider.to_owned(),
-            workspaces,
+            workspaces_count: workspaces.len(),
+            workspaces: quoted_list(&workspaces),
             action_url: keys_link(config, &first.workspace_slug),
         })
     })
@@ -111,9 +114,9 @@ pub fn byok_enabled(
 ) -> Result<usize> {
     mail_each_person(conn, contacts, |first, workspaces| {
         Box::new(ByokEnabledMail {
-            name: first.name.clone(),
             provider: provider.to_owned(),
-            workspaces,
+            workspaces_count: workspaces.len(),
+            workspaces: quoted_list(&workspaces),
             action_url: keys_link(config, &first.workspace_slug),
         })
     })
@@ -144,11 +147,15 @@ pub fn key_changed(
     config: &Config,
     owners: &[OwnerContact],
     actor_id: Option<&str>,
-    actor_name: &str,
+    actor_email: Option<&str>,
     change: Change,
     provider: &str,
     label: &str,
 ) -> Result<()> {
+    let actor = match actor_email {
+        Some(email) => format!("The owner {}", quoted(email)),
+        None => "An owner".to_owned(),
+    };
     for o in owners
         .iter()
         .filter(|o| Some(o.user_id.as_str()) != actor_id)
@@ -156,14 +163,12 @@ pub fn key_changed(
         mail::enqueue(
             conn,
             &o.email,
-            &o.name,
             &KeyChangedMail {
-                name: o.name.clone(),
-                actor: actor_name.to_owned(),
+                actor: actor.clone(),
                 change: change.verb(),
                 provider: provider.to_owned(),
-                label: label.to_owned(),
-                workspace: o.workspace_name.clone(),
+                label: quoted(label),
+                workspace: quoted(&o.workspace_name),
                 action_url: keys_link(config, &o.workspace_slug),
             },
         )?;
@@ -183,12 +188,10 @@ pub fn key_rejected(
         mail::enqueue(
             conn,
             &o.email,
-            &o.name,
             &KeyRejectedMail {
-                name: o.name.clone(),
                 provider: provider.to_owned(),
-                label: label.to_owned(),
-                workspace: o.workspace_name.clone(),
+                label: quoted(label),
+                workspace: quoted(&o.workspace_name),
                 action_url: keys_link(config, &o.workspace_slug),
             },
         )?;

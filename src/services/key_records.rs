@@ -255,16 +255,34 @@ pub fn wipe(conn: &mut DbConn, key_id: &str, by: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Checks a typed API key: trimmed, present, one line, of a sane length.
+/// Checks a typed API key: outer whitespace trimmed, present, printable ASCII with no
+/// space or control character inside, of a sane length. Nothing is repaired: a key that is
+/// not exactly what the provider issued would be stored and fail later.
 pub fn parse_secret(input: &SecretString) -> Result<SecretString> {
     let s = input.expose_secret().trim();
     if s.is_empty() {
         return Err(Error::invalid("api_key", "Enter the API key."));
     }
+    // Form decoding turns bytes that are not UTF-8 into U+FFFD; no key holds that character.
+    if s.contains(char::REPLACEMENT_CHARACTER) {
+        return Err(Error::invalid(
+            "api_key",
+            "The API key holds bytes that are not text (not valid UTF-8), so it was damaged \
+             on the way. Copy it again from the provider and paste it.",
+        ));
+    }
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::invalid(
             "api_key",
-            "An API key is one word without spaces or line breaks. Paste it again.",
+            "An API key is one word without spaces, line breaks or control characters. \
+             Paste it again.",
+        ));
+    }
+    if !s.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            "api_key",
+            "An API key is made of plain letters, digits and symbols such as - _ . only. \
+             Check that nothing else (a quote mark, an invisible character) was pasted with it.",
         ));
     }
     if s.len() < 8 || s.len() > 512 {
@@ -388,5 +406,13 @@ mod tests {
         assert!(parse_secret(&SecretString::from("sk-abc defgh1234")).is_err());
         assert!(parse_secret(&SecretString::from("   ")).is_err());
         assert!(parse_secret(&SecretString::from("short")).is_err());
+        for bad in [
+            "sk-abc\u{fffd}defgh1234",
+            "sk-abc\u{7}defgh1234",
+            "sk-abc\u{200b}defgh1234",
+            "“sk-abcdefgh1234”",
+        ] {
+            assert!(parse_secret(&SecretString::from(bad)).is_err(), "{bad:?}");
+        }
     }
 }

@@ -99,13 +99,12 @@ pub(super) fn tell_owners(
     label: &str,
 ) -> Result<()> {
     let owners = records::owners(conn, Some(&[workspace_id.to_owned()]))?;
-    let who = actor.email.as_deref().unwrap_or("Someone");
     key_mail::key_changed(
         conn,
         state_config,
         &owners,
         actor.user_id.as_deref(),
-        who,
+        actor.email.as_deref(),
         change,
         provider.name,
         label,

@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use super::mail_text;
 use crate::db::models::OutboxRow;
 use crate::db::schema::outbox;
 use crate::db::{DbConn, now};
@@ -49,31 +50,52 @@ macro_rules! mail_content {
 #[template(path = "email/layout.html")]
 struct HtmlBody<'a> {
     subject: &'a str,
-    paragraphs: Vec<&'a str>,
+    paragraphs: Vec<Paragraph>,
     action: Option<(&'a str, &'a str)>,
 }
 
-/// Renders `mail` and queues it for `to`. Call inside the transaction of its cause.
-pub fn enqueue(
-    conn: &mut DbConn,
-    to_addr: &str,
-    to_name: &str,
-    mail: &dyn MailContent,
-) -> Result<()> {
+/// A paragraph of the HTML body: the action's own link, or text in which nothing can
+/// become a link (see [`mail_text::defang`]).
+struct Paragraph {
+    text: String,
+    is_link: bool,
+}
+
+fn html_paragraphs(text: &str, action_url: Option<&str>) -> Vec<Paragraph> {
+    text.split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            if Some(p) == action_url {
+                Paragraph {
+                    text: p.to_owned(),
+                    is_link: true,
+                }
+            } else {
+                Paragraph {
+                    text: mail_text::defang(p),
+                    is_link: false,
+                }
+            }
+        })
+        .collect()
+}
+
+/// Renders `mail` and queues it for `to_addr`. Call inside the transaction of its cause.
+/// The recipient is addressed by address alone: a display name is text someone chose, and
+/// a mail client shows it beside the address.
+pub fn enqueue(conn: &mut DbConn, to_addr: &str, mail: &dyn MailContent) -> Result<()> {
     let render = |r: askama::Result<String>| {
         r.map_err(|e| Error::Internal(anyhow::anyhow!("mail template: {e}")))
     };
     let subject = render(mail.subject())?;
     let text = render(mail.text())?;
+    let action = mail.action();
     let html = render(
         HtmlBody {
             subject: &subject,
-            paragraphs: text
-                .split("\n\n")
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .collect(),
-            action: mail.action(),
+            paragraphs: html_paragraphs(&text, action.map(|(_, url)| url)),
+            action,
         }
         .render(),
     )?;
@@ -82,7 +104,7 @@ pub fn enqueue(
         .values(&OutboxRow {
             id: new_id(),
             to_addr: to_addr.to_owned(),
-            to_name: to_name.to_owned(),
+            to_name: String::new(),
             subject,
             body_text: text,
             body_html: html,
@@ -118,7 +140,7 @@ impl Transport {
             }
             None => {
                 let dir = config.mail_dir();
-                std::fs::create_dir_all(&dir)?;
+                crate::private_files::create_dir(&dir)?;
                 Ok(Transport::Files(dir))
             }
         }
@@ -130,8 +152,16 @@ impl Transport {
                 t.send(message).await?;
             }
             Transport::Files(dir) => {
+                // A mail holds live links (reset, invitation): this user's only.
                 let path = dir.join(format!("{id}.eml"));
-                tokio::fs::write(&path, message.formatted()).await?;
+                let mut file = tokio::fs::OpenOptions::from(crate::private_files::file_options())
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&path)
+                    .await?;
+                tokio::io::AsyncWriteExt::write_all(&mut file, &message.formatted()).await?;
+                tokio::io::AsyncWriteExt::flush(&mut file).await?;
                 tracing::info!(path = %path.display(), "mail written to a file (no SMTP configured)");
             }
         }
@@ -140,10 +170,8 @@ impl Transport {
 }
 
 fn build_message(from: &Mailbox, row: &OutboxRow) -> anyhow::Result<Message> {
-    let to = Mailbox::new(
-        Some(row.to_name.clone()).filter(|n| !n.is_empty()),
-        row.to_addr.parse()?,
-    );
+    // No display name, even from a row queued before names were left out (see `enqueue`).
+    let to = Mailbox::new(None, row.to_addr.parse()?);
     // One Message-ID per outbox row, the same on every retry, so that a receiver can drop
     // a duplicate if a send succeeded but its result was never recorded.
     let message_id = format!("<{}@{}>", row.id, from.email.domain());

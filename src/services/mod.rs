@@ -14,6 +14,8 @@ pub mod key_mail;
 pub mod key_records;
 pub mod keys;
 pub mod mail;
+pub mod mail_limit;
+pub mod mail_text;
 pub mod rotation;
 pub mod seed;
 pub mod settings;

@@ -25,7 +25,6 @@ pub enum SignUp {
 #[derive(Template)]
 #[template(path = "email/signup_existing.txt", blocks = ["subject", "text"])]
 struct SignupExistingMail {
-    name: String,
     action_url: String,
     forgot_url: String,
 }
@@ -104,9 +103,7 @@ fn notify_existing(
     mail::enqueue(
         conn,
         &user.email,
-        &user.name,
         &SignupExistingMail {
-            name: user.name.clone(),
             action_url: config.link("/login"),
             forgot_url: config.link("/password/forgot"),
         },

@@ -54,11 +54,13 @@ impl Reason {
 #[derive(Template)]
 #[template(path = "email/tokens_revoked.txt", blocks = ["subject", "text"])]
 struct TokensRevokedMail {
-    name: String,
-    person_name: String,
-    person_email: String,
+    /// The person, quoted: “Bob Example” (“bob@…”).
+    person: String,
     reason: &'static str,
-    tokens: Vec<String>,
+    /// The tokens' names, quoted and listed.
+    tokens: String,
+    count: usize,
+    /// The workspace's name, quoted.
     workspace: String,
     action_url: String,
 }
@@ -130,14 +132,16 @@ pub fn revoke_created_by(
         mail::enqueue(
             conn,
             &owner.email,
-            &owner.name,
             &TokensRevokedMail {
-                name: owner.name.clone(),
-                person_name: creator.name.clone(),
-                person_email: creator.email.clone(),
+                person: format!(
+                    "{} ({})",
+                    super::mail_text::quoted(&creator.name),
+                    super::mail_text::quoted(&creator.email)
+                ),
                 reason: reason.clause(),
-                tokens,
-                workspace: owner.workspace_name.clone(),
+                count: tokens.len(),
+                tokens: super::mail_text::quoted_list(&tokens),
+                workspace: super::mail_text::quoted(&owner.workspace_name),
                 action_url: config.link(&format!("/w/{}/settings/tokens", owner.workspace_slug)),
             },
         )?;

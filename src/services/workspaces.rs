@@ -5,6 +5,8 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
+use super::mail_limit::{self, MailKind};
+use super::mail_text::quoted;
 use super::token_revocation;
 use super::{accounts, mail};
 use crate::db::models::{Invitation, Membership, User, Workspace};
@@ -328,7 +330,9 @@ pub async fn remove_member(
 #[derive(Template)]
 #[template(path = "email/invitation.txt", blocks = ["subject", "text"])]
 struct InvitationMail {
+    /// The inviter's display name, quoted (see [`super::mail_text`]).
     inviter: String,
+    /// The workspace's name, quoted.
     workspace: String,
     role: &'static str,
     action_url: String,
@@ -336,7 +340,17 @@ struct InvitationMail {
 }
 crate::mail_content!(InvitationMail, "Accept the invitation");
 
-/// Invites `email` to the workspace as `role` and mails the link.
+/// The refusal once an address had its invitations for the hour.
+fn too_many_invitations() -> String {
+    format!(
+        "This address was sent {} invitations within the last hour, the most Keyhold sends. \
+         Wait an hour, then invite it again.",
+        MailKind::Invitation.limit()
+    )
+}
+
+/// Invites `email` to the workspace as `role` and mails the link, unless the address had
+/// its [`MailKind::Invitation`] mails for the hour (from any workspace).
 pub async fn invite(
     state: &AppState,
     actor: Actor,
@@ -361,6 +375,9 @@ pub async fn invite(
                         "That person is already a member of this workspace.",
                     ));
                 }
+                if !mail_limit::try_count(c, MailKind::Invitation, email.as_str())? {
+                    return Err(Error::invalid("email", too_many_invitations()));
+                }
                 let token = tokens::generate("");
                 let t = now();
                 let inv = Invitation {
@@ -381,10 +398,9 @@ pub async fn invite(
                 mail::enqueue(
                     c,
                     email.as_str(),
-                    "",
                     &InvitationMail {
-                        inviter: inviter_name,
-                        workspace: ws.name.clone(),
+                        inviter: quoted(&inviter_name),
+                        workspace: quoted(&ws.name),
                         role: role.label(),
                         action_url: config.link(&format!("/invite/{token}")),
                         days: INVITATION_TTL_SECS / 86400,

@@ -949,7 +949,7 @@ async fn the_main_journey_works_in_a_real_browser() {
         )
         .await
         .expect("the owner is told that BYOK was turned off");
-    assert!(!mail.raw.contains(&canary) && !mail.raw.contains(&global_key));
+    assert!(!mail.shows(&canary) && !mail.shows(&global_key));
 
     driver.close(b.c.clone()).await;
     drop(driver);

@@ -1507,7 +1507,7 @@ async fn canary_keys_never_leak_anywhere() {
     for (i, m) in mails.iter().enumerate() {
         corpus.push((
             mail_label(i, m),
-            format!("{}\n{}\n{}", m.raw, m.text, m.html),
+            format!("{}\n{}\n{}\n{}", m.raw, m.text, m.html, m.decoded()),
         ));
     }
 

@@ -205,3 +205,54 @@ async fn no_get_route_changes_the_database() {
         "most GET routes answered the admin: {seen:?}"
     );
 }
+
+#[tokio::test]
+async fn a_refused_form_on_a_link_with_a_token_logs_the_route_not_the_token() {
+    let site = crate::process::Site::new();
+    let mut server = site.serve(&[]).await;
+    let invite_token = keyhold::domain::tokens::generate("");
+    let reset_token = keyhold::domain::tokens::generate("");
+    let c = Client::new();
+    let fields = [("name", "Someone"), ("password", "a long enough password")];
+    for path in [
+        format!("/invite/{invite_token}"),
+        format!("/password/reset?token={reset_token}"),
+    ] {
+        // No CSRF token at all, then a cross-site post: each is refused and logged.
+        let r = c
+            .post(site.url(&path))
+            .form(&fields)
+            .send()
+            .await
+            .expect("POST");
+        let (rejected, status, _) = is_csrf_rejection(r).await;
+        assert!(rejected, "{path}: {status}");
+        let r = c
+            .post(site.url(&path))
+            .header("Origin", "https://evil.example")
+            .header("Sec-Fetch-Site", "cross-site")
+            .form(&fields)
+            .send()
+            .await
+            .expect("POST");
+        let (rejected, status, _) = is_csrf_rejection(r).await;
+        assert!(rejected, "{path}: {status}");
+    }
+    server.terminate(std::time::Duration::from_secs(10)).await;
+
+    let logs = server.logs();
+    assert!(
+        logs.contains("missing or wrong CSRF token") && logs.contains("cross-site request refused"),
+        "both warnings were logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("path=/invite/{token}"),
+        "the route is named:\n{logs}"
+    );
+    for token in [&invite_token, &reset_token] {
+        assert!(
+            !logs.contains(token.as_str()),
+            "a token in the log:\n{logs}"
+        );
+    }
+}

@@ -79,6 +79,8 @@ pub struct Site {
     /// `http://127.0.0.1:<port>`
     pub address: String,
     pub env: BTreeMap<String, String>,
+    /// The umask every command starts with (through `sh -c 'umask …'`), when set.
+    pub umask: Option<&'static str>,
 }
 
 impl Site {
@@ -114,6 +116,7 @@ impl Site {
             port,
             address,
             env,
+            umask: None,
         }
     }
 
@@ -132,7 +135,17 @@ impl Site {
     /// `keyhold <args>` with this site's environment (and nothing else but `PATH`) plus
     /// `extra`.
     pub fn command(&self, args: &[&str], extra: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyhold"));
+        let binary = env!("CARGO_BIN_EXE_keyhold");
+        let mut cmd = match self.umask {
+            Some(umask) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+                    .arg(binary);
+                sh
+            }
+            None => Command::new(binary),
+        };
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default());

@@ -202,6 +202,7 @@ pub async fn save(
     }
 
     let entered_key = change.api_key.is_some();
+    let submitted = (change.enabled, change.byok_enabled, change.failure_policy);
     match integrations::save(&state, admin.0.actor(), provider, change).await {
         Ok(saved) => {
             let session = &admin.0.session;
@@ -236,10 +237,15 @@ pub async fn save(
         }
         Err(e) => {
             let errors = FormErrors::from_error(e)?;
-            render(
-                &provider_page(&admin, &current, errors),
-                StatusCode::BAD_REQUEST,
-            )
+            // Nothing was saved: the form shows what was sent, so only the key is typed again.
+            let (enabled, byok, policy) = submitted;
+            let page = ProviderPage {
+                enabled,
+                byok,
+                policy: policy.as_str(),
+                ..provider_page(&admin, &current, errors)
+            };
+            render(&page, StatusCode::BAD_REQUEST)
         }
     }
 }

@@ -214,7 +214,7 @@ async fn byok_a_canary_key_never_leaves_the_sealed_column() {
         database.contains("provider_keys: "),
         "the dump covers the keys table"
     );
-    let mails: Vec<String> = app.smtp.messages().into_iter().map(|m| m.raw).collect();
+    let mails: Vec<String> = app.smtp.messages().iter().map(|m| m.decoded()).collect();
     assert!(!mails.is_empty(), "mail was sent and is checked");
     for k in &canaries {
         let needle = k.as_str();

@@ -4,6 +4,7 @@
 mod access;
 mod admin;
 mod canary;
+mod key_input;
 mod owner;
 mod rotation;
 mod toggle;

@@ -2,7 +2,8 @@
 //!
 //! The app sends mail with lettre's `AsyncSmtpTransport` (plain SMTP, no TLS,
 //! no auth). Pointing it at [`SmtpSink::url`] lets a test read the mail back,
-//! decoded ([`Mail::text`], [`Mail::html`]) or raw ([`Mail::raw`]).
+//! decoded ([`Mail::text`], [`Mail::html`], all of it in [`Mail::decoded`]) or raw
+//! ([`Mail::raw`], for headers only: its bodies are encoded).
 //!
 //! The server speaks the minimal RFC 5321 command set: `EHLO`/`HELO`,
 //! `MAIL FROM`, `RCPT TO`, `DATA`, `RSET`, `NOOP`, `VRFY`, `QUIT`; anything
@@ -88,6 +89,33 @@ impl Mail {
         }
         mail.raw = raw;
         mail
+    }
+
+    /// Parses a message read from elsewhere (an `.eml` file), with no envelope.
+    pub fn from_raw(raw: &str) -> Mail {
+        Mail::parse(String::new(), Vec::new(), raw.to_owned())
+    }
+
+    /// What a reader sees, decoded: the Subject, the text part and the HTML part, with the
+    /// HTML's character references turned back into characters and zero-width spaces
+    /// dropped. Search this, never [`Mail::raw`]: quoted-printable or base64 encoding hides
+    /// non-ASCII text such as "…" and may split a long value with a soft line break.
+    pub fn decoded(&self) -> String {
+        let html = self
+            .html
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#34;", "\"")
+            .replace("&#39;", "'")
+            .replace("&#x27;", "'")
+            .replace("&amp;", "&");
+        format!("{}\n{}\n{}", self.subject, self.text, html).replace('\u{200b}', "")
+    }
+
+    /// Whether the decoded mail (see [`Mail::decoded`]) holds `needle`.
+    pub fn shows(&self, needle: &str) -> bool {
+        self.decoded().contains(needle)
     }
 
     /// The first `http://` or `https://` URL in the text body that contains

@@ -173,7 +173,7 @@ async fn sign_up_with_a_taken_address_answers_as_for_a_new_one_and_mails_the_own
         mail.subject,
         "Someone tried to sign up to Keyhold with your address"
     );
-    for part in [&mail.text, &mail.html] {
+    for part in [&mail.text, &mail.decoded()] {
         assert!(
             part.contains("Someone tried to create a new Keyhold account"),
             "{part}"

@@ -128,7 +128,8 @@ async fn assert_b_token_revoked(w: &World, reason: &str) {
         mail.subject, "API tokens were revoked in a workspace you own",
         "no name anyone chose in the Subject"
     );
-    for part in [&mail.decoded()] {
+    {
+        let part = &mail.decoded();
         assert!(part.contains("Bea"), "{part}");
         assert!(part.contains(B_EMAIL), "{part}");
         assert!(part.contains("nightly sync"), "{part}");

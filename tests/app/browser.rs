@@ -500,17 +500,8 @@ impl Browser {
     async fn phone_width(&mut self, name: &str) {
         let _ = self.c.set_window_size(390, 844).await;
         let widths = self
-            .c
-            .execute(
-                "return [document.documentElement.scrollWidth, window.innerWidth];",
-                vec![],
-            )
-            .await
-            .ok()
-            .and_then(|v| {
-                let v = v.as_array()?;
-                Some((v.first()?.as_u64()?, v.get(1)?.as_u64()?))
-            });
+            .two_numbers("return [document.documentElement.scrollWidth, window.innerWidth];")
+            .await;
         let _ = self.c.set_window_size(1280, 900).await;
         match widths {
             Some((page, viewport)) if page > viewport => self.axe_failures.push(format!(
@@ -521,6 +512,13 @@ impl Browser {
                 .axe_failures
                 .push(format!("[{name}] the page width at 390 px could not be read")),
         }
+    }
+
+    /// The two numbers a script returns as `[a, b]`.
+    async fn two_numbers(&self, script: &str) -> Option<(u64, u64)> {
+        let v = self.c.execute(script, vec![]).await.ok()?;
+        let v = v.as_array()?;
+        Some((v.first()?.as_u64()?, v.get(1)?.as_u64()?))
     }
 
     /// Injects axe-core into the current page and runs it: the violations found.
@@ -639,17 +637,8 @@ impl Browser {
         for _ in 0..3 {
             let _ = self.c.set_window_size(1280, height as u32).await;
             let Some((page, viewport)) = self
-                .c
-                .execute(
-                    "return [document.documentElement.scrollHeight, window.innerHeight];",
-                    vec![],
-                )
+                .two_numbers("return [document.documentElement.scrollHeight, window.innerHeight];")
                 .await
-                .ok()
-                .and_then(|v| {
-                    let v = v.as_array()?;
-                    Some((v.first()?.as_u64()?, v.get(1)?.as_u64()?))
-                })
             else {
                 break;
             };

@@ -71,7 +71,7 @@ impl Provider {
 
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-static CATALOGUE: [Provider; 8] = [
+static CATALOGUE: [Provider; 15] = [
     Provider {
         id: "openai",
         name: "OpenAI",
@@ -202,6 +202,103 @@ static CATALOGUE: [Provider; 8] = [
         ],
         docs_url: "https://openrouter.ai/settings/keys",
     },
+    Provider {
+        id: "qwen",
+        name: "Qwen",
+        default_base_url: "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &["sk-"],
+        key_hint: "A DashScope key, starts with sk-",
+        model_prefixes: &["qwen-", "qwq-"],
+        models: &["qwen-plus", "qwen-max", "qwen-turbo"],
+        docs_url: "https://bailian.console.alibabacloud.com/?apiKey=1",
+    },
+    Provider {
+        id: "minimax",
+        name: "MiniMax",
+        default_base_url: "https://api.minimax.io/v1",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &[],
+        key_hint: "A MiniMax API key (a long token)",
+        model_prefixes: &["MiniMax-"],
+        models: &["MiniMax-M1", "MiniMax-Text-01"],
+        docs_url: "https://www.minimax.io/platform/user-center/basic-information/interface-key",
+    },
+    Provider {
+        id: "zai",
+        name: "Z.ai",
+        default_base_url: "https://api.z.ai/api/paas/v4",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &[],
+        key_hint: "A Z.ai API key (id.secret)",
+        model_prefixes: &["glm-"],
+        models: &["glm-4.5", "glm-4.5-air", "glm-4.5-flash"],
+        docs_url: "https://z.ai/manage-apikey/apikey-list",
+    },
+    Provider {
+        id: "moonshot",
+        name: "Moonshot AI",
+        default_base_url: "https://api.moonshot.ai/v1",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &["sk-"],
+        key_hint: "Starts with sk-",
+        model_prefixes: &["kimi-", "moonshot-"],
+        models: &["kimi-k2-0711-preview", "moonshot-v1-8k", "moonshot-v1-32k"],
+        docs_url: "https://platform.moonshot.ai/console/api-keys",
+    },
+    Provider {
+        id: "perplexity",
+        name: "Perplexity",
+        default_base_url: "https://api.perplexity.ai",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &["pplx-"],
+        key_hint: "Starts with pplx-",
+        model_prefixes: &["sonar"],
+        models: &["sonar", "sonar-pro", "sonar-reasoning"],
+        docs_url: "https://www.perplexity.ai/settings/api",
+    },
+    Provider {
+        id: "fireworks",
+        name: "Fireworks AI",
+        default_base_url: "https://api.fireworks.ai/inference/v1",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &["fw_"],
+        key_hint: "Starts with fw_",
+        model_prefixes: &[],
+        models: &[
+            "accounts/fireworks/models/llama-v3p1-8b-instruct",
+            "accounts/fireworks/models/deepseek-v3",
+        ],
+        docs_url: "https://app.fireworks.ai/settings/users/api-keys",
+    },
+    Provider {
+        id: "novita",
+        name: "Novita AI",
+        default_base_url: "https://api.novita.ai/v3/openai",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &["sk_"],
+        key_hint: "Starts with sk_",
+        model_prefixes: &[],
+        models: &[
+            "meta-llama/llama-3.1-8b-instruct",
+            "deepseek/deepseek-v3-0324",
+        ],
+        docs_url: "https://novita.ai/settings/key-management",
+    },
 ];
 
 /// Every provider Keyhold knows, in display order.
@@ -290,7 +387,7 @@ mod tests {
     }
 
     #[test]
-    fn catalogue_lists_the_first_wave_in_order() {
+    fn catalogue_lists_every_api_key_provider_in_order() {
         let ids: Vec<_> = catalogue().iter().map(|p| p.id).collect();
         assert_eq!(
             ids,
@@ -302,7 +399,14 @@ mod tests {
                 "deepseek",
                 "xai",
                 "groq",
-                "openrouter"
+                "openrouter",
+                "qwen",
+                "minimax",
+                "zai",
+                "moonshot",
+                "perplexity",
+                "fireworks",
+                "novita",
             ]
         );
         let expected = [
@@ -318,6 +422,21 @@ mod tests {
             ("xai", "xAI", "https://api.x.ai/v1"),
             ("groq", "Groq", "https://api.groq.com/openai/v1"),
             ("openrouter", "OpenRouter", "https://openrouter.ai/api/v1"),
+            (
+                "qwen",
+                "Qwen",
+                "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+            ),
+            ("minimax", "MiniMax", "https://api.minimax.io/v1"),
+            ("zai", "Z.ai", "https://api.z.ai/api/paas/v4"),
+            ("moonshot", "Moonshot AI", "https://api.moonshot.ai/v1"),
+            ("perplexity", "Perplexity", "https://api.perplexity.ai"),
+            (
+                "fireworks",
+                "Fireworks AI",
+                "https://api.fireworks.ai/inference/v1",
+            ),
+            ("novita", "Novita AI", "https://api.novita.ai/v3/openai"),
         ];
         for (id, name, url) in expected {
             let p = find(id).expect("listed");

@@ -115,8 +115,15 @@ impl TestApp {
         if !opts.no_smtp {
             set("KEYHOLD_SMTP_URL", smtp.url());
         }
+        // Each provider under its real default path on the mock (Gemini's `/v1beta/openai`,
+        // Groq's `/openai/v1`, ...), so a wrong path in the catalogue fails a test.
         for p in keyhold::domain::providers::catalogue() {
-            set(&keyhold::config::provider_var(p.id), provider.base_url());
+            let path = url::Url::parse(p.default_base_url).expect("catalogue URL");
+            let path = path.path().trim_end_matches('/');
+            set(
+                &keyhold::config::provider_var(p.id),
+                format!("http://127.0.0.1:{}{path}", provider.port()),
+            );
         }
         for (k, v) in opts.env {
             env.insert(k, v);

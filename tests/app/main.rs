@@ -13,6 +13,7 @@ mod audit_views;
 mod browser;
 mod byok;
 mod canary;
+mod catalogue;
 mod chat_page;
 mod cli;
 mod csrf;

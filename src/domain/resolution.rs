@@ -241,12 +241,13 @@ pub enum ResolveError {
 
 impl ResolveError {
     /// Machine-readable code for API error bodies.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::domain::error_code::ErrorCode {
+        use crate::domain::error_code::ErrorCode;
         match self {
-            ResolveError::ProviderDisabled => "provider_disabled",
-            ResolveError::NoKey { .. } => "no_key",
-            ResolveError::AllowanceExhausted => "allowance_exhausted",
-            ResolveError::WorkspaceKeysInvalid => "workspace_keys_invalid",
+            ResolveError::ProviderDisabled => ErrorCode::ProviderDisabled,
+            ResolveError::NoKey { .. } => ErrorCode::NoKey,
+            ResolveError::AllowanceExhausted => ErrorCode::AllowanceExhausted,
+            ResolveError::WorkspaceKeysInvalid => ErrorCode::WorkspaceKeysInvalid,
         }
     }
 
@@ -603,7 +604,7 @@ mod tests {
                                         assert!(r.reason.contains("OpenAI"), "{row}");
                                         assert!(r.reason.ends_with('.'), "{row}");
                                     }
-                                    (Err(e), Err(w)) => assert_eq!(e.code(), *w, "{row}"),
+                                    (Err(e), Err(w)) => assert_eq!(e.code().as_str(), *w, "{row}"),
                                     _ => panic!("{row}: got {got:?}, want {want:?}"),
                                 }
                                 if let Err(ResolveError::NoKey { byok_enabled }) = got {
@@ -876,10 +877,16 @@ mod tests {
 
     #[test]
     fn error_codes() {
-        assert_eq!(ResolveError::ProviderDisabled.code(), "provider_disabled");
-        assert_eq!(ResolveError::NoKey { byok_enabled: true }.code(), "no_key");
         assert_eq!(
-            ResolveError::AllowanceExhausted.code(),
+            ResolveError::ProviderDisabled.code().as_str(),
+            "provider_disabled"
+        );
+        assert_eq!(
+            ResolveError::NoKey { byok_enabled: true }.code().as_str(),
+            "no_key"
+        );
+        assert_eq!(
+            ResolveError::AllowanceExhausted.code().as_str(),
             "allowance_exhausted"
         );
         assert_eq!(

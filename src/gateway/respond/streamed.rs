@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 
 use super::{Answered, Prepared, event};
 use crate::db::now;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::providers::Wire;
 use crate::gateway::dispatch::Answer;
 use crate::gateway::errors::Format;
@@ -111,9 +112,9 @@ impl Drop for StreamRecord {
                 // 499: the client went away first; 502: the upstream broke off.
                 ev.status = if self.broken { 502 } else { 499 };
                 ev.error_code = Some(if self.broken {
-                    "upstream_error"
+                    ErrorCode::UpstreamError
                 } else {
-                    "client_closed"
+                    ErrorCode::ClientClosed
                 });
             }
             self.gw.usage.record(ev);

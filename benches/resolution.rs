@@ -86,16 +86,19 @@ fn fixture() -> Fixture {
     let (recorder, _rx) = usage::Recorder::new(metrics.clone());
     let gateway = Gateway::new(recorder, Limits::default(), &config);
     let state = AppState {
-        config: Arc::new(config),
-        pool,
-        mail_wakeup: Arc::new(tokio::sync::Notify::new()),
-        upstream: keyhold::startup::upstream_client().expect("client"),
+        ctx: keyhold::services::Ctx {
+            config: Arc::new(config),
+            pool,
+            mail_wakeup: Arc::new(tokio::sync::Notify::new()),
+            upstream: keyhold::startup::upstream_client().expect("client"),
+            metrics,
+            throttle: Default::default(),
+            listener: gateway.clone(),
+        },
         gateway,
         principals: Arc::new(keyhold::web::principals::Principals::new(
             keyhold::db::Backend::Sqlite,
         )),
-        metrics,
-        throttle: Default::default(),
     };
     Fixture {
         _dir: dir,

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::HeaderMap;
+use secrecy::SecretString;
 use url::Url;
 
-use crate::domain::providers::{AuthStyle, Provider};
+use crate::domain::providers::Provider;
 use crate::domain::resolution::KeyStatus;
 
 /// How long a key test may take before the key is saved as untested.
@@ -133,25 +133,7 @@ pub fn test_url(provider: &Provider, base_url: &Url) -> String {
 /// The authentication headers for `key`, marked sensitive so they are never printed.
 /// `None` when the key cannot be a header value (control characters), i.e. is not a key.
 pub fn auth_headers(provider: &Provider, key: &SecretString) -> Option<HeaderMap> {
-    let mut headers = HeaderMap::new();
-    match provider.auth {
-        AuthStyle::Bearer => {
-            let mut value =
-                HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())).ok()?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
-        AuthStyle::AnthropicKey { version } => {
-            let mut value = HeaderValue::from_str(key.expose_secret()).ok()?;
-            value.set_sensitive(true);
-            headers.insert(HeaderName::from_static("x-api-key"), value);
-            headers.insert(
-                HeaderName::from_static("anthropic-version"),
-                HeaderValue::from_static(version),
-            );
-        }
-    }
-    Some(headers)
+    crate::gateway::adapters::Adapter::of(provider).test_headers(key)
 }
 
 /// Tests `key` with the provider's cheap request at `base_url` (the catalogue's URL or
@@ -187,6 +169,7 @@ pub async fn test_key(
 mod tests {
     use super::*;
     use crate::domain::providers::find;
+    use reqwest::header::AUTHORIZATION;
 
     #[test]
     fn statuses_map_to_outcomes() {

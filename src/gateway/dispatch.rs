@@ -4,16 +4,16 @@ use std::time::Instant;
 
 use actix_web::HttpRequest;
 use actix_web::web::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use secrecy::ExposeSecret;
 
+use super::adapters::{Adapter, Outgoing};
 use super::cache::{Route, SealedKey, current_epoch};
 use super::errors::GatewayError;
 use super::{CallContext, Caller, Gateway};
-use crate::domain::providers::{AuthStyle, Provider, Wire};
+use crate::domain::error_code::ErrorCode;
+use crate::domain::providers::{Provider, Wire};
 use crate::domain::resolution::{ResolveError, Source};
 use crate::domain::tokens;
-use crate::state::AppState;
+use crate::services::Ctx;
 
 /// The token a request carries: `Authorization: Bearer kh_…` or `x-api-key: kh_…`.
 pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
@@ -32,7 +32,7 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 
 /// Authenticates an API request: the token's workspace and the epoch the answer is built on.
 pub async fn authenticate(
-    state: &AppState,
+    state: &Ctx,
     gw: &Gateway,
     req: &HttpRequest,
 ) -> Result<(CallContext, Option<i64>, u64), GatewayError> {
@@ -63,7 +63,7 @@ pub fn unavailable(e: &crate::error::Error) -> GatewayError {
     tracing::error!(error = %e, "gateway: database unavailable");
     GatewayError::new(
         503,
-        "unavailable",
+        ErrorCode::Unavailable,
         "Keyhold cannot reach its database right now. Try again shortly.",
     )
 }
@@ -74,12 +74,12 @@ pub fn resolve_error(e: ResolveError, provider: &Provider) -> GatewayError {
     let mut error = match e {
         ResolveError::ProviderDisabled => GatewayError::new(
             403,
-            "provider_disabled",
+            ErrorCode::ProviderDisabled,
             format!("{name} is turned off on this Keyhold. Ask a platform admin to enable it."),
         ),
         ResolveError::NoKey { byok_enabled: true } => GatewayError::new(
             403,
-            "no_key",
+            ErrorCode::NoKey,
             format!(
                 "No {name} key is available for this workspace. A workspace owner can add one under Settings → API keys, or a platform admin can set a global key."
             ),
@@ -88,13 +88,13 @@ pub fn resolve_error(e: ResolveError, provider: &Provider) -> GatewayError {
             byok_enabled: false,
         } => GatewayError::new(
             403,
-            "no_key",
+            ErrorCode::NoKey,
             format!("No {name} key is available. Ask a platform admin to set a global {name} key."),
         ),
         ResolveError::AllowanceExhausted => allowance_exhausted(name),
         ResolveError::WorkspaceKeysInvalid => GatewayError::new(
             403,
-            "workspace_keys_invalid",
+            ErrorCode::WorkspaceKeysInvalid,
             e.message(name, crate::domain::resolution::Viewer::Member),
         ),
     };
@@ -105,7 +105,7 @@ pub fn resolve_error(e: ResolveError, provider: &Provider) -> GatewayError {
 fn allowance_exhausted(name: &str) -> GatewayError {
     GatewayError::new(
         402,
-        "allowance_exhausted",
+        ErrorCode::AllowanceExhausted,
         format!(
             "This workspace has used its monthly platform allowance for {name}. A workspace owner can add the workspace's own key, or a platform admin can raise the allowance."
         ),
@@ -116,7 +116,7 @@ fn allowance_exhausted(name: &str) -> GatewayError {
 /// settings as `state.upstream`), so a pooled upstream connection is driven by the worker
 /// that uses it: with one client shared by every worker, a request on one worker and the
 /// connection task on another woke each other across threads twice per call.
-fn upstream(state: &AppState) -> reqwest::Client {
+fn upstream(state: &Ctx) -> reqwest::Client {
     thread_local! {
         static CLIENT: std::cell::OnceCell<reqwest::Client> = const { std::cell::OnceCell::new() };
     }
@@ -149,29 +149,12 @@ pub struct Failure {
     pub source: Option<Source>,
 }
 
-fn auth_header(
-    provider: &Provider,
-    secret: &str,
-) -> Result<(reqwest::header::HeaderName, HeaderValue), GatewayError> {
-    let (name, value) = match provider.auth {
-        AuthStyle::Bearer => (AUTHORIZATION, format!("Bearer {secret}")),
-        AuthStyle::AnthropicKey { .. } => (
-            reqwest::header::HeaderName::from_static("x-api-key"),
-            secret.to_owned(),
-        ),
-    };
-    let mut value = HeaderValue::from_str(&value)
-        .map_err(|_| GatewayError::new(500, "key_unavailable", "The stored key cannot be used (it has characters a header cannot carry). An owner should replace it."))?;
-    value.set_sensitive(true);
-    Ok((name, value))
-}
-
 /// Tries the route's keys in order (SPEC §4): 401 marks a workspace key invalid and moves
 /// on; 403 and 404 (model access, region, "model not found": they depend on the request, not
 /// the key) move on without marking anything, and the last key's refusal is the answer;
 /// 429/5xx/timeouts move on; anything else is the answer.
 pub async fn send(
-    state: &AppState,
+    state: &Ctx,
     gw: &Gateway,
     ctx: &CallContext,
     route: &Route,
@@ -202,6 +185,7 @@ pub async fn send(
     let Some(endpoint) = gw.endpoints.get(provider.id) else {
         return Err(fail(GatewayError::internal()));
     };
+    let adapter = Adapter::of(provider);
     // Why the last key tried failed; none tried means the platform key was held back.
     // (Built only when needed: the message is a `format!` every call would pay for.)
     let mut last: Option<Failure> = None;
@@ -218,7 +202,7 @@ pub async fn send(
                 return Err(Failure {
                     error: GatewayError::new(
                         500,
-                        "key_unavailable",
+                        ErrorCode::KeyUnavailable,
                         "A stored key cannot be opened (key unavailable). A platform admin should run `keyhold check`.",
                     ),
                     key_id: Some(key.id.clone()),
@@ -226,15 +210,13 @@ pub async fn send(
                 });
             }
         };
-        let (name, value) = auth_header(provider, secret.expose_secret()).map_err(fail)?;
-        let mut req = upstream(state)
-            .post(endpoint.clone())
-            .header(name, value)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.clone());
-        if let AuthStyle::AnthropicKey { version } = provider.auth {
-            req = req.header("anthropic-version", version);
-        }
+        let call = Outgoing {
+            endpoint,
+            body: &body,
+        };
+        let req = adapter
+            .request(&upstream(state), &secret, &call)
+            .map_err(fail)?;
         let started = Instant::now();
         let outcome = tokio::time::timeout(gw.limits.first_byte, req.send()).await;
         let here = |error| {
@@ -252,7 +234,7 @@ pub async fn send(
                         tracing::warn!(key_id = %key.id, provider = provider.id, status, "upstream refused the request with this key; trying the next");
                         last = here(GatewayError::new(
                             502,
-                            "upstream_refused",
+                            ErrorCode::UpstreamForbidden,
                             format!("{} refused the request ({status}).", provider.name),
                         ));
                     }
@@ -263,7 +245,7 @@ pub async fn send(
                         }
                         last = here(GatewayError::new(
                             502,
-                            "upstream_auth",
+                            ErrorCode::UpstreamAuth,
                             format!(
                                 "{} rejected the key. An owner or admin must replace it.",
                                 provider.name
@@ -273,7 +255,7 @@ pub async fn send(
                     429 => {
                         last = here(GatewayError::new(
                             429,
-                            "upstream_rate_limited",
+                            ErrorCode::UpstreamRateLimited,
                             format!(
                                 "{} is rate-limiting this key, or its quota is used up. Try again later.",
                                 provider.name
@@ -283,7 +265,7 @@ pub async fn send(
                     500..=599 => {
                         last = here(GatewayError::new(
                             502,
-                            "upstream_error",
+                            ErrorCode::UpstreamError,
                             format!(
                                 "{} answered with an error ({status}). Try again shortly.",
                                 provider.name
@@ -305,9 +287,9 @@ pub async fn send(
                 let timed_out = e.is_timeout();
                 tracing::warn!(key_id = %key.id, provider = provider.id, error = %e.without_url(), "upstream unreachable");
                 let (code, msg) = if timed_out {
-                    ("upstream_timeout", "did not answer in time")
+                    (ErrorCode::UpstreamTimeout, "did not answer in time")
                 } else {
-                    ("upstream_unavailable", "could not be reached")
+                    (ErrorCode::UpstreamUnavailable, "could not be reached")
                 };
                 last = here(GatewayError::new(
                     504,
@@ -319,7 +301,7 @@ pub async fn send(
                 tracing::warn!(key_id = %key.id, provider = provider.id, "upstream did not answer in time");
                 last = here(GatewayError::new(
                     504,
-                    "upstream_timeout",
+                    ErrorCode::UpstreamTimeout,
                     format!(
                         "{} did not answer in time. Try again shortly.",
                         provider.name

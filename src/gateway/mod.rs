@@ -2,6 +2,7 @@
 //! workspace resolves to. Token → workspace → route (resolved, sealed keys) is served from
 //! memory and trusted only while the cache epoch is unchanged; keys are opened per request.
 
+pub mod adapters;
 pub mod cache;
 pub mod chat;
 pub mod dispatch;
@@ -85,5 +86,11 @@ impl Gateway {
             limits,
             endpoints,
         })
+    }
+}
+
+impl crate::services::context::Listener for Gateway {
+    fn allowance_changed(&self, workspace_id: &str) {
+        self.usage.forget(workspace_id);
     }
 }

@@ -19,9 +19,10 @@ use super::translate::{self, Usage};
 use super::usage::UsageEvent;
 use super::{CallContext, Caller, Gateway};
 use crate::db::now;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::providers::{self, Provider, Wire};
 use crate::domain::resolution::Source;
-use crate::state::AppState;
+use crate::services::Ctx;
 
 mod streamed;
 
@@ -274,7 +275,7 @@ fn failed(
 
 /// Runs a prepared call end to end and answers in `format`, as the API front doors send it.
 pub async fn run(
-    state: &AppState,
+    state: &Ctx,
     gw: &Arc<Gateway>,
     ctx: CallContext,
     allowance: Option<i64>,
@@ -291,7 +292,7 @@ pub async fn run(
 /// Runs a prepared call end to end: resolves, opens the key, calls the provider, fails
 /// over, scrubs, meters. The answer is in `format`; a failure is recorded and returned.
 pub async fn call(
-    state: &AppState,
+    state: &Ctx,
     gw: &Arc<Gateway>,
     ctx: CallContext,
     allowance: Option<i64>,
@@ -338,7 +339,7 @@ async fn whole(
     {
         return Err(here(GatewayError::new(
             502,
-            "upstream_too_large",
+            ErrorCode::UpstreamTooLarge,
             "The provider's answer was too large.",
         )));
     }
@@ -359,14 +360,14 @@ async fn whole(
         Ok(Err("large")) => {
             return Err(here(GatewayError::new(
                 502,
-                "upstream_too_large",
+                ErrorCode::UpstreamTooLarge,
                 "The provider's answer was too large.",
             )));
         }
         Ok(Err(_)) => {
             return Err(here(GatewayError::new(
                 502,
-                "upstream_error",
+                ErrorCode::UpstreamError,
                 format!(
                     "The connection to {} broke before the answer was complete. Try again.",
                     p.provider.name
@@ -376,7 +377,7 @@ async fn whole(
         Err(_) => {
             return Err(here(GatewayError::new(
                 504,
-                "upstream_timeout",
+                ErrorCode::UpstreamTimeout,
                 format!("{} did not finish answering in time.", p.provider.name),
             )));
         }
@@ -432,9 +433,9 @@ async fn whole(
                 .take(500)
                 .collect::<String>();
             let code = match status {
-                403 => "upstream_forbidden",
-                404 => "model_not_found",
-                _ => "bad_request",
+                403 => ErrorCode::UpstreamForbidden,
+                404 => ErrorCode::ModelNotFound,
+                _ => ErrorCode::BadRequest,
             };
             return Err(here(GatewayError::new(
                 status,
@@ -502,7 +503,7 @@ fn answered(
 fn bad_upstream(p: &Prepared) -> GatewayError {
     GatewayError::new(
         502,
-        "upstream_error",
+        ErrorCode::UpstreamError,
         format!("{} sent an answer Keyhold could not read.", p.provider.name),
     )
 }
@@ -510,7 +511,7 @@ fn bad_upstream(p: &Prepared) -> GatewayError {
 /// Marks a workspace key the provider rejected as invalid, audits it and tells the owners —
 /// in the background, so the failover is not slowed.
 pub fn key_rejected(
-    state: &AppState,
+    state: &Ctx,
     ctx: &CallContext,
     provider: &'static Provider,
     key: &super::cache::SealedKey,

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::Ctx;
 use super::audit::{self, Actor, Event};
 use super::key_records as records;
 use crate::config::Config;
@@ -15,7 +16,6 @@ use crate::domain::ids::new_id;
 use crate::domain::providers::Provider;
 use crate::domain::vault::Scope;
 use crate::error::{Error, Result};
-use crate::state::AppState;
 use crate::upstream::{self, TestOutcome};
 
 /// Label of every global key row.
@@ -106,7 +106,7 @@ pub(super) fn put(
 
 /// Removes the global key: its ciphertext is wiped, the row stays for the record.
 pub async fn remove_global_key(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     provider: &'static Provider,
 ) -> Result<bool> {
@@ -134,7 +134,7 @@ pub async fn remove_global_key(
 
 /// Tests `key` against the provider's own base URL (the catalogue's or the operator's).
 pub(super) async fn test_secret(
-    state: &AppState,
+    state: &Ctx,
     provider: &'static Provider,
     key: &SecretString,
 ) -> Result<TestOutcome> {
@@ -147,7 +147,7 @@ pub(super) async fn test_secret(
 
 /// Tests the stored global key and records the result; `None` when there is none.
 pub async fn test_global_key(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     provider: &'static Provider,
 ) -> Result<Option<TestOutcome>> {

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::Ctx;
 use super::audit::{self, Actor, Event};
 use super::global_keys;
 use super::key_mail;
@@ -18,7 +19,6 @@ use crate::domain::resolution::{FailurePolicy, KeyStatus};
 use crate::domain::vault::Keyring;
 use crate::domain::vault::Scope;
 use crate::error::{Error, Result};
-use crate::state::AppState;
 use crate::upstream::TestOutcome;
 
 /// What the admin sees of a global key: never the secret.
@@ -183,7 +183,7 @@ fn audit_flag(
 /// Saves a provider's settings and, when given, its new global key (tested first: a key
 /// the provider rejects is not saved, and neither is anything else of the form).
 pub async fn save(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     provider: &'static Provider,
     change: Change,

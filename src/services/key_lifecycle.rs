@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 use serde_json::json;
 
+use super::Ctx;
 use super::audit::{self, Actor, Event};
 use super::key_mail::Change;
 use super::key_records as records;
@@ -13,7 +14,6 @@ use crate::db::schema::provider_keys;
 use crate::db::{now, write_tx};
 use crate::domain::resolution::KeyStatus;
 use crate::error::{Error, Result};
-use crate::state::AppState;
 use crate::upstream::{self, TestOutcome};
 
 /// The status an enabled key returns to: what its last test said.
@@ -26,7 +26,7 @@ fn status_after_enable(row: &ProviderKeyRow) -> KeyStatus {
 
 /// Disables (`on == false`) or enables a key. Disabled keys are kept but never answer.
 pub async fn set_enabled(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     key_id: String,
@@ -78,12 +78,7 @@ pub async fn set_enabled(
 }
 
 /// Removes a key: the ciphertext is wiped; label, mask, who and when stay.
-pub async fn remove(
-    state: &AppState,
-    actor: Actor,
-    workspace_id: String,
-    key_id: String,
-) -> Result<()> {
+pub async fn remove(state: &Ctx, actor: Actor, workspace_id: String, key_id: String) -> Result<()> {
     let config = state.config.clone();
     let removed = state
         .db(move |c| {
@@ -128,7 +123,7 @@ pub async fn remove(
 
 /// Tests a stored key now and records the result (a disabled key stays disabled).
 pub async fn test(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     key_id: String,
@@ -192,7 +187,7 @@ pub async fn test(
 /// Moves a key one place up (answers earlier) or down among the workspace's keys for the
 /// same provider. Priorities are renumbered 0.. so ties cannot stick.
 pub async fn move_key(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     key_id: String,

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::Ctx;
 use super::audit::{self, Actor, Event};
 use super::key_mail::{self, Change};
 use super::key_records::{self as records, SealedKey};
@@ -19,7 +20,6 @@ use crate::domain::providers::{self, Provider};
 use crate::domain::resolution::KeyStatus;
 use crate::domain::vault::Scope;
 use crate::error::{Error, Result};
-use crate::state::AppState;
 use crate::upstream::{self, TestOutcome};
 
 pub use super::explain::{ProviderExplanation, explain, explain_with};
@@ -74,7 +74,7 @@ fn ensure_new(
 
 /// Tests `key` against the provider's configured base URL; a rejected key is an input error.
 async fn validate(
-    state: &AppState,
+    state: &Ctx,
     provider: &'static Provider,
     key: &SecretString,
 ) -> Result<TestOutcome> {
@@ -114,7 +114,7 @@ pub(super) fn tell_owners(
 /// Adds a key: checked, tested upstream (rejected → not saved), sealed to its record.
 /// Returns the test outcome so the page can warn about quota or an untested key.
 pub async fn add(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     provider: &str,
@@ -217,7 +217,7 @@ pub async fn add(
 /// Edits a key: a new label, and a new secret unless `api_key` is empty (then the stored
 /// key is kept). Returns the test outcome of a new secret.
 pub async fn replace(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     key_id: String,

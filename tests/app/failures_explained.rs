@@ -203,6 +203,20 @@ async fn sign_in(site: &Site, email: &str) -> Client {
     c
 }
 
+/// The server's output once it holds `needle` (the log is written out every 100 ms), or
+/// after 5 s.
+async fn logs_with(served: &crate::process::Served, needle: &str) -> String {
+    let mut logs = String::new();
+    for _ in 0..50 {
+        logs = served.logs();
+        if logs.contains(needle) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    logs
+}
+
 #[tokio::test]
 async fn overrides_are_logged_at_start_and_a_failed_test_writes_a_warn_line() {
     let port = closed_port();
@@ -215,13 +229,11 @@ async fn overrides_are_logged_at_start_and_a_failed_test_writes_a_warn_line() {
     assert!(out.status.success());
     create_user(&mut site.conn(), "admin@example.test", true);
     let served = site.serve(&[]).await;
-    let logs = served.logs();
-    assert!(
-        logs.contains(&format!(
-            "KEYHOLD_PROVIDER_OPENAI_BASE_URL is set: openai is reached at http://127.0.0.1:{port}/v1"
-        )),
-        "{logs}"
+    let started = format!(
+        "KEYHOLD_PROVIDER_OPENAI_BASE_URL is set: openai is reached at http://127.0.0.1:{port}/v1"
     );
+    let logs = logs_with(&served, &started).await;
+    assert!(logs.contains(&started), "{logs}");
     assert!(
         !logs.contains("KEYHOLD_PROVIDER_ANTHROPIC_BASE_URL"),
         "only overrides are logged: {logs}"
@@ -254,15 +266,7 @@ async fn overrides_are_logged_at_start_and_a_failed_test_writes_a_warn_line() {
         .await
         .expect("POST");
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", location(&r));
-    // The log is written out every 100 ms.
-    let mut logs = String::new();
-    for _ in 0..50 {
-        logs = served.logs();
-        if logs.contains("key test failed") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let logs = logs_with(&served, "key test failed").await;
     let line = logs
         .lines()
         .find(|l| l.contains("key test failed"))

@@ -43,6 +43,8 @@ pub struct Config {
     pub mail_from: String,
     /// Per-provider base URL, the catalogue default unless an operator overrides it.
     pub provider_base_urls: HashMap<&'static str, Url>,
+    /// The providers whose base URL comes from `KEYHOLD_PROVIDER_<ID>_BASE_URL`.
+    pub provider_overrides: Vec<&'static str>,
     pub trusted_proxies: Vec<IpNet>,
     pub workers: Option<usize>,
     /// When set, `GET /metrics` wants `Authorization: Bearer <this>`.
@@ -192,10 +194,14 @@ impl Config {
         }
 
         let mut provider_base_urls = HashMap::new();
+        let mut provider_overrides = Vec::new();
         for p in providers::catalogue() {
             let var = provider_var(p.id);
             let url = match get(&var) {
-                Some(u) => parse_http_url(&u).map_err(|r| bad(leak_var(&var), r))?,
+                Some(u) => {
+                    provider_overrides.push(p.id);
+                    parse_http_url(&u).map_err(|r| bad(leak_var(&var), r))?
+                }
                 None => {
                     parse_http_url(p.default_base_url).map_err(|r| bad("provider catalogue", r))?
                 }
@@ -250,6 +256,7 @@ impl Config {
             smtp_url,
             mail_from,
             provider_base_urls,
+            provider_overrides,
             trusted_proxies,
             workers,
             metrics_token,
@@ -271,6 +278,14 @@ impl Config {
     /// Where mail goes when no SMTP server is configured.
     pub fn mail_dir(&self) -> PathBuf {
         self.data_dir.join("mail")
+    }
+
+    /// The variable the named provider's base URL comes from, or `None` for the
+    /// catalogue's default.
+    pub fn provider_override_var(&self, provider: &str) -> Option<String> {
+        self.provider_overrides
+            .contains(&provider)
+            .then(|| provider_var(provider))
     }
 
     /// The base URL the named provider is reached at.

@@ -16,7 +16,7 @@ use crate::domain::ids::new_id;
 use crate::domain::providers::Provider;
 use crate::domain::vault::Scope;
 use crate::error::{Error, Result};
-use crate::upstream::{self, TestOutcome};
+use crate::upstream::{self, KeyTest, TestOutcome};
 
 /// Label of every global key row.
 const GLOBAL_LABEL: &str = "Platform key";
@@ -137,7 +137,7 @@ pub(super) async fn test_secret(
     state: &Ctx,
     provider: &'static Provider,
     key: &SecretString,
-) -> Result<TestOutcome> {
+) -> Result<KeyTest> {
     let base = state
         .config
         .provider_base_url(provider.id)
@@ -150,7 +150,7 @@ pub async fn test_global_key(
     state: &Ctx,
     actor: Actor,
     provider: &'static Provider,
-) -> Result<Option<TestOutcome>> {
+) -> Result<Option<KeyTest>> {
     let Some(row) = state
         .db(move |c| records::global_key(c, provider.id))
         .await?
@@ -158,7 +158,8 @@ pub async fn test_global_key(
         return Ok(None);
     };
     let secret = records::open_secret(&state.config.keyring, &row)?;
-    let outcome = test_secret(state, provider, &secret).await?;
+    let test = test_secret(state, provider, &secret).await?;
+    let outcome = test.outcome;
     drop(secret);
     let config = state.config.clone();
     state
@@ -190,5 +191,5 @@ pub async fn test_global_key(
             })
         })
         .await?;
-    Ok(Some(outcome))
+    Ok(Some(test))
 }

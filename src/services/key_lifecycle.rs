@@ -14,7 +14,7 @@ use crate::db::schema::provider_keys;
 use crate::db::{now, write_tx};
 use crate::domain::resolution::KeyStatus;
 use crate::error::{Error, Result};
-use crate::upstream::{self, TestOutcome};
+use crate::upstream::{self, KeyTest, TestOutcome};
 
 /// The status an enabled key returns to: what its last test said.
 fn status_after_enable(row: &ProviderKeyRow) -> KeyStatus {
@@ -127,7 +127,7 @@ pub async fn test(
     actor: Actor,
     workspace_id: String,
     key_id: String,
-) -> Result<TestOutcome> {
+) -> Result<KeyTest> {
     let config = state.config.clone();
     let (ws, id) = (workspace_id.clone(), key_id.clone());
     let row = state
@@ -142,7 +142,8 @@ pub async fn test(
         .config
         .provider_base_url(provider.id)
         .ok_or(Error::NotFound)?;
-    let outcome = upstream::test_key(&state.upstream, provider, base, &secret).await;
+    let test = upstream::test_key(&state.upstream, provider, base, &secret).await;
+    let outcome = test.outcome;
     drop(secret);
     state
         .db(move |c| {
@@ -181,7 +182,7 @@ pub async fn test(
             })
         })
         .await?;
-    Ok(outcome)
+    Ok(test)
 }
 
 /// Moves a key one place up (answers earlier) or down among the workspace's keys for the

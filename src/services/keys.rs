@@ -20,7 +20,7 @@ use crate::domain::providers::{self, Provider};
 use crate::domain::resolution::KeyStatus;
 use crate::domain::vault::Scope;
 use crate::error::{Error, Result};
-use crate::upstream::{self, TestOutcome};
+use crate::upstream::{self, KeyTest, TestOutcome};
 
 pub use super::explain::{ProviderExplanation, explain, explain_with};
 pub use super::key_lifecycle::{move_key, remove, set_enabled, test};
@@ -77,16 +77,16 @@ async fn validate(
     state: &Ctx,
     provider: &'static Provider,
     key: &SecretString,
-) -> Result<TestOutcome> {
+) -> Result<KeyTest> {
     let base = state
         .config
         .provider_base_url(provider.id)
         .ok_or(Error::NotFound)?;
-    let outcome = upstream::test_key(&state.upstream, provider, base, key).await;
-    if outcome == TestOutcome::Invalid {
-        return Err(Error::invalid("api_key", outcome.message()));
+    let test = upstream::test_key(&state.upstream, provider, base, key).await;
+    if test.outcome == TestOutcome::Invalid {
+        return Err(Error::invalid("api_key", test.message()));
     }
-    Ok(outcome)
+    Ok(test)
 }
 
 pub(super) fn tell_owners(
@@ -112,7 +112,8 @@ pub(super) fn tell_owners(
 }
 
 /// Adds a key: checked, tested upstream (rejected → not saved), sealed to its record.
-/// Returns the test outcome so the page can warn about quota or an untested key.
+/// Returns the new key's id and its test, so the page can warn about quota or an untested
+/// key, say why, and offer to test it again.
 pub async fn add(
     state: &Ctx,
     actor: Actor,
@@ -120,7 +121,7 @@ pub async fn add(
     provider: &str,
     label: &str,
     api_key: &SecretString,
-) -> Result<TestOutcome> {
+) -> Result<(String, KeyTest)> {
     let provider = provider_of(provider)?;
     let secret = records::parse_secret(api_key)?;
     let label = records::parse_label(label, Some(&secret))?;
@@ -134,9 +135,10 @@ pub async fn add(
             })
             .await?;
     }
-    let outcome = validate(state, provider, &secret).await?;
+    let test = validate(state, provider, &secret).await?;
+    let outcome = test.outcome;
     let config = state.config.clone();
-    state
+    let id = state
         .db(move |c| {
             write_tx(c, |c| {
                 ensure_byok(c, provider)?;
@@ -164,7 +166,7 @@ pub async fn add(
                 let t = now();
                 diesel::insert_into(provider_keys::table)
                     .values(&ProviderKeyRow {
-                        id,
+                        id: id.clone(),
                         scope: Scope::Workspace.as_str().to_owned(),
                         workspace_id: Some(workspace_id.clone()),
                         provider: provider.id.to_owned(),
@@ -206,12 +208,13 @@ pub async fn add(
                     Change::Added,
                     provider,
                     &label,
-                )
+                )?;
+                Ok(id)
             })
         })
         .await?;
     state.mail_wakeup.notify_one();
-    Ok(outcome)
+    Ok((id, test))
 }
 
 /// Edits a key: a new label, and a new secret unless `api_key` is empty (then the stored
@@ -223,7 +226,7 @@ pub async fn replace(
     key_id: String,
     label: &str,
     api_key: Option<&SecretString>,
-) -> Result<Option<TestOutcome>> {
+) -> Result<Option<KeyTest>> {
     let (ws, id) = (workspace_id.clone(), key_id.clone());
     let row = state
         .db(move |c| records::workspace_key(c, &ws, &id))
@@ -240,7 +243,7 @@ pub async fn replace(
             None => None,
         };
     let label = records::parse_label(label, secret.as_ref())?;
-    let outcome = match &secret {
+    let test = match &secret {
         Some(k) => {
             let (ws, fp) = (workspace_id.clone(), state.config.keyring.fingerprint(k));
             state
@@ -253,6 +256,7 @@ pub async fn replace(
         }
         None => None,
     };
+    let outcome = test.as_ref().map(|t| t.outcome);
     let config = state.config.clone();
     state
         .db(move |c| {
@@ -347,5 +351,5 @@ pub async fn replace(
         })
         .await?;
     state.mail_wakeup.notify_one();
-    Ok(outcome)
+    Ok(test)
 }

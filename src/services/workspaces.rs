@@ -210,7 +210,11 @@ fn owner_count(conn: &mut DbConn, workspace_id: &str) -> Result<i64> {
         .get_result(conn)?)
 }
 
-fn membership(conn: &mut DbConn, workspace_id: &str, user_id: &str) -> Result<Option<Membership>> {
+pub(crate) fn membership(
+    conn: &mut DbConn,
+    workspace_id: &str,
+    user_id: &str,
+) -> Result<Option<Membership>> {
     Ok(memberships::table
         .find((workspace_id, user_id))
         .select(Membership::as_select())
@@ -324,19 +328,19 @@ pub async fn remove_member(
 
 #[derive(Template)]
 #[template(path = "email/invitation.txt", blocks = ["subject", "text"])]
-struct InvitationMail {
+pub(super) struct InvitationMail {
     /// The inviter's display name, quoted (see [`super::mail_text`]).
-    inviter: String,
+    pub(super) inviter: String,
     /// The workspace's name, quoted.
-    workspace: String,
-    role: &'static str,
-    action_url: String,
-    days: i64,
+    pub(super) workspace: String,
+    pub(super) role: &'static str,
+    pub(super) action_url: String,
+    pub(super) days: i64,
 }
 crate::mail_content!(InvitationMail, "Accept the invitation");
 
 /// The refusal once an address had its invitations for the hour.
-fn too_many_invitations() -> String {
+pub(super) fn too_many_invitations() -> String {
     format!(
         "This address was sent {} invitations within the last hour, the most Keyhold sends. \
          Wait an hour, then invite it again.",

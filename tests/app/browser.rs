@@ -836,7 +836,7 @@ async fn the_main_journey_works_in_a_real_browser() {
     b.page("owner-landing").await;
 
     // 4. ...and adds the workspace's own OpenAI key: then only its mask shows.
-    b.follow("API keys").await;
+    b.follow("Provider keys").await;
     b.page("owner-keys-empty").await;
     b.fill("API key", &canary).await;
     b.fill("Label", "Production").await;

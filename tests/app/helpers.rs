@@ -449,6 +449,7 @@ impl World {
                 ("id", before) if before.ends_with("/admin/users/") => self.victim.clone(),
                 ("id", before) if before.ends_with("/admin/workspaces/") => self.ws_id.clone(),
                 ("id", before) if before.ends_with("/invitations/") => self.invitation_id.clone(),
+                ("invitation", _) => self.invitation_id.clone(),
                 ("id", before) if before.ends_with("/settings/keys/") => {
                     self.key_id.clone().unwrap_or_else(|| "dummy".into())
                 }

@@ -6,6 +6,7 @@
 use diesel::prelude::*;
 use serde_json::json;
 
+use super::Ctx;
 use super::audit::{self, Actor, Event};
 use super::mail;
 use super::mail_limit::{self, MailKind};
@@ -17,7 +18,6 @@ use crate::db::{now, write_tx};
 use crate::domain::roles::Role;
 use crate::domain::tokens;
 use crate::error::{Error, Result};
-use super::Ctx;
 
 /// What to do with the renewed link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -73,11 +73,7 @@ fn ensure_new(
 }
 
 /// Tests `key` against the provider's configured base URL; a rejected key is an input error.
-async fn validate(
-    state: &Ctx,
-    provider: &'static Provider,
-    key: &SecretString,
-) -> Result<KeyTest> {
+async fn validate(state: &Ctx, provider: &'static Provider, key: &SecretString) -> Result<KeyTest> {
     let base = state
         .config
         .provider_base_url(provider.id)

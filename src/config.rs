@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::domain::providers;
 use crate::domain::vault::Keyring;
+use crate::outbound::OutboundAllow;
 
 /// A configuration problem, always naming the variable at fault and never its value.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,8 @@ pub struct Config {
     /// The providers whose base URL comes from `KEYHOLD_PROVIDER_<ID>_BASE_URL`.
     pub provider_overrides: Vec<&'static str>,
     pub trusted_proxies: Vec<IpNet>,
+    /// Hosts and ranges user-supplied hosts may reach although private (and over http).
+    pub outbound_allow: OutboundAllow,
     pub workers: Option<usize>,
     /// When set, `GET /metrics` wants `Authorization: Bearer <this>`.
     pub metrics_token: Option<SecretString>,
@@ -225,6 +228,10 @@ impl Config {
             None => Vec::new(),
         };
 
+        let outbound_allow =
+            OutboundAllow::parse(&get("KEYHOLD_OUTBOUND_ALLOW").unwrap_or_default())
+                .map_err(|e| bad("KEYHOLD_OUTBOUND_ALLOW", e.to_string()))?;
+
         let workers = match get("KEYHOLD_WORKERS") {
             Some(w) => Some(
                 w.parse::<usize>()
@@ -258,6 +265,7 @@ impl Config {
             provider_base_urls,
             provider_overrides,
             trusted_proxies,
+            outbound_allow,
             workers,
             metrics_token,
             generated,
@@ -428,6 +436,29 @@ mod tests {
         )]))
         .expect_err("must refuse");
         assert_eq!(err.var, "KEYHOLD_MASTER_KEYS");
+    }
+
+    #[test]
+    fn outbound_allow_list_is_parsed_and_a_bad_entry_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().to_str().expect("utf8");
+        let cfg = Config::from_lookup(lookup(&[
+            ("KEYHOLD_DATA_DIR", d),
+            ("KEYHOLD_OUTBOUND_ALLOW", "vllm.lan, 127.0.0.1/32"),
+        ]))
+        .expect("config");
+        assert!(cfg.outbound_allow.allows_name("vllm.lan"));
+        assert!(
+            cfg.outbound_allow
+                .allows_ip("127.0.0.1".parse().expect("ip"))
+        );
+        let err = Config::from_lookup(lookup(&[
+            ("KEYHOLD_DATA_DIR", d),
+            ("KEYHOLD_OUTBOUND_ALLOW", "vllm.lan:8000"),
+        ]))
+        .expect_err("must refuse");
+        assert_eq!(err.var, "KEYHOLD_OUTBOUND_ALLOW");
+        assert!(err.reason.contains("vllm.lan:8000"), "{}", err.reason);
     }
 
     #[test]

@@ -84,7 +84,7 @@ fn fixture() -> Fixture {
         .expect("runtime");
     let metrics = Arc::new(keyhold::metrics::Metrics::default());
     let (recorder, _rx) = usage::Recorder::new(metrics.clone());
-    let gateway = Gateway::new(recorder, Limits::default(), &config);
+    let gateway = Gateway::new(recorder, Limits::default(), &config).expect("gateway");
     let state = AppState {
         ctx: keyhold::services::Ctx {
             config: Arc::new(config),
@@ -94,6 +94,7 @@ fn fixture() -> Fixture {
             metrics,
             throttle: Default::default(),
             listener: gateway.clone(),
+            key_tester: gateway.clone(),
         },
         gateway,
         principals: Arc::new(keyhold::web::principals::Principals::new(

@@ -49,6 +49,9 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Hosts and ranges user-supplied hosts may reach although private (and over http).
     pub outbound_allow: OutboundAllow,
+    /// Google's OAuth2 token URL for Vertex service accounts (`KEYHOLD_GOOGLE_TOKEN_URL`
+    /// overrides it: a proxy, a local mock).
+    pub google_token_url: Url,
     pub workers: Option<usize>,
     /// When set, `GET /metrics` wants `Authorization: Bearer <this>`.
     pub metrics_token: Option<SecretString>,
@@ -205,6 +208,9 @@ impl Config {
                     provider_overrides.push(p.id);
                     parse_http_url(&u).map_err(|r| bad(leak_var(&var), r))?
                 }
+                // A host per key or region (Azure, Bedrock, Vertex, a compatible host) has
+                // no one base URL: the adapter builds it from each key.
+                None if p.auth.host_per_key() => continue,
                 None => {
                     parse_http_url(p.default_base_url).map_err(|r| bad("provider catalogue", r))?
                 }
@@ -228,6 +234,11 @@ impl Config {
             None => Vec::new(),
         };
 
+        let google_token_url = match get("KEYHOLD_GOOGLE_TOKEN_URL") {
+            Some(u) => parse_http_url(&u).map_err(|r| bad("KEYHOLD_GOOGLE_TOKEN_URL", r))?,
+            None => parse_http_url(crate::domain::credentials::GOOGLE_TOKEN_URI)
+                .map_err(|r| bad("KEYHOLD_GOOGLE_TOKEN_URL", r))?,
+        };
         let outbound_allow =
             OutboundAllow::parse(&get("KEYHOLD_OUTBOUND_ALLOW").unwrap_or_default())
                 .map_err(|e| bad("KEYHOLD_OUTBOUND_ALLOW", e.to_string()))?;
@@ -266,6 +277,7 @@ impl Config {
             provider_overrides,
             trusted_proxies,
             outbound_allow,
+            google_token_url,
             workers,
             metrics_token,
             generated,

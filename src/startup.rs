@@ -126,7 +126,7 @@ impl Application {
 
         let metrics = Arc::new(Metrics::default());
         let (recorder, usage_rx) = gateway::usage::Recorder::new(metrics.clone());
-        let gateway = gateway::Gateway::new(recorder, tuning.gateway.clone(), &config);
+        let gateway = gateway::Gateway::new(recorder, tuning.gateway.clone(), &config)?;
         let state = AppState {
             ctx: crate::services::Ctx {
                 config: Arc::new(config),
@@ -136,6 +136,7 @@ impl Application {
                 metrics,
                 throttle: Arc::new(tuning.throttle),
                 listener: gateway.clone(),
+                key_tester: gateway.clone(),
             },
             gateway,
             principals: Arc::new(Principals::new(backend)),

@@ -137,6 +137,13 @@ impl KeyTest {
     }
 }
 
+/// A key test and, for an OpenAI-compatible host, the models its `GET /models` listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyReport {
+    pub test: KeyTest,
+    pub models: Vec<String>,
+}
+
 /// Where a provider is reached, for pages and logs: scheme, host, port and path, without
 /// any user name, password, query or fragment an operator may have put in the URL.
 pub fn endpoint_text(base_url: &Url) -> String {

@@ -24,6 +24,18 @@ impl Listener for NoListener {
     fn allowance_changed(&self, _: &str) {}
 }
 
+/// Tests credentials with their providers' cheap authenticated requests. The gateway
+/// implements it (it holds the clients, the outbound guard and Vertex's tokens); the
+/// services only ask.
+pub trait KeyTester: Send + Sync {
+    /// Tests `cred`, a credential of `provider`'s kind.
+    fn test<'a>(
+        &'a self,
+        provider: &'static crate::domain::providers::Provider,
+        cred: &'a crate::domain::credentials::Credential,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = crate::upstream::KeyReport> + Send + 'a>>;
+}
+
 /// The services' context (cheap to clone).
 #[derive(Clone)]
 pub struct Ctx {
@@ -39,6 +51,8 @@ pub struct Ctx {
     pub throttle: Arc<super::throttle::Policy>,
     /// Told of changes that in-memory caches outside the services keep.
     pub listener: Arc<dyn Listener>,
+    /// Tests keys of every credential kind.
+    pub key_tester: Arc<dyn KeyTester>,
 }
 
 impl Ctx {

@@ -138,11 +138,8 @@ pub(super) async fn test_secret(
     provider: &'static Provider,
     key: &SecretString,
 ) -> Result<KeyTest> {
-    let base = state
-        .config
-        .provider_base_url(provider.id)
-        .ok_or(Error::NotFound)?;
-    Ok(upstream::test_key(&state.upstream, provider, base, key).await)
+    let cred = records::credential_of(provider, key)?;
+    Ok(state.key_tester.test(provider, &cred).await.test)
 }
 
 /// Tests the stored global key and records the result; `None` when there is none.

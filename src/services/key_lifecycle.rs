@@ -138,11 +138,8 @@ pub async fn test(
     }
     let provider = provider_of(&row.provider)?;
     let secret = records::open_secret(&state.config.keyring, &row)?;
-    let base = state
-        .config
-        .provider_base_url(provider.id)
-        .ok_or(Error::NotFound)?;
-    let test = upstream::test_key(&state.upstream, provider, base, &secret).await;
+    let cred = records::credential_of(provider, &secret)?;
+    let test = state.key_tester.test(provider, &cred).await.test;
     let outcome = test.outcome;
     drop(secret);
     state

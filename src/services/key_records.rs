@@ -227,6 +227,24 @@ pub fn aad_of(row: &ProviderKeyRow) -> Option<String> {
     ))
 }
 
+/// The credential a provider's secret holds: an API key as it is, a structured
+/// credential's sealed document read back.
+pub fn credential_of(
+    provider: &Provider,
+    secret: &SecretString,
+) -> Result<crate::domain::credentials::Credential> {
+    use crate::domain::credentials::{Credential, CredentialKind};
+    match provider.auth.credential_kind() {
+        CredentialKind::ApiKey => Ok(Credential::ApiKey(secret.clone())),
+        kind => Credential::from_opened(kind, secret).map_err(|_| {
+            Error::Conflict(
+                "Key unavailable: the stored credential cannot be read. Replace it with a new one."
+                    .into(),
+            )
+        }),
+    }
+}
+
 /// Opens a row's secret, for a resolved candidate (the gateway) or a key test.
 pub fn open_secret(
     keyring: &Keyring,

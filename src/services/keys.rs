@@ -74,11 +74,8 @@ fn ensure_new(
 
 /// Tests `key` against the provider's configured base URL; a rejected key is an input error.
 async fn validate(state: &Ctx, provider: &'static Provider, key: &SecretString) -> Result<KeyTest> {
-    let base = state
-        .config
-        .provider_base_url(provider.id)
-        .ok_or(Error::NotFound)?;
-    let test = upstream::test_key(&state.upstream, provider, base, key).await;
+    let cred = records::credential_of(provider, key)?;
+    let test = state.key_tester.test(provider, &cred).await.test;
     if test.outcome == TestOutcome::Invalid {
         return Err(Error::invalid("api_key", test.message()));
     }

@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod chat;
+pub mod cloud;
 pub mod dispatch;
 pub mod errors;
 pub mod redact;

@@ -1,4 +1,5 @@
 //! Cloud providers' own plumbing: AWS SigV4 signing and event-stream framing (Bedrock),
 //! and Google's service-account token source (Vertex AI). No HTTP handling of Keyhold's own.
 
+pub mod eventstream;
 pub mod sigv4;

@@ -2,4 +2,5 @@
 //! and Google's service-account token source (Vertex AI). No HTTP handling of Keyhold's own.
 
 pub mod eventstream;
+pub mod google;
 pub mod sigv4;

@@ -15,6 +15,7 @@ mod byok;
 mod canary;
 mod chat_page;
 mod cli;
+mod cloud_mocks;
 mod csrf;
 mod faults;
 mod faults_pg;

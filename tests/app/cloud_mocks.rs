@@ -7,6 +7,7 @@ use std::time::Duration;
 use keyhold::gateway::cloud::eventstream::{EventStreamDecoder, EventStreamError};
 use keyhold::gateway::cloud::google::{self, TokenCache, TokenError};
 use keyhold::gateway::cloud::sigv4::sign_request;
+use keyhold::gateway::cloud::urls;
 use reqwest::{Client, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -33,12 +34,9 @@ fn converse_body() -> Value {
 
 /// A signed Converse (or ConverseStream) request for `MODEL`.
 fn signed(mock: &BedrockMock, action: &str, secret: &str, token: Option<&str>) -> reqwest::Request {
-    // The model id is one path segment: its `:` is percent-encoded, as the AWS SDKs do.
-    let url = format!(
-        "{}/model/{}/{action}",
-        mock.base_url(),
-        MODEL.replace(':', "%3A")
-    );
+    let base = Url::parse(&mock.base_url()).expect("a URL");
+    let stream = action == "converse-stream";
+    let url = urls::bedrock_converse_url(&base, MODEL, stream).expect("a URL");
     let mut request = client()
         .post(url)
         .header("content-type", "application/json")
@@ -227,11 +225,8 @@ async fn a_converse_stream_round_trips_through_real_event_stream_frames() {
 #[tokio::test]
 async fn an_exception_frame_surfaces_as_an_error() {
     let mock = bedrock().await;
-    let url = format!(
-        "{}/model/{}/converse-stream",
-        mock.base_url(),
-        MODEL.replace(':', "%3A")
-    );
+    let base = Url::parse(&mock.base_url()).expect("a URL");
+    let url = urls::bedrock_converse_url(&base, MODEL, true).expect("a URL");
     let body = json!({"messages": [{"role": "user", "content": [{"text": "THROTTLE me"}]}]});
     let mut request = client()
         .post(url)
@@ -261,10 +256,15 @@ fn service_account_key() -> SecretString {
 
 /// A Claude call on Vertex with this access token.
 async fn vertex_claude(mock: &GoogleMock, token: &str) -> reqwest::Response {
-    let url = format!(
-        "{}/v1/projects/keyhold-test/locations/us-east5/publishers/anthropic/models/claude-3-5-haiku@20241022:rawPredict",
-        mock.base_url()
-    );
+    let base = Url::parse(&mock.base_url()).expect("a URL");
+    let url = urls::vertex_claude_url(
+        &base,
+        "keyhold-test",
+        "us-east5",
+        "claude-3-5-haiku@20241022",
+        false,
+    )
+    .expect("a URL");
     client()
         .post(url)
         .bearer_auth(token)

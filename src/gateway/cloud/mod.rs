@@ -4,3 +4,4 @@
 pub mod eventstream;
 pub mod google;
 pub mod sigv4;
+pub mod urls;

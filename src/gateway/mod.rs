@@ -5,6 +5,7 @@
 pub mod adapters;
 pub mod cache;
 pub mod chat;
+pub mod cloud;
 pub mod dispatch;
 pub mod errors;
 mod key_test;

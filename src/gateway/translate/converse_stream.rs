@@ -94,7 +94,8 @@ impl ConverseToOpenAiStream {
         self.usage
     }
 
-    /// Whether the upstream sent the whole answer (`messageStop`).
+    /// Whether the upstream sent the whole answer (`messageStop`, then `metadata` or EOF)
+    /// and the client got `[DONE]`.
     pub fn completed(&self) -> bool {
         self.completed
     }

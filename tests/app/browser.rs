@@ -801,8 +801,10 @@ async fn the_main_journey_works_in_a_real_browser() {
         "05-workspace-invitations",
         &[
             "Acme Research",
-            "owner@example.test — owner",
-            "member@example.test — member",
+            "owner@example.test",
+            "member@example.test",
+            "Link works until",
+            "Resend",
         ],
     )
     .await;

@@ -109,11 +109,11 @@ fn fixture() -> Fixture {
     }
 }
 
-/// `dispatch::auth_header`, which is private: the same header, built the same way.
+/// The header the OpenAI and Anthropic adapters send, built the same way.
 fn auth_header(provider: &Provider, secret: &str) -> (HeaderName, HeaderValue) {
     let (name, value) = match provider.auth {
-        AuthStyle::Bearer => (AUTHORIZATION, format!("Bearer {secret}")),
         AuthStyle::AnthropicKey { .. } => (HeaderName::from_static("x-api-key"), secret.to_owned()),
+        _ => (AUTHORIZATION, format!("Bearer {secret}")),
     };
     let mut value = HeaderValue::from_str(&value).expect("header value");
     value.set_sensitive(true);

@@ -433,7 +433,11 @@ pub fn find(id: &str) -> Option<&'static Provider> {
 /// Unknown names give `None`.
 pub fn for_model(model: &str) -> Option<(&'static Provider, &str)> {
     if let Some((id, rest)) = model.split_once('/')
-        && let Some(provider) = find(if id == CUSTOM { "openai_compatible" } else { id })
+        && let Some(provider) = find(if id == CUSTOM {
+            "openai_compatible"
+        } else {
+            id
+        })
     {
         return (!rest.is_empty()).then_some((provider, rest));
     }
@@ -588,10 +592,18 @@ mod tests {
             assert!(p.test_path.starts_with('/'), "{}", p.id);
             assert!(p.docs_url.starts_with("https://"), "{}", p.id);
             // Azure's deployments and a compatible host's models come with each key.
-            assert_eq!(p.models.is_empty(), p.id == "azure" || p.id == "openai_compatible");
+            assert_eq!(
+                p.models.is_empty(),
+                p.id == "azure" || p.id == "openai_compatible"
+            );
             assert!(!p.key_hint.is_empty(), "{}", p.id);
             // A host per key or region is shown as a template, and only then.
-            assert_eq!(p.default_base_url.contains('<'), p.auth.host_per_key(), "{}", p.id);
+            assert_eq!(
+                p.default_base_url.contains('<'),
+                p.auth.host_per_key(),
+                "{}",
+                p.id
+            );
             assert!(
                 p.id.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),

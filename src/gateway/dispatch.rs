@@ -11,13 +11,13 @@ use super::adapters::{Adapter, NotSent, Outgoing, Upstream};
 use super::cache::{Route, SealedKey, current_epoch};
 use super::errors::GatewayError;
 use super::redact::Secrets;
-use crate::domain::credentials::{Credential, CredentialKind};
-use crate::outbound::HostField;
 use super::{CallContext, Caller, Gateway};
+use crate::domain::credentials::{Credential, CredentialKind};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::providers::{Provider, Wire};
 use crate::domain::resolution::{ResolveError, Source};
 use crate::domain::tokens;
+use crate::outbound::HostField;
 use crate::services::Ctx;
 
 /// The token a request carries: `Authorization: Bearer kh_…` or `x-api-key: kh_…`.
@@ -166,11 +166,7 @@ pub struct Ask<'a> {
 
 /// Opens a route's key into its credential (an API key, or a structured credential's
 /// sealed document read back).
-fn open(
-    state: &Ctx,
-    provider: &Provider,
-    key: &SealedKey,
-) -> Result<Credential, GatewayError> {
+fn open(state: &Ctx, provider: &Provider, key: &SealedKey) -> Result<Credential, GatewayError> {
     let unavailable = |why: &str| {
         // Never fall back silently: the owner or admin must know.
         tracing::error!(key_id = %key.id, "key unavailable: {why}");
@@ -304,9 +300,11 @@ pub async fn send(
             source: Some(key.source),
         })?;
         let started = Instant::now();
-        let outcome =
-            tokio::time::timeout(gw.limits.first_byte, adapter.send(&up, &key.id, &cred, &call))
-                .await;
+        let outcome = tokio::time::timeout(
+            gw.limits.first_byte,
+            adapter.send(&up, &key.id, &cred, &call),
+        )
+        .await;
         let rejected = |last: &mut Option<Failure>| {
             tracing::warn!(key_id = %key.id, provider = provider.id, "upstream rejected the key");
             adapter.forget(&up, &key.id);

@@ -78,7 +78,12 @@ async fn test(gw: &Gateway, provider: &'static Provider, cred: &Credential) -> K
             .map(|r| r.map_err(NotSent::from)),
     };
     let response = match sent {
-        Err(_) => return report(TestOutcome::Untested(Untested::Timeout), format!("{what}: no answer in time")),
+        Err(_) => {
+            return report(
+                TestOutcome::Untested(Untested::Timeout),
+                format!("{what}: no answer in time"),
+            );
+        }
         Ok(Err(e)) => return not_sent(provider, e),
         Ok(Ok(r)) => r,
     };
@@ -89,7 +94,12 @@ async fn test(gw: &Gateway, provider: &'static Provider, cred: &Credential) -> K
         out.models = model_ids(response).await;
     }
     if outcome != TestOutcome::Ok {
-        tracing::warn!(provider = provider.id, result = outcome.code(), "key test failed: {}", out.test.detail);
+        tracing::warn!(
+            provider = provider.id,
+            result = outcome.code(),
+            "key test failed: {}",
+            out.test.detail
+        );
     }
     out
 }
@@ -101,9 +111,10 @@ fn not_sent(provider: &Provider, e: NotSent) -> KeyReport {
             "the token service refused the service account's key",
         ),
         NotSent::Refused(why) => report(TestOutcome::Invalid, why.message(HostField::ApiHost)),
-        NotSent::Http(e) if e.is_timeout() => {
-            report(TestOutcome::Untested(Untested::Timeout), "no answer in time")
-        }
+        NotSent::Http(e) if e.is_timeout() => report(
+            TestOutcome::Untested(Untested::Timeout),
+            "no answer in time",
+        ),
         NotSent::Http(e) => report(
             TestOutcome::Untested(Untested::Unreachable),
             format!("could not connect ({})", e.without_url()),
@@ -111,7 +122,12 @@ fn not_sent(provider: &Provider, e: NotSent) -> KeyReport {
         NotSent::Failed(e) => report(TestOutcome::Untested(Untested::ProviderError), e.message),
         NotSent::NotServed => report(TestOutcome::Untested(Untested::ProviderError), "not tested"),
     };
-    tracing::warn!(provider = provider.id, result = r.test.outcome.code(), "key test failed: {}", r.test.detail);
+    tracing::warn!(
+        provider = provider.id,
+        result = r.test.outcome.code(),
+        "key test failed: {}",
+        r.test.detail
+    );
     r
 }
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::dispatch::{self, Answer, Failure};
 use super::errors::{Format, GatewayError};
-use super::redact::{Secrets, scrub_body, scrub_text};
+use super::redact::{scrub_body, scrub_text};
 use super::translate::{self, Usage, converse};
 use super::usage::UsageEvent;
 use super::{CallContext, Caller, Gateway};

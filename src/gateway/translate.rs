@@ -156,6 +156,7 @@ pub fn usage_of(wire: Wire, usage: &Value) -> Option<Usage> {
             u.update_from_anthropic(usage);
             u
         }),
+        Wire::Converse => converse::usage_from_converse(usage),
     }
 }
 

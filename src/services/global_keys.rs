@@ -15,8 +15,8 @@ use crate::db::{DbConn, now, write_tx};
 use crate::domain::ids::new_id;
 use crate::domain::providers::Provider;
 use crate::domain::vault::Scope;
-use crate::error::{Error, Result};
-use crate::upstream::{self, KeyTest, TestOutcome};
+use crate::error::Result;
+use crate::upstream::{KeyTest, TestOutcome};
 
 /// Label of every global key row.
 const GLOBAL_LABEL: &str = "Platform key";

@@ -14,7 +14,7 @@ use crate::db::schema::provider_keys;
 use crate::db::{now, write_tx};
 use crate::domain::resolution::KeyStatus;
 use crate::error::{Error, Result};
-use crate::upstream::{self, KeyTest, TestOutcome};
+use crate::upstream::{KeyTest, TestOutcome};
 
 /// The status an enabled key returns to: what its last test said.
 fn status_after_enable(row: &ProviderKeyRow) -> KeyStatus {

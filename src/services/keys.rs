@@ -20,7 +20,7 @@ use crate::domain::providers::{self, Provider};
 use crate::domain::resolution::KeyStatus;
 use crate::domain::vault::Scope;
 use crate::error::{Error, Result};
-use crate::upstream::{self, KeyTest, TestOutcome};
+use crate::upstream::{KeyTest, TestOutcome};
 
 pub use super::explain::{ProviderExplanation, explain, explain_with};
 pub use super::key_lifecycle::{move_key, remove, set_enabled, test};

@@ -28,8 +28,11 @@ pub(super) fn request(
     version: &'static str,
     call: &Outgoing<'_>,
 ) -> Result<reqwest::RequestBuilder, GatewayError> {
+    let endpoint = call
+        .endpoint
+        .ok_or_else(crate::gateway::errors::GatewayError::internal)?;
     Ok(client
-        .post(call.endpoint.clone())
+        .post(endpoint.clone())
         .headers(headers(secret, version)?)
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .body(call.body.clone()))

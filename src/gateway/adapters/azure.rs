@@ -23,13 +23,16 @@ fn deployment<'a>(c: &'a Azure, model: &'a str) -> Option<&'a str> {
 fn url(c: &Azure, path: &str) -> Result<reqwest::Url, NotSent> {
     let mut url = c.endpoint.clone();
     {
-        let mut segments = url.path_segments_mut().map_err(|()| bad_url(url::ParseError::EmptyHost))?;
+        let mut segments = url
+            .path_segments_mut()
+            .map_err(|()| bad_url(url::ParseError::EmptyHost))?;
         segments.pop_if_empty();
         for s in path.split('/') {
             segments.push(s);
         }
     }
-    url.query_pairs_mut().append_pair("api-version", &c.api_version);
+    url.query_pairs_mut()
+        .append_pair("api-version", &c.api_version);
     Ok(url)
 }
 
@@ -44,7 +47,10 @@ pub(super) fn request(
     call: &Outgoing<'_>,
 ) -> Result<reqwest::Request, NotSent> {
     let deployment = deployment(c, call.model).ok_or(NotSent::NotServed)?;
-    let url = url(c, &format!("openai/deployments/{deployment}/chat/completions"))?;
+    let url = url(
+        c,
+        &format!("openai/deployments/{deployment}/chat/completions"),
+    )?;
     let (name, value) = api_key(c)?;
     client
         .post(url)

@@ -21,8 +21,11 @@ pub(super) fn request(
     secret: &SecretString,
     call: &Outgoing<'_>,
 ) -> Result<reqwest::RequestBuilder, GatewayError> {
+    let endpoint = call
+        .endpoint
+        .ok_or_else(crate::gateway::errors::GatewayError::internal)?;
     Ok(client
-        .post(call.endpoint.clone())
+        .post(endpoint.clone())
         .headers(headers(secret)?)
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .body(call.body.clone()))

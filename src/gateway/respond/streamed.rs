@@ -144,25 +144,24 @@ pub(super) fn stream_back(
     a: Answer,
     format: Format,
 ) -> Answered {
-    let shaper = match (format, p.wire) {
-        (Format::OpenAi, Wire::OpenAi) => Shaper::Pass(PassThrough::openai(p.usage_added)),
-        (Format::Anthropic, Wire::Anthropic) => Shaper::Pass(PassThrough::anthropic()),
-        (Format::OpenAi, Wire::Anthropic) => Shaper::AnthropicToOpenAi(
-            AnthropicToOpenAiStream::new(&p.client_model, now(), p.include_usage),
-        ),
-        (Format::Anthropic, Wire::OpenAi) => {
-            Shaper::OpenAiToAnthropic(OpenAiToAnthropicStream::new(&p.client_model))
-        }
-        (Format::OpenAi, Wire::Converse) => Shaper::ConverseToOpenAi(ConverseToOpenAiStream::new(
-            &p.client_model,
-            now(),
-            p.include_usage,
-        )),
-        (Format::Anthropic, Wire::Converse) => Shaper::ConverseToAnthropic(
-            ConverseToOpenAiStream::new(&p.client_model, now(), true),
-            OpenAiToAnthropicStream::new(&p.client_model),
-        ),
-    };
+    let shaper =
+        match (format, p.wire) {
+            (Format::OpenAi, Wire::OpenAi) => Shaper::Pass(PassThrough::openai(p.usage_added)),
+            (Format::Anthropic, Wire::Anthropic) => Shaper::Pass(PassThrough::anthropic()),
+            (Format::OpenAi, Wire::Anthropic) => Shaper::AnthropicToOpenAi(
+                AnthropicToOpenAiStream::new(&p.client_model, now(), p.include_usage),
+            ),
+            (Format::Anthropic, Wire::OpenAi) => {
+                Shaper::OpenAiToAnthropic(OpenAiToAnthropicStream::new(&p.client_model))
+            }
+            (Format::OpenAi, Wire::Converse) => Shaper::ConverseToOpenAi(
+                ConverseToOpenAiStream::new(&p.client_model, now(), p.include_usage),
+            ),
+            (Format::Anthropic, Wire::Converse) => Shaper::ConverseToAnthropic(
+                ConverseToOpenAiStream::new(&p.client_model, now(), true),
+                OpenAiToAnthropicStream::new(&p.client_model),
+            ),
+        };
     let mut ev = event(&ctx, &p, a.response.status().as_u16());
     ev.source = Some(a.source);
     ev.key_id = Some(a.key_id.clone());

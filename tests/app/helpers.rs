@@ -117,7 +117,12 @@ impl TestApp {
         }
         // Each provider under its real default path on the mock (Gemini's `/v1beta/openai`,
         // Groq's `/openai/v1`, ...), so a wrong path in the catalogue fails a test.
-        for p in keyhold::domain::providers::catalogue() {
+        // (Hosts per key or region — Azure, Bedrock, Vertex, compatible hosts — have no
+        // one base URL; the tests that use them point them at their own mocks.)
+        for p in keyhold::domain::providers::catalogue()
+            .iter()
+            .filter(|p| !p.auth.host_per_key())
+        {
             let path = url::Url::parse(p.default_base_url).expect("catalogue URL");
             let path = path.path().trim_end_matches('/');
             set(

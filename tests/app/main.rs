@@ -16,6 +16,7 @@ mod canary;
 mod catalogue;
 mod chat_page;
 mod cli;
+mod cloud_gateway;
 mod cloud_mocks;
 mod csrf;
 mod failures_explained;

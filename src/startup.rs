@@ -59,17 +59,7 @@ impl Default for Tuning {
     }
 }
 
-/// The one HTTP client for providers: short timeouts, no redirects, pooled keep-alive.
-pub fn upstream_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .read_timeout(Duration::from_secs(60))
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .build()
-        .context("building the HTTP client")
-}
+pub use crate::upstream::client as upstream_client;
 
 /// Narrows a data folder that an older version (or a wide umask) left readable by others,
 /// and says so once.

@@ -11,6 +11,18 @@ use url::Url;
 use crate::domain::providers::Provider;
 use crate::domain::resolution::KeyStatus;
 
+/// The one HTTP client for providers: short timeouts, no redirects, pooled keep-alive.
+pub fn client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .read_timeout(std::time::Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| anyhow::anyhow!("building the HTTP client: {e}"))
+}
+
 /// How long a key test may take before the key is saved as untested.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(8);
 

@@ -127,7 +127,7 @@ fn upstream(state: &Ctx) -> reqwest::Client {
     }
     CLIENT.with(|c| {
         c.get_or_init(|| {
-            crate::startup::upstream_client().unwrap_or_else(|e| {
+            crate::upstream::client().unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "no client of this worker's own; sharing one");
                 state.upstream.clone()
             })
@@ -309,7 +309,7 @@ pub async fn send(
             tracing::warn!(key_id = %key.id, provider = provider.id, "upstream rejected the key");
             adapter.forget(&up, &key.id);
             if key.source == Source::Workspace {
-                super::respond::key_rejected(state, ctx, provider, key);
+                key_rejected(state, ctx, provider, key);
             }
             *last = here(GatewayError::new(
                 502,
@@ -477,4 +477,24 @@ pub async fn available_models(
         out.push((p, models));
     }
     Ok(out)
+}
+
+/// Marks a workspace key the provider rejected as invalid, audits it and tells the owners —
+/// in the background, so the failover is not slowed.
+pub fn key_rejected(
+    state: &Ctx,
+    ctx: &CallContext,
+    provider: &'static Provider,
+    key: &super::cache::SealedKey,
+) {
+    let state = state.clone();
+    let ws = ctx.workspace_id.clone();
+    let key_id = key.id.clone();
+    tokio::spawn(async move {
+        if let Err(e) =
+            crate::services::key_health::mark_rejected(&state, ws, provider, key_id).await
+        {
+            tracing::error!(error = %e, "could not mark a rejected key invalid");
+        }
+    });
 }

@@ -101,7 +101,7 @@ impl Gateway {
             endpoints,
             outbound: crate::outbound::OutboundClient::new(config.outbound_allow.clone())?,
             bases: config.provider_base_urls.clone(),
-            client: crate::startup::upstream_client()?,
+            client: crate::upstream::client()?,
             google: adapters::GoogleAuth {
                 tokens: cloud::google::TokenCache::new(),
                 token_url: config.google_token_url.clone(),

@@ -553,26 +553,6 @@ fn bad_upstream(p: &Prepared) -> GatewayError {
     )
 }
 
-/// Marks a workspace key the provider rejected as invalid, audits it and tells the owners —
-/// in the background, so the failover is not slowed.
-pub fn key_rejected(
-    state: &Ctx,
-    ctx: &CallContext,
-    provider: &'static Provider,
-    key: &super::cache::SealedKey,
-) {
-    let state = state.clone();
-    let ws = ctx.workspace_id.clone();
-    let key_id = key.id.clone();
-    tokio::spawn(async move {
-        if let Err(e) =
-            crate::services::key_health::mark_rejected(&state, ws, provider, key_id).await
-        {
-            tracing::error!(error = %e, "could not mark a rejected key invalid");
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::{Bytes, Format, prepare};

@@ -81,7 +81,7 @@ impl Resolve for PinnedResolver {
     }
 }
 
-/// An HTTP client for user-supplied https hosts, built like `startup::upstream_client()`
+/// An HTTP client for user-supplied https hosts, built like `upstream::client()`
 /// (same timeouts, no redirects) with the pinned resolver and no proxy (a proxy would
 /// resolve the host itself, past the guard). Address literals never reach a resolver:
 /// run [`check_url`] before each request, or use [`OutboundClient`] which does.

@@ -28,31 +28,7 @@ pub const WELCOME_TTL_SECS: i64 = 72 * 3600;
 /// How long the first-run setup link works.
 pub const SETUP_TTL_SECS: i64 = 24 * 3600;
 
-/// Runs password work (argon2 takes tens of milliseconds and 19 MiB by design) off the async
-/// workers. The hashing itself runs on the hasher threads of [`password`] (half the cores);
-/// this admits as many jobs as there are hashers, so a burst of sign-ins queues here, where
-/// waiting costs nothing, instead of parking blocking-pool threads that the pages' database
-/// work needs (SPEC §12: 20 concurrent sign-ins must not raise other pages' p99 above 50 ms).
-pub(crate) async fn password_work<T: Send + 'static>(
-    job: impl FnOnce() -> T + Send + 'static,
-) -> Result<T> {
-    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let slots = SLOTS.get_or_init(|| tokio::sync::Semaphore::new(password::hasher_threads()));
-    let _slot = slots
-        .acquire()
-        .await
-        .map_err(|e| Error::Internal(anyhow::anyhow!("password slots: {e}")))?;
-    tokio::task::spawn_blocking(job)
-        .await
-        .map_err(|e| Error::Internal(anyhow::anyhow!("password task: {e}")))
-}
-
-/// Hashes a password off the async workers (see [`password_work`]).
-pub async fn hash_password(pw: SecretString) -> Result<String> {
-    password_work(move || password::hash(&pw))
-        .await?
-        .map_err(Error::Internal)
-}
+pub use super::passwords::hash_password;
 
 pub(crate) fn check_new_password(pw: &str, confirm: Option<&str>) -> Result<SecretString> {
     password::check_policy(pw).map_err(|m| Error::invalid("password", m))?;
@@ -78,14 +54,7 @@ pub fn get_user(conn: &mut DbConn, id: &str) -> Result<User> {
         .get_result(conn)?)
 }
 
-/// A user by email.
-pub fn find_by_email(conn: &mut DbConn, email: &str) -> Result<Option<User>> {
-    Ok(users::table
-        .filter(users::email.eq(email))
-        .select(User::as_select())
-        .first(conn)
-        .optional()?)
-}
+pub use super::users::find_by_email;
 
 /// Inserts a user (inside the caller's transaction) and audits it.
 pub fn insert_user(

@@ -7,9 +7,10 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::Ctx;
-use super::accounts::{find_by_email, hash_password, password_work};
 use super::audit::{self, Actor, Event};
+use super::passwords::{hash_password, password_work};
 use super::throttle::{self, Gate, SignInKeys};
+use super::users::find_by_email;
 use crate::db::models::User;
 use crate::db::schema::users;
 use crate::db::write_tx;

@@ -6,7 +6,8 @@ use secrecy::ExposeSecret;
 use url::Url;
 
 use super::Credential;
-use super::form::{FieldError, FormInput, ParseContext, fields, parse_form};
+use super::form::{FieldError, FormInput, ParseContext, fields};
+use super::parse::parse_form;
 
 /// Reads an edit form for `stored` (see the module comment for what empty fields keep).
 pub fn parse_edit(

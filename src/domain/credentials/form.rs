@@ -11,7 +11,7 @@ use url::Url;
 
 use super::checks;
 use super::secret::{API_KEY, check_secret};
-use super::{Azure, Compatible, Credential, CredentialKind, DEFAULT_AZURE_API_VERSION};
+use super::{Azure, Compatible, Credential, DEFAULT_AZURE_API_VERSION};
 use crate::outbound::{HostField, OutboundAllow, check_url};
 
 /// The form field names (`name=` attributes) and their visible labels.
@@ -121,47 +121,11 @@ impl Errors {
         check.map_err(|m| self.add(field, m)).ok()
     }
 
-    fn finish(self, cred: Option<Credential>) -> Result<Credential, Vec<FieldError>> {
+    pub(super) fn finish(self, cred: Option<Credential>) -> Result<Credential, Vec<FieldError>> {
         match cred {
             Some(c) if self.0.is_empty() => Ok(c),
             _ => Err(self.0),
         }
-    }
-}
-
-/// Reads a credential of `kind` from its form.
-pub fn parse_form(
-    kind: CredentialKind,
-    form: &FormInput,
-    ctx: &ParseContext<'_>,
-) -> Result<Credential, Vec<FieldError>> {
-    let mut errors = Errors::default();
-    let cred = match kind {
-        CredentialKind::ApiKey => errors
-            .take(fields::API_KEY, check_secret(form.raw("api_key"), API_KEY))
-            .map(Credential::ApiKey),
-        CredentialKind::Azure => azure(form, ctx, &mut errors).map(Credential::Azure),
-        CredentialKind::Bedrock => {
-            super::bedrock::parse(form, &mut errors).map(Credential::Bedrock)
-        }
-        CredentialKind::Vertex => {
-            super::vertex::parse(form, ctx, &mut errors).map(Credential::Vertex)
-        }
-        CredentialKind::Compatible => {
-            compatible(form, ctx, &mut errors).map(Credential::Compatible)
-        }
-    };
-    errors.finish(cred)
-}
-
-impl Credential {
-    /// Reads a credential of `kind` from its form (see [`parse_form`]).
-    pub fn parse(
-        kind: CredentialKind,
-        form: &FormInput,
-        ctx: &ParseContext<'_>,
-    ) -> Result<Credential, Vec<FieldError>> {
-        parse_form(kind, form, ctx)
     }
 }
 
@@ -188,7 +152,11 @@ fn host_url(
     Ok(url)
 }
 
-fn azure(form: &FormInput, ctx: &ParseContext<'_>, errors: &mut Errors) -> Option<Azure> {
+pub(super) fn azure(
+    form: &FormInput,
+    ctx: &ParseContext<'_>,
+    errors: &mut Errors,
+) -> Option<Azure> {
     let example = "https://my-resource.openai.azure.com";
     let endpoint = host_url(
         form.filled(fields::ENDPOINT),
@@ -236,7 +204,11 @@ fn azure(form: &FormInput, ctx: &ParseContext<'_>, errors: &mut Errors) -> Optio
     })
 }
 
-fn compatible(form: &FormInput, ctx: &ParseContext<'_>, errors: &mut Errors) -> Option<Compatible> {
+pub(super) fn compatible(
+    form: &FormInput,
+    ctx: &ParseContext<'_>,
+    errors: &mut Errors,
+) -> Option<Compatible> {
     let host = errors.take(
         fields::API_HOST,
         host_url(

@@ -7,6 +7,7 @@ mod bedrock;
 mod checks;
 mod edit;
 mod form;
+mod parse;
 mod sealed;
 pub mod secret;
 mod vertex;
@@ -17,7 +18,8 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 pub use edit::parse_edit;
-pub use form::{FieldError, FormInput, ParseContext, fields, parse_form};
+pub use form::{FieldError, FormInput, ParseContext, fields};
+pub use parse::parse_form;
 pub use sealed::OpenError;
 
 /// Google's OAuth2 token endpoint, the only `token_uri` a service account may name

@@ -116,8 +116,13 @@ impl TestApp {
             set("KEYHOLD_SMTP_URL", smtp.url());
         }
         // Each provider under its real default path on the mock (Gemini's `/v1beta/openai`,
-        // Groq's `/openai/v1`, ...), so a wrong path in the catalogue fails a test.
+        // Groq's `/openai/v1`, ...), so a wrong path in the catalogue fails a test. Hosts
+        // per key or region (Azure, Bedrock, Vertex, compatible hosts) have none: their
+        // tests point them at their own mocks.
         for p in keyhold::domain::providers::catalogue() {
+            if p.auth.host_per_key() {
+                continue;
+            }
             let path = url::Url::parse(p.default_base_url).expect("catalogue URL");
             let path = path.path().trim_end_matches('/');
             set(

@@ -17,6 +17,7 @@ mod catalogue;
 mod chat_page;
 mod cli;
 mod cloud_mocks;
+mod credentials;
 mod csrf;
 mod failures_explained;
 mod faults;

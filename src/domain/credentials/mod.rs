@@ -9,6 +9,7 @@ mod edit;
 mod form;
 mod sealed;
 pub mod secret;
+mod shown;
 mod vertex;
 
 use std::fmt;
@@ -17,8 +18,9 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 pub use edit::parse_edit;
-pub use form::{FieldError, FormInput, ParseContext, fields, parse_form};
+pub use form::{Field, FieldError, FormInput, ParseContext, fields, parse_form};
 pub use sealed::OpenError;
+pub use shown::{fields_of, fields_of_all, is_secret, key_field};
 
 /// Google's OAuth2 token endpoint, the only `token_uri` a service account may name
 /// (besides the operator's `KEYHOLD_GOOGLE_TOKEN_URL`).

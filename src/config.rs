@@ -308,6 +308,13 @@ impl Config {
             .then(|| provider_var(provider))
     }
 
+    /// The token URL an operator set with `KEYHOLD_GOOGLE_TOKEN_URL`, if it is not
+    /// Google's own: the only other `token_uri` a service account may name (SPEC §3).
+    pub fn google_token_override(&self) -> Option<&Url> {
+        (self.google_token_url.as_str() != crate::domain::credentials::GOOGLE_TOKEN_URI)
+            .then_some(&self.google_token_url)
+    }
+
     /// The base URL the named provider is reached at.
     pub fn provider_base_url(&self, provider: &str) -> Option<&Url> {
         self.provider_base_urls.get(provider)

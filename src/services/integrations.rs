@@ -3,17 +3,18 @@
 //! own storage, removal and test are in [`super::global_keys`].
 
 use diesel::prelude::*;
-use secrecy::SecretString;
 use serde_json::json;
 
 use super::Ctx;
 use super::audit::{self, Actor, Event};
+use super::credential_input as input;
 use super::global_keys;
 use super::key_mail;
 use super::key_records::{self as records, Settings};
 use crate::db::models::ProviderKeyRow;
 use crate::db::schema::provider_keys;
 use crate::db::{DbConn, write_tx};
+use crate::domain::credentials::FormInput;
 use crate::domain::providers::Provider;
 use crate::domain::resolution::{FailurePolicy, KeyStatus};
 use crate::domain::vault::Keyring;
@@ -146,8 +147,8 @@ pub struct Change {
     pub enabled: bool,
     pub byok_enabled: bool,
     pub failure_policy: FailurePolicy,
-    /// A new global key; `None` keeps the stored one.
-    pub api_key: Option<SecretString>,
+    /// The form holding a new global key (any credential kind); `None` keeps the stored one.
+    pub credential: Option<FormInput>,
 }
 
 /// What saving did, for the flash.
@@ -188,20 +189,25 @@ pub async fn save(
     provider: &'static Provider,
     change: Change,
 ) -> Result<Saved> {
-    let api_key = change
-        .api_key
-        .as_ref()
-        .map(records::parse_secret)
-        .transpose()?;
-    let key_test = match &api_key {
-        Some(k) => {
-            let test = global_keys::test_secret(state, provider, k).await?;
-            if test.outcome == TestOutcome::Invalid {
-                return Err(Error::invalid("api_key", test.message()));
-            }
-            Some(test)
+    let api_key = match &change.credential {
+        Some(_) if provider.workspace_keys_only() => {
+            return Err(Error::invalid(
+                "form",
+                format!(
+                    "{} takes workspace keys only: there is no global key to enter.",
+                    provider.name
+                ),
+            ));
         }
+        Some(form) => Some((form, input::read(&state.config, provider, form)?)),
         None => None,
+    };
+    let (api_key, key_test) = match api_key {
+        Some((form, cred)) => {
+            let (cred, test) = input::test(state, provider, cred, form).await?;
+            (Some(cred.to_sealed_json()), Some(test))
+        }
+        None => (None, None),
     };
     let outcome = key_test.as_ref().map(|t| t.outcome);
     let config = state.config.clone();

@@ -5,22 +5,23 @@
 //! which key answers is [`super::explain`]'s job.
 
 use diesel::prelude::*;
-use secrecy::SecretString;
 use serde_json::json;
 
 use super::Ctx;
 use super::audit::{self, Actor, Event};
+use super::credential_input as input;
 use super::key_mail::{self, Change};
 use super::key_records::{self as records, SealedKey};
 use crate::db::models::ProviderKeyRow;
 use crate::db::schema::provider_keys;
 use crate::db::{DbConn, now, write_tx};
+use crate::domain::credentials::{Credential, CredentialKind, FormInput, fields, key_field};
 use crate::domain::ids::new_id;
 use crate::domain::providers::{self, Provider};
 use crate::domain::resolution::KeyStatus;
 use crate::domain::vault::Scope;
 use crate::error::{Error, Result};
-use crate::upstream::{KeyTest, TestOutcome};
+use crate::upstream::KeyTest;
 
 pub use super::explain::{ProviderExplanation, explain, explain_with};
 pub use super::key_lifecycle::{move_key, remove, set_enabled, test};
@@ -53,6 +54,7 @@ fn ensure_new(
     workspace_id: &str,
     provider: &Provider,
     fingerprint: &str,
+    field: &'static str,
 ) -> Result<()> {
     let existing: Option<String> = provider_keys::table
         .filter(provider_keys::scope.eq(Scope::Workspace.as_str()))
@@ -65,21 +67,11 @@ fn ensure_new(
         .optional()?;
     match existing {
         Some(label) => Err(Error::invalid(
-            "api_key",
+            field,
             format!("This key is already saved here as “{label}”."),
         )),
         None => Ok(()),
     }
-}
-
-/// Tests `key` against the provider's configured base URL; a rejected key is an input error.
-async fn validate(state: &Ctx, provider: &'static Provider, key: &SecretString) -> Result<KeyTest> {
-    let cred = records::credential_of(provider, key)?;
-    let test = state.key_tester.test(provider, &cred).await.test;
-    if test.outcome == TestOutcome::Invalid {
-        return Err(Error::invalid("api_key", test.message()));
-    }
-    Ok(test)
 }
 
 pub(super) fn tell_owners(
@@ -104,7 +96,8 @@ pub(super) fn tell_owners(
     )
 }
 
-/// Adds a key: checked, tested upstream (rejected → not saved), sealed to its record.
+/// Adds a key: its form read (a field error names the field), tested upstream (rejected →
+/// not saved), sealed to its record. A structured credential is sealed as one document.
 /// Returns the new key's id and its test, so the page can warn about quota or an untested
 /// key, say why, and offer to test it again.
 pub async fn add(
@@ -113,29 +106,34 @@ pub async fn add(
     workspace_id: String,
     provider: &str,
     label: &str,
-    api_key: &SecretString,
+    form: &FormInput,
 ) -> Result<(String, KeyTest)> {
     let provider = provider_of(provider)?;
-    let secret = records::parse_secret(api_key)?;
-    let label = records::parse_label(label, Some(&secret))?;
-    let fingerprint = state.config.keyring.fingerprint(&secret);
+    let cred = input::read(&state.config, provider, form)?;
+    let label = input::label(label, &cred)?;
+    let field = key_field(provider.auth.credential_kind(), form);
     {
-        let (ws, fp) = (workspace_id.clone(), fingerprint.clone());
+        let (ws, fp) = (
+            workspace_id.clone(),
+            state.config.keyring.fingerprint(&cred.to_sealed_json()),
+        );
         state
             .db(move |c| {
                 ensure_byok(c, provider)?;
-                ensure_new(c, &ws, provider, &fp)
+                ensure_new(c, &ws, provider, &fp, field)
             })
             .await?;
     }
-    let test = validate(state, provider, &secret).await?;
+    let (cred, test) = input::test(state, provider, cred, form).await?;
+    let secret = cred.to_sealed_json();
+    let fingerprint = state.config.keyring.fingerprint(&secret);
     let outcome = test.outcome;
     let config = state.config.clone();
     let id = state
         .db(move |c| {
             write_tx(c, |c| {
                 ensure_byok(c, provider)?;
-                ensure_new(c, &workspace_id, provider, &fingerprint)?;
+                ensure_new(c, &workspace_id, provider, &fingerprint, field)?;
                 let id = new_id();
                 let SealedKey {
                     sealed,
@@ -210,15 +208,16 @@ pub async fn add(
     Ok((id, test))
 }
 
-/// Edits a key: a new label, and a new secret unless `api_key` is empty (then the stored
-/// key is kept). Returns the test outcome of a new secret.
+/// Edits a key: a new label, and a new credential unless the form leaves it as stored
+/// (an empty secret field keeps the stored secret). Returns the test outcome of a new
+/// credential.
 pub async fn replace(
     state: &Ctx,
     actor: Actor,
     workspace_id: String,
     key_id: String,
     label: &str,
-    api_key: Option<&SecretString>,
+    form: &FormInput,
 ) -> Result<Option<KeyTest>> {
     let (ws, id) = (workspace_id.clone(), key_id.clone());
     let row = state
@@ -230,24 +229,37 @@ pub async fn replace(
         ));
     }
     let provider = provider_of(&row.provider)?;
-    let secret =
-        match api_key.filter(|k| !secrecy::ExposeSecret::expose_secret(*k).trim().is_empty()) {
-            Some(k) => Some(records::parse_secret(k)?),
-            None => None,
-        };
-    let label = records::parse_label(label, secret.as_ref())?;
-    let test = match &secret {
-        Some(k) => {
-            let (ws, fp) = (workspace_id.clone(), state.config.keyring.fingerprint(k));
+    let kind = provider.auth.credential_kind();
+    let cred = match kind {
+        CredentialKind::ApiKey if form.filled(fields::API_KEY).is_none() => None,
+        CredentialKind::ApiKey => Some(input::read(&state.config, provider, form)?),
+        _ => {
+            let opened = records::open_secret(&state.config.keyring, &row)?;
+            let stored = records::credential_of(provider, &opened)?;
+            let edited = input::read_edit(&state.config, &stored, form)?;
+            (!edited.same_as(&stored)).then_some(edited)
+        }
+    };
+    let label = match &cred {
+        Some(c) => input::label(label, c)?,
+        None => records::parse_label(label, None)?,
+    };
+    let (secret, test) = match cred {
+        Some(cred) => {
+            let field = key_field(kind, form);
+            let fp = state.config.keyring.fingerprint(&cred.to_sealed_json());
+            let ws = workspace_id.clone();
             state
                 .db(move |c| {
                     ensure_byok(c, provider)?;
-                    ensure_new(c, &ws, provider, &fp)
+                    ensure_new(c, &ws, provider, &fp, field)
                 })
                 .await?;
-            Some(validate(state, provider, k).await?)
+            let (cred, test): (Credential, KeyTest) =
+                input::test(state, provider, cred, form).await?;
+            (Some(cred.to_sealed_json()), Some(test))
         }
-        None => None,
+        None => (None, None),
     };
     let outcome = test.as_ref().map(|t| t.outcome);
     let config = state.config.clone();

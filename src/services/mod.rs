@@ -6,6 +6,7 @@ pub mod audit;
 pub mod audit_chain;
 pub mod chat;
 pub mod context;
+pub mod credential_input;
 pub mod explain;
 pub mod getting_started;
 pub mod global_keys;

@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod charts;
+pub mod credential_fields;
 pub mod csrf;
 pub mod error;
 pub mod extractors;

@@ -31,7 +31,7 @@ pub mod fields {
     pub const MODELS: (&str, &str) = ("models", "Models");
 }
 
-pub(super) type Field = (&'static str, &'static str);
+pub type Field = (&'static str, &'static str);
 
 /// Submitted form fields, name → value. Every value is held as a secret (the form mixes
 /// secrets and plain fields), and `Debug` lists names only.
@@ -60,6 +60,11 @@ impl FormInput {
             .unwrap_or("")
     }
 
+    /// The names of the submitted fields.
+    pub(super) fn names(&self) -> impl Iterator<Item = &str> {
+        self.fields.keys().map(String::as_str)
+    }
+
     /// Sets a field (edits fill in stored values).
     pub(super) fn set(&mut self, name: &str, value: &str) {
         self.fields
@@ -67,7 +72,7 @@ impl FormInput {
     }
 
     /// The trimmed value of a field, `None` when absent or blank.
-    pub(super) fn filled(&self, field: Field) -> Option<&str> {
+    pub fn filled(&self, field: Field) -> Option<&str> {
         Some(self.raw(field.0).trim()).filter(|v| !v.is_empty())
     }
 }

@@ -10,6 +10,7 @@ mod form;
 mod parse;
 mod sealed;
 pub mod secret;
+mod shown;
 mod vertex;
 
 use std::fmt;
@@ -18,9 +19,10 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 pub use edit::parse_edit;
-pub use form::{FieldError, FormInput, ParseContext, fields};
+pub use form::{Field, FieldError, FormInput, ParseContext, fields};
 pub use parse::parse_form;
 pub use sealed::OpenError;
+pub use shown::{fields_of, fields_of_all, is_secret, key_field};
 
 /// Google's OAuth2 token endpoint, the only `token_uri` a service account may name
 /// (besides the operator's `KEYHOLD_GOOGLE_TOKEN_URL`).

@@ -4,17 +4,18 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::workspace::format_time;
 use super::{ok, render};
+use crate::domain::credentials::{CredentialKind, FormInput};
 use crate::domain::providers::{Provider, ProviderId};
 use crate::domain::resolution::{FailurePolicy, KeyStatus};
 use crate::error::{Error, Result};
 use crate::services::integrations::{self, Change, GlobalKeyView, ProviderRow};
 use crate::state::AppState;
 use crate::upstream::TestOutcome;
+use crate::web::credential_fields::{self as cf, FieldView, Mode};
 use crate::web::extractors::PlatformAdmin;
 use crate::web::forms::{FormErrors, see_other};
 use crate::web::layout::{Layout, flash_error, flash_success, flash_warning_retry};
@@ -130,6 +131,10 @@ struct ProviderPage {
     endpoint_var: Option<String>,
     default_endpoint: &'static str,
     errors: FormErrors,
+    /// The global credential's fields for a structured kind (empty for an API key).
+    fields: Vec<FieldView>,
+    /// OpenAI-compatible hosts take workspace keys only: no global key form.
+    workspace_keys_only: bool,
 }
 
 fn provider_page(
@@ -137,9 +142,21 @@ fn provider_page(
     state: &AppState,
     row: &ProviderRow,
     errors: FormErrors,
+    submitted: Option<&FormInput>,
 ) -> ProviderPage {
     let p = row.settings.provider;
+    let kind = p.auth.credential_kind();
+    let errors = cf::place(errors, kind);
+    let fields = cf::views(
+        kind,
+        "global",
+        |name| submitted.map(|f| f.shown(name)).unwrap_or_default(),
+        &errors,
+        Mode::New,
+    );
     ProviderPage {
+        fields,
+        workspace_keys_only: p.workspace_keys_only(),
         endpoint: state
             .config
             .provider_base_url(p.id)
@@ -169,17 +186,26 @@ pub async fn show(
 ) -> Result<HttpResponse> {
     let provider = provider_from(&path)?;
     let row = state.db(move |c| integrations::detail(c, provider)).await?;
-    ok(&provider_page(&admin, &state, &row, FormErrors::default()))
+    ok(&provider_page(
+        &admin,
+        &state,
+        &row,
+        FormErrors::default(),
+        None,
+    ))
 }
 
-/// The provider form. Unknown fields are ignored; an unchecked switch sends nothing.
+/// The provider form. An unchecked switch sends nothing; the global key's fields (an API
+/// key, or a structured credential's fields) are read by the credential parser, and
+/// anything else posted is ignored.
 #[derive(Deserialize)]
 pub struct ProviderForm {
     enabled: Option<String>,
     byok_enabled: Option<String>,
     failure_policy: Option<String>,
-    api_key: Option<SecretString>,
     confirm: Option<String>,
+    #[serde(flatten)]
+    credential: FormInput,
 }
 
 /// `POST /admin/integrations/{provider}`: "Save changes".
@@ -200,12 +226,13 @@ pub async fn save(
             )
         })?,
     };
-    let api_key = f.api_key.filter(|k| !k.expose_secret().trim().is_empty());
+    let kind: CredentialKind = provider.auth.credential_kind();
+    let submitted = f.credential;
     let change = Change {
         enabled: f.enabled.is_some(),
         byok_enabled: f.byok_enabled.is_some(),
         failure_policy,
-        api_key,
+        credential: submitted.any_filled(kind).then(|| submitted.clone()),
     };
     let current = state.db(move |c| integrations::detail(c, provider)).await?;
 
@@ -217,8 +244,8 @@ pub async fn save(
         return ok(&byok_off_confirmation(&admin, provider, &change, impact));
     }
 
-    let entered_key = change.api_key.is_some();
-    let submitted = (change.enabled, change.byok_enabled, change.failure_policy);
+    let entered_key = change.credential.is_some();
+    let flags = (change.enabled, change.byok_enabled, change.failure_policy);
     match integrations::save(&state, admin.0.actor(), provider, change).await {
         Ok(saved) => {
             let session = &admin.0.session;
@@ -255,12 +282,12 @@ pub async fn save(
         Err(e) => {
             let errors = FormErrors::from_error(e)?;
             // Nothing was saved: the form shows what was sent, so only the key is typed again.
-            let (enabled, byok, policy) = submitted;
+            let (enabled, byok, policy) = flags;
             let page = ProviderPage {
                 enabled,
                 byok,
                 policy: policy.as_str(),
-                ..provider_page(&admin, &state, &current, errors)
+                ..provider_page(&admin, &state, &current, errors, Some(&submitted))
             };
             render(&page, StatusCode::BAD_REQUEST)
         }
@@ -284,7 +311,7 @@ fn byok_off_confirmation(
     let mut details = vec![format!(
         "Their {name} keys are kept, not deleted, and answer again if you turn BYOK back on. Their owners are told by mail."
     )];
-    if change.api_key.is_some() {
+    if change.credential.is_some() {
         details.push(
             "The new global key you typed was not carried over to this page. Enter it again after confirming.".into(),
         );

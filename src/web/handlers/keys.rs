@@ -5,19 +5,20 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::integrations::{ConfirmPage, badge_status, last_test_text};
 use super::workspace::format_time;
 use super::{ok, render};
 use crate::db::models::ProviderKeyRow;
+use crate::domain::credentials::{CredentialKind, FormInput};
 use crate::domain::resolution::KeyStatus;
 use crate::error::{Error, Result};
 use crate::services::key_records::{self, status_of};
 use crate::services::keys::{self, ProviderExplanation};
 use crate::state::AppState;
 use crate::upstream::{KeyTest, TestOutcome};
+use crate::web::credential_fields::{self as cf, FieldView, Mode};
 use crate::web::extractors::WorkspaceOwner;
 use crate::web::forms::{FormErrors, see_other};
 use crate::web::layout::{Layout, flash_error, flash_success, flash_warning_retry};
@@ -69,11 +70,25 @@ struct Section {
     reason: String,
     keys: Vec<KeyRow>,
     removed: Vec<KeyRow>,
+    /// The add form's fields for a structured credential (empty for an API key).
+    fields: Vec<FieldView>,
 }
 
 impl Section {
-    fn of(e: &ProviderExplanation, all: &[ProviderKeyRow]) -> Section {
+    fn of(
+        e: &ProviderExplanation,
+        all: &[ProviderKeyRow],
+        errors: &FormErrors,
+        submitted: Option<&FormInput>,
+    ) -> Section {
         let p = e.provider();
+        let fields = cf::views(
+            p.auth.credential_kind(),
+            &format!("new-{}", p.id),
+            |name| submitted.map(|f| f.shown(name)).unwrap_or_default(),
+            errors,
+            Mode::New,
+        );
         let (removed, live): (Vec<&ProviderKeyRow>, Vec<&ProviderKeyRow>) = all
             .iter()
             .filter(|k| k.provider == p.id)
@@ -100,6 +115,7 @@ impl Section {
             reason: e.owner_reason(),
             keys,
             removed: removed.into_iter().map(KeyRow::of).collect(),
+            fields,
         }
     }
 }
@@ -151,7 +167,11 @@ async fn keys_page(
     errors: FormErrors,
     form_provider: String,
     label_value: String,
+    submitted: Option<&FormInput>,
 ) -> Result<KeysPage> {
+    let kind = crate::domain::providers::find(&form_provider)
+        .map_or(CredentialKind::ApiKey, |p| p.auth.credential_kind());
+    let errors = cf::place(errors, kind);
     let ws_id = o.0.workspace.workspace_id.clone();
     let (explained, rows) = state
         .db(move |c| {
@@ -162,7 +182,15 @@ async fn keys_page(
     Ok(KeysPage {
         layout: o.0.layout("Provider keys", "ws-keys"),
         slug: o.0.workspace.slug.clone(),
-        sections: explained.iter().map(|e| Section::of(e, &rows)).collect(),
+        sections: explained
+            .iter()
+            .map(|e| {
+                let mine = e.provider().id == form_provider;
+                let none = FormErrors::default();
+                let errs = if mine { &errors } else { &none };
+                Section::of(e, &rows, errs, submitted.filter(|_| mine))
+            })
+            .collect(),
         errors,
         form_provider,
         label_value,
@@ -177,6 +205,7 @@ pub async fn page(o: WorkspaceOwner, state: web::Data<AppState>) -> Result<HttpR
         FormErrors::default(),
         String::new(),
         String::new(),
+        None,
     )
     .await?)
 }
@@ -205,25 +234,17 @@ fn flash_test(o: &WorkspaceOwner, (done, unsure): (&str, &str), key_id: &str, te
     }
 }
 
-/// The add form. Only these fields are read; anything else posted is ignored.
-#[derive(Deserialize)]
-pub struct AddForm {
-    provider: String,
-    #[serde(default)]
-    label: String,
-    api_key: Option<SecretString>,
-}
-
-/// `POST /w/{slug}/settings/keys`: "Save key".
+/// `POST /w/{slug}/settings/keys`: "Save key". The form holds `provider`, `label` and the
+/// provider's credential fields (SPEC §3); anything else posted is ignored.
 pub async fn add(
     o: WorkspaceOwner,
     state: web::Data<AppState>,
-    form: web::Form<AddForm>,
+    form: web::Form<FormInput>,
 ) -> Result<HttpResponse> {
     let f = form.into_inner();
-    let key = f.api_key.unwrap_or_else(|| SecretString::from(""));
+    let (provider, label) = (f.text("provider").to_owned(), f.text("label").to_owned());
     let ws = o.0.workspace.workspace_id.clone();
-    match keys::add(&state, o.0.user.actor(), ws, &f.provider, &f.label, &key).await {
+    match keys::add(&state, o.0.user.actor(), ws, &provider, &label, &f).await {
         Ok((id, test)) => {
             let words = ("The key was saved.", "The key was saved, but untested.");
             flash_test(&o, words, &id, &test);
@@ -232,15 +253,21 @@ pub async fn add(
         Err(e) => {
             let errors = FormErrors::from_error(e)?;
             // A label that holds the key is refused, and not shown back in the form.
-            let label = if key_records::label_holds_key(&f.label, Some(&key)) {
+            let label = if label_holds_key(&label, &f) {
                 String::new()
             } else {
-                f.label
+                label
             };
-            let page = keys_page(&o, &state, errors, f.provider, label).await?;
+            let page = keys_page(&o, &state, errors, provider, label, Some(&f)).await?;
             render(&page, StatusCode::BAD_REQUEST)
         }
     }
+}
+
+/// Whether a typed label holds (or looks like) a secret typed in the same form.
+fn label_holds_key(label: &str, f: &FormInput) -> bool {
+    key_records::label_holds_key(label, None)
+        || crate::services::credential_input::label_holds_secret(label, f)
 }
 
 #[derive(Deserialize)]
@@ -248,14 +275,6 @@ pub struct KeyPath {
     #[allow(dead_code)]
     slug: String,
     id: String,
-}
-
-/// The replace form: an empty key keeps the stored one.
-#[derive(Deserialize)]
-pub struct ReplaceForm {
-    #[serde(default)]
-    label: String,
-    api_key: Option<SecretString>,
 }
 
 #[derive(Template)]
@@ -269,6 +288,8 @@ struct ReplacePage {
     mask: String,
     label_value: String,
     errors: FormErrors,
+    /// A structured credential's fields, its plain parts prefilled (empty for an API key).
+    fields: Vec<FieldView>,
 }
 
 async fn replace_page(
@@ -277,6 +298,7 @@ async fn replace_page(
     id: String,
     errors: FormErrors,
     label_value: Option<String>,
+    submitted: Option<&FormInput>,
 ) -> Result<ReplacePage> {
     let ws = o.0.workspace.workspace_id.clone();
     let row = state
@@ -285,16 +307,36 @@ async fn replace_page(
     if row.removed_at.is_some() {
         return Err(Error::NotFound);
     }
-    let provider = crate::domain::providers::ProviderId::parse(&row.provider)
-        .map_or("the provider", |p| p.provider().name);
+    let catalogued = crate::domain::providers::find(&row.provider);
+    let provider = catalogued.map_or("the provider", |p| p.name);
+    let kind = catalogued.map_or(CredentialKind::ApiKey, |p| p.auth.credential_kind());
     // An error on a field this page has no input for is shown above the form.
-    let errors = match errors.field {
-        Some("api_key" | "label" | "form") | None => errors,
-        Some(_) => FormErrors {
-            field: Some("form"),
-            message: errors.message,
-        },
+    let errors = cf::place(errors, kind);
+    // The stored credential's plain parts prefill its fields (never a secret part).
+    let stored: Vec<(&'static str, String)> = match (catalogued, submitted) {
+        (Some(p), None) if kind != CredentialKind::ApiKey => {
+            key_records::open_secret(&state.config.keyring, &row)
+                .ok()
+                .and_then(|s| key_records::credential_of(p, &s).ok())
+                .map(|c| c.shown_values())
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
     };
+    let fields = cf::views(
+        kind,
+        "edit",
+        |name| match submitted {
+            Some(f) => f.shown(name),
+            None => stored
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
+        },
+        &errors,
+        Mode::Edit,
+    );
     Ok(ReplacePage {
         layout: o.0.layout(format!("Replace “{}”", row.label), "ws-keys"),
         slug: o.0.workspace.slug.clone(),
@@ -304,6 +346,7 @@ async fn replace_page(
         label: row.label,
         mask: row.mask,
         errors,
+        fields,
     })
 }
 
@@ -314,29 +357,22 @@ pub async fn replace_form(
     path: web::Path<KeyPath>,
 ) -> Result<HttpResponse> {
     let id = path.into_inner().id;
-    ok(&replace_page(&o, &state, id, FormErrors::default(), None).await?)
+    ok(&replace_page(&o, &state, id, FormErrors::default(), None, None).await?)
 }
 
-/// `POST /w/{slug}/settings/keys/{id}/replace`: a new secret and/or a new label; an
-/// empty key keeps the stored one.
+/// `POST /w/{slug}/settings/keys/{id}/replace`: a new credential and/or a new label;
+/// empty secret fields keep the stored ones.
 pub async fn replace(
     o: WorkspaceOwner,
     state: web::Data<AppState>,
     path: web::Path<KeyPath>,
-    form: web::Form<ReplaceForm>,
+    form: web::Form<FormInput>,
 ) -> Result<HttpResponse> {
     let f = form.into_inner();
+    let label = f.text("label").to_owned();
     let ws = o.0.workspace.workspace_id.clone();
     let id = path.into_inner().id;
-    let r = keys::replace(
-        &state,
-        o.0.user.actor(),
-        ws,
-        id.clone(),
-        &f.label,
-        f.api_key.as_ref(),
-    )
-    .await;
+    let r = keys::replace(&state, o.0.user.actor(), ws, id.clone(), &label, &f).await;
     match r {
         Ok(Some(test)) => {
             let words = (
@@ -356,14 +392,12 @@ pub async fn replace(
         Err(e @ Error::Invalid { .. }) => {
             let errors = FormErrors::from_error(e)?;
             // A label that holds the key is refused, and not shown back in the form.
-            let empty = SecretString::from("");
-            let typed = f.api_key.as_ref().unwrap_or(&empty);
-            let label = if key_records::label_holds_key(&f.label, Some(typed)) {
+            let label = if label_holds_key(&label, &f) {
                 String::new()
             } else {
-                f.label
+                label
             };
-            let page = replace_page(&o, &state, id, errors, Some(label)).await?;
+            let page = replace_page(&o, &state, id, errors, Some(label), Some(&f)).await?;
             return render(&page, StatusCode::BAD_REQUEST);
         }
         Err(e) => return Err(e),

@@ -58,7 +58,7 @@ struct Row {
 }
 
 /// Every value of every table as text, except `provider_keys.sealed`.
-fn dump_database(conn: &mut DbConn, backend: Backend) -> String {
+pub fn dump_database(conn: &mut DbConn, backend: Backend) -> String {
     let (tables_sql, columns_sql) = match backend {
         Backend::Sqlite => (
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",

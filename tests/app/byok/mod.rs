@@ -3,7 +3,7 @@
 
 mod access;
 mod admin;
-mod canary;
+pub mod canary;
 mod key_input;
 mod owner;
 mod rotation;

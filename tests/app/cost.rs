@@ -267,7 +267,7 @@ async fn a_date_range_picks_its_days_and_a_bad_range_is_explained() {
         )]
     );
     assert!(
-        html.contains(&format!("/admin/cost.csv?from={day}&amp;to={day}")),
+        html.contains(&format!("/admin/cost.csv?from={day}&#38;to={day}")),
         "{html}"
     );
 

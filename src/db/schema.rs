@@ -243,6 +243,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    model_prices (provider, model) {
+        provider -> Text,
+        model -> Text,
+        input_micros -> BigInt,
+        output_micros -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    usage_model_daily (workspace_id, day, provider, model, source) {
+        workspace_id -> Text,
+        day -> BigInt,
+        provider -> Text,
+        model -> Text,
+        source -> Text,
+        requests -> BigInt,
+        input_tokens -> BigInt,
+        output_tokens -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> workspaces (workspace_id));
 diesel::joinable!(invitations -> workspaces (workspace_id));
@@ -268,4 +291,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     usage_daily,
     chat_messages,
     cache_epoch,
+    model_prices,
+    usage_model_daily,
 );

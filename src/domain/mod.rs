@@ -4,6 +4,7 @@ pub mod audit;
 pub mod credentials;
 pub mod error_code;
 pub mod ids;
+pub mod money;
 pub mod password;
 pub mod providers;
 pub mod resolution;

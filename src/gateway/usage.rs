@@ -13,7 +13,7 @@ use diesel::upsert::excluded;
 use tokio::sync::{mpsc, watch};
 
 use super::translate::Usage;
-use crate::db::schema::{api_tokens, provider_keys, usage_daily, usage_events};
+use crate::db::schema::{api_tokens, provider_keys, usage_daily, usage_events, usage_model_daily};
 use crate::db::{DbConn, now};
 use crate::domain::ids::new_id;
 use crate::domain::resolution::Source;
@@ -100,6 +100,45 @@ fn daily_totals(rows: &[NewUsage]) -> Vec<DailyTotals> {
         t.errors += i64::from(r.status >= 400);
         t.tokens += r.prompt_tokens + r.completion_tokens;
         t.latency_ms += r.latency_ms;
+    }
+    groups.into_values().collect()
+}
+
+/// A batch's contribution to one row of the per-model rollup (what cost is priced from).
+#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = usage_model_daily)]
+struct ModelTotals {
+    workspace_id: String,
+    day: i64,
+    provider: String,
+    model: String,
+    source: String,
+    requests: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+}
+
+/// Sums the rows into one per (workspace, UTC day, provider, model, source), in key order
+/// (as [`daily_totals`], for the same reason).
+fn model_totals(rows: &[NewUsage]) -> Vec<ModelTotals> {
+    let mut groups: BTreeMap<(&str, i64, &str, &str, &str), ModelTotals> = BTreeMap::new();
+    for r in rows {
+        let day = r.at / 86_400;
+        let t = groups
+            .entry((&r.workspace_id, day, &r.provider, &r.model, &r.source))
+            .or_insert_with(|| ModelTotals {
+                workspace_id: r.workspace_id.clone(),
+                day,
+                provider: r.provider.clone(),
+                model: r.model.clone(),
+                source: r.source.clone(),
+                requests: 0,
+                input_tokens: 0,
+                output_tokens: 0,
+            });
+        t.requests += 1;
+        t.input_tokens += r.prompt_tokens;
+        t.output_tokens += r.completion_tokens;
     }
     groups.into_values().collect()
 }
@@ -253,6 +292,7 @@ pub fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
         })
         .collect();
     let daily = daily_totals(&rows);
+    let by_model = model_totals(&rows);
     crate::db::write_tx(conn, |c| {
         // Multi-row INSERTs of up to INSERT_ROWS rows, in one transaction. Through the
         // backend's own connection: diesel's multi-backend connection has no batch insert.
@@ -300,6 +340,46 @@ pub fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
                         .on_conflict(key)
                         .do_update()
                         .set(add())
+                        .execute(p)?;
+                }
+            }
+        }
+        // The per-model rollup the cost pages price, grouped the same way.
+        let add_model = || {
+            (
+                usage_model_daily::requests
+                    .eq(usage_model_daily::requests + excluded(usage_model_daily::requests)),
+                usage_model_daily::input_tokens.eq(usage_model_daily::input_tokens
+                    + excluded(usage_model_daily::input_tokens)),
+                usage_model_daily::output_tokens.eq(usage_model_daily::output_tokens
+                    + excluded(usage_model_daily::output_tokens)),
+            )
+        };
+        let model_key = (
+            usage_model_daily::workspace_id,
+            usage_model_daily::day,
+            usage_model_daily::provider,
+            usage_model_daily::model,
+            usage_model_daily::source,
+        );
+        match c {
+            DbConn::Sqlite(s) => {
+                for row in &by_model {
+                    diesel::insert_into(usage_model_daily::table)
+                        .values(row)
+                        .on_conflict(model_key)
+                        .do_update()
+                        .set(add_model())
+                        .execute(s)?;
+                }
+            }
+            DbConn::Postgres(p) => {
+                for chunk in statement_sized(&by_model) {
+                    diesel::insert_into(usage_model_daily::table)
+                        .values(chunk)
+                        .on_conflict(model_key)
+                        .do_update()
+                        .set(add_model())
                         .execute(p)?;
                 }
             }

@@ -7,8 +7,8 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use super::handlers::{
-    account, admin, api, auth, chat, health, integrations, invitations, keys, tokens, usage,
-    workspace,
+    account, admin, api, auth, chat, cost, health, integrations, invitations, keys, prices, tokens,
+    usage, workspace,
 };
 
 /// Who a route is for.
@@ -181,6 +181,11 @@ route_table! {
     POST "/admin/integrations/{provider}/remove-key" => integrations::remove_key, Admin;
     GET  "/admin/audit"                         => admin::audit, Admin;
     GET  "/admin/audit.csv"                     => admin::audit_csv, Admin;
+    GET  "/admin/cost.csv"                      => cost::admin_csv, Admin;
+    GET  "/admin/workspaces/{id}/cost.csv"      => cost::admin_workspace_csv, Admin;
+    GET  "/admin/prices"                        => prices::page, Admin;
+    POST "/admin/prices"                        => prices::save, Admin;
+    POST "/admin/prices/remove"                 => prices::remove, Admin;
 
     POST "/v1/chat/completions"                 => api::chat_completions, ApiToken;
     POST "/v1/messages"                         => api::messages, ApiToken;
@@ -211,6 +216,7 @@ route_table! {
     POST "/w/{slug}/settings/tokens"                        => tokens::create, WorkspaceOwner;
     POST "/w/{slug}/settings/tokens/{id}/revoke"            => tokens::revoke, WorkspaceOwner;
     GET  "/w/{slug}/usage"                                  => usage::page, WorkspaceOwner;
+    GET  "/w/{slug}/usage/cost.csv"                         => cost::owner_csv, WorkspaceOwner;
     GET  "/w/{slug}/audit"                                  => workspace::audit, WorkspaceOwner;
     GET  "/w/{slug}/audit.csv"                              => workspace::audit_csv, WorkspaceOwner;
 }

@@ -767,6 +767,11 @@ async fn the_main_journey_works_in_a_real_browser() {
     )
     .await;
 
+    // The price table the usage pages price calls with (Settings → Prices).
+    b.follow("Prices").await;
+    b.step("02b-prices", &["Price table", "gpt-4o-mini", "$0.15"])
+        .await;
+
     // 2. The admin enables OpenAI with a global key and turns BYOK on.
     b.follow("Integrations").await;
     b.step("03-integrations", &["Integrations", "OpenAI"]).await;
@@ -836,6 +841,10 @@ async fn the_main_journey_works_in_a_real_browser() {
     b.expect_text(&["Welcome! You have joined the workspace.", OWNER])
         .await;
     b.page("owner-landing").await;
+    b.follow("Usage").await;
+    b.expect_text(&["This month BYOK saved the platform $0.00."])
+        .await;
+    b.page("owner-usage").await;
 
     // 4. ...and adds the workspace's own OpenAI key: then only its mask shows.
     b.follow("Provider keys").await;

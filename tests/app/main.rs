@@ -18,6 +18,7 @@ mod chat_page;
 mod cli;
 mod cloud_gateway;
 mod cloud_mocks;
+mod cost;
 mod credentials;
 mod csrf;
 mod failures_explained;

@@ -17,6 +17,7 @@ use crate::services::{accounts, keys, settings, usage_report};
 use crate::state::AppState;
 use crate::web::extractors::PlatformAdmin;
 use crate::web::forms::{FormErrors, see_other};
+use crate::web::handlers::cost::{self, CostQuery, CostView};
 use crate::web::handlers::invitations::{InvitationRow, rows};
 use crate::web::handlers::usage::{UsageView, allowance_text};
 use crate::web::handlers::workspace::{AuditQuery, AuditView, audit_csv_response, audit_view};
@@ -32,12 +33,18 @@ struct OverviewPage {
     workspaces: i64,
     signup_enabled: bool,
     usage: UsageView,
+    cost: CostView,
     /// Shown until every step is done.
     checklist: Option<Checklist>,
 }
 
 /// `GET /admin`.
-pub async fn overview(admin: PlatformAdmin, state: web::Data<AppState>) -> Result<HttpResponse> {
+pub async fn overview(
+    admin: PlatformAdmin,
+    state: web::Data<AppState>,
+    q: web::Query<CostQuery>,
+) -> Result<HttpResponse> {
+    let cost = cost::view(&state, None, &q, "/admin/cost.csv", true).await?;
     let (users, workspaces, signup_enabled, report, checklist) = state
         .db(|c| {
             let u: i64 = users::table.count().get_result(c)?;
@@ -53,6 +60,7 @@ pub async fn overview(admin: PlatformAdmin, state: web::Data<AppState>) -> Resul
         workspaces,
         signup_enabled,
         usage: UsageView::of("platform", &report),
+        cost,
         checklist: (!checklist.is_done()).then_some(checklist),
     })
 }
@@ -404,6 +412,7 @@ struct WorkspacePage {
     /// Per provider: who answers and why (no key values).
     answers: Vec<AnswerRow>,
     usage: UsageView,
+    cost: CostView,
     allowance: String,
     /// The allowance field as shown (the stored value, or what was typed when invalid).
     allowance_value: String,
@@ -445,6 +454,15 @@ async fn workspace_page(
             reason: e.admin_reason(),
         })
         .collect();
+    let csv = format!("/admin/workspaces/{}/cost.csv", ws.id);
+    let cost = cost::view(
+        state,
+        Some(ws.id.clone()),
+        &CostQuery::default(),
+        &csv,
+        true,
+    )
+    .await?;
     Ok(WorkspacePage {
         layout: admin.0.layout(ws.name.clone(), "admin-workspaces"),
         inv_base: format!("/admin/workspaces/{}/invitations", ws.id),
@@ -456,6 +474,7 @@ async fn workspace_page(
         invite_email,
         answers,
         usage: UsageView::of("ws", &report),
+        cost,
         allowance: allowance_text(allowance),
         allowance_value: allowance.limit.map(|n| n.to_string()).unwrap_or_default(),
     })
@@ -466,15 +485,21 @@ pub async fn workspace(
     admin: PlatformAdmin,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    q: web::Query<CostQuery>,
 ) -> Result<HttpResponse> {
-    ok(&workspace_page(
+    let mut page = workspace_page(
         &admin,
         &state,
         id.into_inner(),
         FormErrors::default(),
         String::new(),
     )
-    .await?)
+    .await?;
+    if q.from.is_some() || q.to.is_some() {
+        let csv = format!("/admin/workspaces/{}/cost.csv", page.ws.id);
+        page.cost = cost::view(&state, Some(page.ws.id.clone()), &q, &csv, true).await?;
+    }
+    ok(&page)
 }
 
 #[derive(Deserialize)]

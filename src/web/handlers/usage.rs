@@ -13,6 +13,7 @@ use crate::services::usage_report::{self, AllowanceUse, UsageReport};
 use crate::state::AppState;
 use crate::web::charts::{BarChart, Stack, thousands};
 use crate::web::extractors::WorkspaceOwner;
+use crate::web::handlers::cost::{self, CostQuery, CostView};
 use crate::web::layout::Layout;
 
 /// A day of the table.
@@ -150,14 +151,22 @@ struct UsagePage {
     layout: Layout,
     slug: String,
     usage: UsageView,
+    cost: CostView,
     allowance: String,
     /// The allowance is used up: platform-key calls are refused until next month.
     exhausted: bool,
 }
 
 /// `GET /w/{slug}/usage`.
-pub async fn page(o: WorkspaceOwner, state: web::Data<AppState>) -> Result<HttpResponse> {
+pub async fn page(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    q: web::Query<CostQuery>,
+) -> Result<HttpResponse> {
     let ws_id = o.0.workspace.workspace_id.clone();
+    let csv = format!("/w/{}/usage/cost.csv", o.0.workspace.slug);
+    let is_admin = o.0.user.is_admin;
+    let cost = cost::view(&state, Some(ws_id.clone()), &q, &csv, is_admin).await?;
     let t = now();
     let (report, allowance) = state
         .db(move |c| {
@@ -171,6 +180,7 @@ pub async fn page(o: WorkspaceOwner, state: web::Data<AppState>) -> Result<HttpR
         layout: o.0.layout("Usage", "ws-usage"),
         slug: o.0.workspace.slug.clone(),
         usage: UsageView::of("ws", &report),
+        cost,
         allowance: allowance_text(allowance),
         exhausted: allowance.limit.is_some_and(|l| allowance.used >= l),
     })

@@ -323,7 +323,7 @@ pub async fn audit_view(
     })
 }
 
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     // Cells that a spreadsheet would run as a formula are prefixed with a quote.
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")

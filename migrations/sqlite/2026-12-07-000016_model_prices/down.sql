@@ -1,0 +1,2 @@
+DROP TABLE usage_model_daily;
+DROP TABLE model_prices;

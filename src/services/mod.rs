@@ -1,6 +1,7 @@
 //! Use cases: each runs inside one transaction and writes its audit event with the change.
 
 pub mod accounts;
+pub mod admin_lists;
 pub mod api_tokens;
 pub mod audit;
 pub mod audit_chain;

@@ -7,8 +7,8 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use super::handlers::{
-    account, admin, api, auth, chat, health, integrations, invitations, keys, tokens, usage,
-    workspace,
+    account, admin, admin_lists, api, auth, chat, health, integrations, invitations, keys, tokens,
+    usage, workspace,
 };
 
 /// Who a route is for.
@@ -159,14 +159,14 @@ route_table! {
 
     GET  "/admin"                               => admin::overview, Admin;
     POST "/admin/settings"                      => admin::save_settings, Admin;
-    GET  "/admin/users"                         => admin::users, Admin;
-    POST "/admin/users"                         => admin::create_user, Admin;
+    GET  "/admin/users"                         => admin_lists::users, Admin;
+    POST "/admin/users"                         => admin_lists::create_user, Admin;
     GET  "/admin/users/{id}"                    => admin::user, Admin;
     POST "/admin/users/{id}/disable"            => admin::disable_user, Admin;
     POST "/admin/users/{id}/enable"             => admin::enable_user, Admin;
     POST "/admin/users/{id}/admin"              => admin::set_admin, Admin;
-    GET  "/admin/workspaces"                    => admin::workspaces, Admin;
-    POST "/admin/workspaces"                    => admin::create_workspace, Admin;
+    GET  "/admin/workspaces"                    => admin_lists::workspaces, Admin;
+    POST "/admin/workspaces"                    => admin_lists::create_workspace, Admin;
     GET  "/admin/workspaces/{id}"               => admin::workspace, Admin;
     POST "/admin/workspaces/{id}/invitations"   => admin::invite, Admin;
     POST "/admin/workspaces/{id}/invitations/{invitation}/resend" => invitations::admin_resend, Admin;

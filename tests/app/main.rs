@@ -6,6 +6,7 @@ mod helpers;
 mod smoke;
 
 mod access;
+mod admin_lists;
 mod admin_search;
 mod audit;
 mod audit_chain;

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod admin_lists;
 pub mod api;
 pub mod auth;
 pub mod chat;

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod mail;
 pub mod mail_limit;
 pub mod mail_text;
+pub mod previews;
 pub mod principals;
 pub mod rotation;
 pub mod routes;

@@ -7,8 +7,8 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use super::handlers::{
-    account, admin, admin_lists, api, auth, chat, health, integrations, invitations, keys, tokens,
-    usage, workspace,
+    account, admin, admin_lists, api, auth, chat, health, integrations, invitations, keys,
+    previews, tokens, usage, workspace,
 };
 
 /// Who a route is for.
@@ -177,7 +177,7 @@ route_table! {
     GET  "/admin/integrations/{provider}"       => integrations::show, Admin;
     POST "/admin/integrations/{provider}"       => integrations::save, Admin;
     POST "/admin/integrations/{provider}/test"  => integrations::test, Admin;
-    GET  "/admin/integrations/{provider}/remove-key" => integrations::remove_key_form, Admin;
+    GET  "/admin/integrations/{provider}/remove-key" => previews::remove_global_key_form, Admin;
     POST "/admin/integrations/{provider}/remove-key" => integrations::remove_key, Admin;
     GET  "/admin/audit"                         => admin::audit, Admin;
     GET  "/admin/audit.csv"                     => admin::audit_csv, Admin;
@@ -193,6 +193,7 @@ route_table! {
     GET  "/w/{slug}/settings/members"                       => workspace::members, WorkspaceOwner;
     POST "/w/{slug}/settings/members/invite"                => workspace::invite, WorkspaceOwner;
     POST "/w/{slug}/settings/members/{user_id}/role"        => workspace::change_role, WorkspaceOwner;
+    GET  "/w/{slug}/settings/members/{user_id}/remove"      => previews::remove_member_form, WorkspaceOwner;
     POST "/w/{slug}/settings/members/{user_id}/remove"      => workspace::remove_member, WorkspaceOwner;
     POST "/w/{slug}/settings/invitations/{id}/revoke"       => workspace::revoke_invitation, WorkspaceOwner;
     POST "/w/{slug}/settings/invitations/{id}/resend"       => invitations::owner_resend, WorkspaceOwner;

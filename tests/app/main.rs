@@ -35,6 +35,7 @@ mod metrics;
 mod next_steps;
 mod operator_pages;
 mod passwords;
+mod previews;
 mod process;
 mod provider_misbehaves;
 mod sdk;

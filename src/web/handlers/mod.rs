@@ -10,6 +10,7 @@ pub mod health;
 pub mod integrations;
 pub mod invitations;
 pub mod keys;
+pub mod previews;
 pub mod tokens;
 pub mod usage;
 pub mod workspace;

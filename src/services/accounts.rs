@@ -588,46 +588,6 @@ pub async fn set_signup(state: &Ctx, actor: Actor, enabled: bool) -> Result<()> 
         .await
 }
 
-diesel::define_sql_function! {
-    /// SQL `lower()`: PostgreSQL's `LIKE` is case-sensitive, SQLite's is not; searches
-    /// compare lower-cased text so both backends answer alike.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
-
-/// A page of users ordered by email, after `after` (keyset).
-pub fn list_users(
-    conn: &mut DbConn,
-    after: Option<&str>,
-    query: Option<&str>,
-    limit: i64,
-) -> Result<(Vec<User>, Option<String>)> {
-    let mut q = users::table.into_boxed();
-    if let Some(a) = after {
-        q = q.filter(users::email.gt(a.to_owned()));
-    }
-    if let Some(s) = query.filter(|s| !s.trim().is_empty()) {
-        let pattern = format!("%{}%", audit::escape_like(&s.trim().to_lowercase()));
-        q = q.filter(
-            users::email
-                .like(pattern.clone())
-                .escape('\\')
-                .or(lower(users::name).like(pattern).escape('\\')),
-        );
-    }
-    let mut rows: Vec<User> = q
-        .order(users::email.asc())
-        .limit(limit + 1)
-        .select(User::as_select())
-        .load(conn)?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|u| u.email.clone())
-    } else {
-        None
-    };
-    Ok((rows, next))
-}
-
 /// A one-time link for a CLI-created admin to choose their password; returns the token.
 pub fn cli_password_link(conn: &mut DbConn, user: &User) -> Result<String> {
     let token = tokens::generate("");

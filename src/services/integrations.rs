@@ -122,15 +122,6 @@ pub fn detail(conn: &mut DbConn, provider: &'static Provider) -> Result<Provider
         .ok_or(Error::NotFound)
 }
 
-/// How many workspaces switch to the platform key if BYOK goes off: those holding at
-/// least one usable key for the provider.
-pub fn byok_off_impact(conn: &mut DbConn, provider: &Provider) -> Result<i64> {
-    Ok(workspaces_with_keys(conn, true)?
-        .into_iter()
-        .find(|(p, _)| p == provider.id)
-        .map_or(0, |(_, n)| n))
-}
-
 fn usable_workspace_ids(conn: &mut DbConn, provider: &Provider) -> Result<Vec<String>> {
     let ids: Vec<Option<String>> = provider_keys::table
         .filter(provider_keys::scope.eq(Scope::Workspace.as_str()))

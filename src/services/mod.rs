@@ -1,6 +1,7 @@
 //! Use cases: each runs inside one transaction and writes its audit event with the change.
 
 pub mod accounts;
+pub mod admin_lists;
 pub mod api_tokens;
 pub mod audit;
 pub mod audit_chain;
@@ -22,6 +23,7 @@ pub mod mail;
 pub mod mail_limit;
 pub mod mail_text;
 pub mod passwords;
+pub mod previews;
 pub mod prices;
 pub mod principals;
 pub mod rotation;

@@ -590,61 +590,6 @@ pub async fn accept_invitation(
         .await
 }
 
-/// A row of the admin's workspace list.
-pub struct WorkspaceRow {
-    pub workspace: Workspace,
-    pub members: i64,
-}
-
-/// A page of workspaces by slug after `after` (keyset), with member counts in one query.
-pub fn list(
-    conn: &mut DbConn,
-    after: Option<&str>,
-    query: Option<&str>,
-    limit: i64,
-) -> Result<(Vec<WorkspaceRow>, Option<String>)> {
-    let mut q = workspaces::table.into_boxed();
-    if let Some(a) = after {
-        q = q.filter(workspaces::slug.gt(a.to_owned()));
-    }
-    if let Some(s) = query.filter(|s| !s.trim().is_empty()) {
-        let pattern = format!("%{}%", audit::escape_like(&s.trim().to_lowercase()));
-        q = q.filter(
-            workspaces::slug
-                .like(pattern.clone())
-                .escape('\\')
-                .or(accounts::lower(workspaces::name).like(pattern).escape('\\')),
-        );
-    }
-    let mut rows: Vec<Workspace> = q
-        .order(workspaces::slug.asc())
-        .limit(limit + 1)
-        .select(Workspace::as_select())
-        .load(conn)?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|w| w.slug.clone())
-    } else {
-        None
-    };
-    let ids: Vec<String> = rows.iter().map(|w| w.id.clone()).collect();
-    let counts: Vec<(String, i64)> = memberships::table
-        .filter(memberships::workspace_id.eq_any(&ids))
-        .group_by(memberships::workspace_id)
-        .select((memberships::workspace_id, diesel::dsl::count_star()))
-        .load(conn)?;
-    let count_of = |id: &str| counts.iter().find(|(w, _)| w == id).map_or(0, |(_, n)| *n);
-    Ok((
-        rows.into_iter()
-            .map(|w| WorkspaceRow {
-                members: count_of(&w.id),
-                workspace: w,
-            })
-            .collect(),
-        next,
-    ))
-}
-
 /// Reads the "Monthly platform allowance (tokens)" field: empty = unlimited, else a whole
 /// number of tokens, 0 or more (separators like `100,000` or `100 000` are fine).
 pub fn parse_allowance(input: &str) -> Result<Option<i64>> {

@@ -9,6 +9,7 @@ pub mod extractors;
 pub mod forms;
 pub mod handlers;
 pub mod layout;
+pub mod pager;
 pub mod principals;
 pub mod routes;
 pub mod session_store;

@@ -7,8 +7,8 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use super::handlers::{
-    account, admin, api, auth, chat, cost, health, integrations, invitations, keys, prices, tokens,
-    usage, workspace,
+    account, admin, admin_lists, api, auth, chat, cost, health, integrations, invitations, keys,
+    previews, prices, tokens, usage, workspace,
 };
 
 /// Who a route is for.
@@ -159,14 +159,14 @@ route_table! {
 
     GET  "/admin"                               => admin::overview, Admin;
     POST "/admin/settings"                      => admin::save_settings, Admin;
-    GET  "/admin/users"                         => admin::users, Admin;
-    POST "/admin/users"                         => admin::create_user, Admin;
+    GET  "/admin/users"                         => admin_lists::users, Admin;
+    POST "/admin/users"                         => admin_lists::create_user, Admin;
     GET  "/admin/users/{id}"                    => admin::user, Admin;
     POST "/admin/users/{id}/disable"            => admin::disable_user, Admin;
     POST "/admin/users/{id}/enable"             => admin::enable_user, Admin;
     POST "/admin/users/{id}/admin"              => admin::set_admin, Admin;
-    GET  "/admin/workspaces"                    => admin::workspaces, Admin;
-    POST "/admin/workspaces"                    => admin::create_workspace, Admin;
+    GET  "/admin/workspaces"                    => admin_lists::workspaces, Admin;
+    POST "/admin/workspaces"                    => admin_lists::create_workspace, Admin;
     GET  "/admin/workspaces/{id}"               => admin::workspace, Admin;
     POST "/admin/workspaces/{id}/invitations"   => admin::invite, Admin;
     POST "/admin/workspaces/{id}/invitations/{invitation}/resend" => invitations::admin_resend, Admin;
@@ -177,7 +177,7 @@ route_table! {
     GET  "/admin/integrations/{provider}"       => integrations::show, Admin;
     POST "/admin/integrations/{provider}"       => integrations::save, Admin;
     POST "/admin/integrations/{provider}/test"  => integrations::test, Admin;
-    GET  "/admin/integrations/{provider}/remove-key" => integrations::remove_key_form, Admin;
+    GET  "/admin/integrations/{provider}/remove-key" => previews::remove_global_key_form, Admin;
     POST "/admin/integrations/{provider}/remove-key" => integrations::remove_key, Admin;
     GET  "/admin/audit"                         => admin::audit, Admin;
     GET  "/admin/audit.csv"                     => admin::audit_csv, Admin;
@@ -198,6 +198,7 @@ route_table! {
     GET  "/w/{slug}/settings/members"                       => workspace::members, WorkspaceOwner;
     POST "/w/{slug}/settings/members/invite"                => workspace::invite, WorkspaceOwner;
     POST "/w/{slug}/settings/members/{user_id}/role"        => workspace::change_role, WorkspaceOwner;
+    GET  "/w/{slug}/settings/members/{user_id}/remove"      => previews::remove_member_form, WorkspaceOwner;
     POST "/w/{slug}/settings/members/{user_id}/remove"      => workspace::remove_member, WorkspaceOwner;
     POST "/w/{slug}/settings/invitations/{id}/revoke"       => workspace::revoke_invitation, WorkspaceOwner;
     POST "/w/{slug}/settings/invitations/{id}/resend"       => invitations::owner_resend, WorkspaceOwner;

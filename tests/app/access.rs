@@ -86,6 +86,7 @@ const MATRIX: &[(&str, &str, [u16; 6])] = &[
     ("GET",  "/w/{slug}/settings/members",                   [303, 403, 404, 200, 303, 404]),
     ("POST", "/w/{slug}/settings/members/invite",            [303, 403, 404, 303, 303, 404]),
     ("POST", "/w/{slug}/settings/members/{user_id}/role",    [303, 403, 404, 303, 303, 404]),
+    ("GET",  "/w/{slug}/settings/members/{user_id}/remove",  [303, 403, 404, 200, 303, 404]),
     ("POST", "/w/{slug}/settings/members/{user_id}/remove",  [303, 403, 404, 303, 303, 404]),
     ("POST", "/w/{slug}/settings/invitations/{id}/revoke",   [303, 403, 404, 303, 303, 404]),
     ("POST", "/w/{slug}/settings/invitations/{id}/resend",   [303, 403, 404, 303, 303, 404]),

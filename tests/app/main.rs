@@ -6,6 +6,7 @@ mod helpers;
 mod smoke;
 
 mod access;
+mod admin_lists;
 mod admin_search;
 mod audit;
 mod audit_chain;
@@ -36,6 +37,7 @@ mod metrics;
 mod next_steps;
 mod operator_pages;
 mod passwords;
+mod previews;
 mod process;
 mod provider_misbehaves;
 mod sdk;

@@ -12,7 +12,7 @@ use crate::db::now;
 use crate::db::schema::{memberships, users, workspaces as ws_table};
 use crate::error::{Error, Result};
 use crate::services::getting_started::{self, Checklist};
-use crate::services::workspaces::{self, MemberView, WorkspaceRow};
+use crate::services::workspaces::{self, MemberView};
 use crate::services::{accounts, keys, settings, usage_report};
 use crate::state::AppState;
 use crate::web::extractors::PlatformAdmin;
@@ -22,8 +22,6 @@ use crate::web::handlers::invitations::{InvitationRow, rows};
 use crate::web::handlers::usage::{UsageView, allowance_text};
 use crate::web::handlers::workspace::{AuditQuery, AuditView, audit_csv_response, audit_view};
 use crate::web::layout::{Layout, flash_error, flash_success};
-
-const PAGE: i64 = 50;
 
 #[derive(Template)]
 #[template(path = "admin/overview.html")]
@@ -83,125 +81,6 @@ pub async fn save_settings(
 }
 
 // ---------------------------------------------------------------- users
-
-#[derive(Template)]
-#[template(path = "admin/users.html")]
-struct UsersPage {
-    layout: Layout,
-    users: Vec<User>,
-    q: String,
-    next: Option<String>,
-    errors: FormErrors,
-    new_email: String,
-    new_name: String,
-}
-
-#[derive(Deserialize)]
-pub struct ListQuery {
-    q: Option<String>,
-    after: Option<String>,
-}
-
-fn next_href(q: &str, after: Option<String>) -> Option<String> {
-    after.map(|a| {
-        let query =
-            serde_urlencoded::to_string([("q", q), ("after", a.as_str())]).unwrap_or_default();
-        format!("?{query}")
-    })
-}
-
-async fn users_page(
-    admin: &PlatformAdmin,
-    state: &AppState,
-    q: ListQuery,
-    errors: FormErrors,
-    new_email: String,
-    new_name: String,
-) -> Result<UsersPage> {
-    let query = q.q.clone().unwrap_or_default();
-    let (after, search) = (q.after.clone(), q.q.clone());
-    let (users, next) = state
-        .db(move |c| accounts::list_users(c, after.as_deref(), search.as_deref(), PAGE))
-        .await?;
-    Ok(UsersPage {
-        layout: admin.0.layout("Users", "admin-users"),
-        users,
-        next: next_href(&query, next),
-        q: query,
-        errors,
-        new_email,
-        new_name,
-    })
-}
-
-/// `GET /admin/users`.
-pub async fn users(
-    admin: PlatformAdmin,
-    state: web::Data<AppState>,
-    q: web::Query<ListQuery>,
-) -> Result<HttpResponse> {
-    ok(&users_page(
-        &admin,
-        &state,
-        q.into_inner(),
-        FormErrors::default(),
-        String::new(),
-        String::new(),
-    )
-    .await?)
-}
-
-#[derive(Deserialize)]
-pub struct NewUserForm {
-    email: String,
-    name: String,
-    is_admin: Option<String>,
-}
-
-/// `POST /admin/users`: the person gets a mail to choose a password.
-pub async fn create_user(
-    admin: PlatformAdmin,
-    state: web::Data<AppState>,
-    form: web::Form<NewUserForm>,
-) -> Result<HttpResponse> {
-    let f = form.into_inner();
-    match accounts::admin_create_user(
-        &state,
-        admin.0.actor(),
-        f.email.clone(),
-        f.name.clone(),
-        f.is_admin.is_some(),
-    )
-    .await
-    {
-        Ok(user) => {
-            flash_success(
-                &admin.0.session,
-                format!(
-                    "{} was created and has been sent a link to choose a password.",
-                    user.email
-                ),
-            );
-            Ok(see_other(&format!("/admin/users/{}", user.id)))
-        }
-        Err(e) => {
-            let errors = FormErrors::from_error(e)?;
-            let page = users_page(
-                &admin,
-                &state,
-                ListQuery {
-                    q: None,
-                    after: None,
-                },
-                errors,
-                f.email,
-                f.name,
-            )
-            .await?;
-            render(&page, StatusCode::BAD_REQUEST)
-        }
-    }
-}
 
 #[derive(Template)]
 #[template(path = "admin/user.html")]
@@ -301,102 +180,6 @@ pub async fn set_admin(
 }
 
 // ---------------------------------------------------------------- workspaces
-
-#[derive(Template)]
-#[template(path = "admin/workspaces.html")]
-struct WorkspacesPage {
-    layout: Layout,
-    rows: Vec<WorkspaceRow>,
-    q: String,
-    next: Option<String>,
-    errors: FormErrors,
-    new_name: String,
-    new_slug: String,
-}
-
-async fn workspaces_page(
-    admin: &PlatformAdmin,
-    state: &AppState,
-    q: ListQuery,
-    errors: FormErrors,
-    new_name: String,
-    new_slug: String,
-) -> Result<WorkspacesPage> {
-    let query = q.q.clone().unwrap_or_default();
-    let (after, search) = (q.after.clone(), q.q.clone());
-    let (rows, next) = state
-        .db(move |c| workspaces::list(c, after.as_deref(), search.as_deref(), PAGE))
-        .await?;
-    Ok(WorkspacesPage {
-        layout: admin.0.layout("Workspaces", "admin-workspaces"),
-        rows,
-        next: next_href(&query, next),
-        q: query,
-        errors,
-        new_name,
-        new_slug,
-    })
-}
-
-/// `GET /admin/workspaces`.
-pub async fn workspaces(
-    admin: PlatformAdmin,
-    state: web::Data<AppState>,
-    q: web::Query<ListQuery>,
-) -> Result<HttpResponse> {
-    ok(&workspaces_page(
-        &admin,
-        &state,
-        q.into_inner(),
-        FormErrors::default(),
-        String::new(),
-        String::new(),
-    )
-    .await?)
-}
-
-#[derive(Deserialize)]
-pub struct NewWorkspaceForm {
-    name: String,
-    slug: String,
-}
-
-/// `POST /admin/workspaces`.
-pub async fn create_workspace(
-    admin: PlatformAdmin,
-    state: web::Data<AppState>,
-    form: web::Form<NewWorkspaceForm>,
-) -> Result<HttpResponse> {
-    let f = form.into_inner();
-    match workspaces::create(&state, admin.0.actor(), f.name.clone(), f.slug.clone()).await {
-        Ok(ws) => {
-            flash_success(
-                &admin.0.session,
-                format!(
-                    "Workspace “{}” created. Invite its first owner below.",
-                    ws.name
-                ),
-            );
-            Ok(see_other(&format!("/admin/workspaces/{}", ws.id)))
-        }
-        Err(e) => {
-            let errors = FormErrors::from_error(e)?;
-            let page = workspaces_page(
-                &admin,
-                &state,
-                ListQuery {
-                    q: None,
-                    after: None,
-                },
-                errors,
-                f.name,
-                f.slug,
-            )
-            .await?;
-            render(&page, StatusCode::BAD_REQUEST)
-        }
-    }
-}
 
 #[derive(Template)]
 #[template(path = "admin/workspace.html")]

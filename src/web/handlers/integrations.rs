@@ -56,7 +56,8 @@ pub fn last_test_text(at: Option<i64>, result: Option<TestOutcome>) -> String {
     }
 }
 
-fn provider_from(path: &str) -> Result<&'static Provider> {
+/// The catalogue provider named in the path, or not found.
+pub fn provider_from(path: &str) -> Result<&'static Provider> {
     ProviderId::parse(path)
         .map(ProviderId::provider)
         .ok_or(Error::NotFound)
@@ -238,10 +239,8 @@ pub async fn save(
 
     if current.settings.byok_enabled && !change.byok_enabled && f.confirm.as_deref() != Some("yes")
     {
-        let impact = state
-            .db(move |c| integrations::byok_off_impact(c, provider))
-            .await?;
-        return ok(&byok_off_confirmation(&admin, provider, &change, impact));
+        let page = super::previews::byok_off(&admin, &state, provider, &change).await?;
+        return ok(&page);
     }
 
     let entered_key = change.credential.is_some();
@@ -294,47 +293,6 @@ pub async fn save(
     }
 }
 
-fn byok_off_confirmation(
-    admin: &PlatformAdmin,
-    provider: &Provider,
-    change: &Change,
-    impact: i64,
-) -> ConfirmPage {
-    let name = provider.name;
-    let impact = match impact {
-        0 => format!("No workspace uses its own {name} key right now."),
-        1 => format!("1 workspace uses its own {name} key; it will switch to the platform key."),
-        n => format!(
-            "{n} workspaces use their own {name} key; they will switch to the platform key."
-        ),
-    };
-    let mut details = vec![format!(
-        "Their {name} keys are kept, not deleted, and answer again if you turn BYOK back on. Their owners are told by mail."
-    )];
-    if change.credential.is_some() {
-        details.push(
-            "The new global key you typed was not carried over to this page. Enter it again after confirming.".into(),
-        );
-    }
-    let mut hidden = vec![("failure_policy", change.failure_policy.as_str().to_owned())];
-    if change.enabled {
-        hidden.push(("enabled", "on".into()));
-    }
-    ConfirmPage {
-        layout: admin
-            .0
-            .layout(format!("Turn BYOK off for {name}?"), "admin-integrations"),
-        heading: format!("Turn BYOK off for {name}?"),
-        impact,
-        details,
-        action: format!("/admin/integrations/{}", provider.id),
-        hidden,
-        button: "Turn BYOK off",
-        back_href: format!("/admin/integrations/{}", provider.id),
-        back_label: name.to_owned(),
-    }
-}
-
 /// `POST /admin/integrations/{provider}/test`: "Test key".
 pub async fn test(
     admin: PlatformAdmin,
@@ -362,31 +320,6 @@ pub async fn test(
         Err(e) => return Err(e),
     }
     Ok(see_other(&format!("/admin/integrations/{}", provider.id)))
-}
-
-/// `GET /admin/integrations/{provider}/remove-key`: asks before removing the global key.
-pub async fn remove_key_form(
-    admin: PlatformAdmin,
-    path: web::Path<String>,
-) -> Result<HttpResponse> {
-    let provider = provider_from(&path)?;
-    let name = provider.name;
-    ok(&ConfirmPage {
-        layout: admin.0.layout(
-            format!("Remove the global {name} key?"),
-            "admin-integrations",
-        ),
-        heading: format!("Remove the global {name} key?"),
-        impact: format!(
-            "Workspaces without their own {name} key will get “no key” errors until you enter a new global key."
-        ),
-        details: vec!["The stored key is wiped; its label and mask stay in the records.".into()],
-        action: format!("/admin/integrations/{}/remove-key", provider.id),
-        hidden: Vec::new(),
-        button: "Remove global key",
-        back_href: format!("/admin/integrations/{}", provider.id),
-        back_label: name.to_owned(),
-    })
 }
 
 /// `POST /admin/integrations/{provider}/remove-key`: "Remove global key".

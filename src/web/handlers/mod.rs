@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod admin_lists;
 pub mod api;
 pub mod auth;
 pub mod chat;
@@ -10,6 +11,7 @@ pub mod health;
 pub mod integrations;
 pub mod invitations;
 pub mod keys;
+pub mod previews;
 pub mod prices;
 pub mod tokens;
 pub mod usage;

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::{ok, render};
 use crate::db::models::AuditRow;
+use crate::domain::roles::Role;
 use crate::error::{Error, Result};
 use crate::services::audit::{self, Filter};
 use crate::services::workspaces::{self, MemberView};
@@ -23,6 +24,8 @@ struct MembersPage {
     slug: String,
     me: String,
     members: Vec<MemberView>,
+    /// How many owners: the only one is never offered removal.
+    owners: usize,
     invitations: Vec<InvitationRow>,
     inv_base: String,
     links_shown: bool,
@@ -49,6 +52,7 @@ async fn members_page(
         layout: o.0.layout("Members", "ws-members"),
         slug: o.0.workspace.slug.clone(),
         me: o.0.user.id.clone(),
+        owners: members.iter().filter(|m| m.role == Role::Owner).count(),
         members,
         invitations: rows(&invitations),
         inv_base: format!("/w/{}/settings/invitations", o.0.workspace.slug),

@@ -99,10 +99,13 @@ impl Application {
     /// Connects, migrates, starts the workers and binds the listener.
     pub async fn build_with(config: Config, tuning: Tuning) -> anyhow::Result<Application> {
         let backend = Backend::from_url(&config.database_url).context("KEYHOLD_DATABASE_URL")?;
-        let pool_size = match backend {
+        // SQLite has one writer at a time anyway; on PostgreSQL every instance holds this
+        // many connections (plus one listener), so N instances need N × (size + 1) of the
+        // server's `max_connections` (README, "Several instances").
+        let pool_size = config.db_pool_size.unwrap_or(match backend {
             Backend::Sqlite => 8,
             Backend::Postgres => 16,
-        };
+        });
         secure_data_dir(&config);
         let url = config.database_url.clone();
         let keyring = config.keyring.clone();

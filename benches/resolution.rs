@@ -96,6 +96,7 @@ fn fixture() -> Fixture {
         )),
         metrics,
         throttle: Default::default(),
+        epoch: Default::default(),
     };
     Fixture {
         _dir: dir,

@@ -46,6 +46,9 @@ pub struct Tuning {
     pub gateway: gateway::Limits,
     /// Limits on password guessing, and the clock they read.
     pub throttle: throttle::Policy,
+    /// First pause before the cache-change listener connects again (PostgreSQL), doubled
+    /// after each failure up to 30 s.
+    pub listen_retry: Duration,
 }
 
 impl Default for Tuning {
@@ -55,6 +58,7 @@ impl Default for Tuning {
             session_absolute_secs: session_store::ABSOLUTE_LIMIT_SECS,
             gateway: gateway::Limits::default(),
             throttle: throttle::Policy::default(),
+            listen_retry: Duration::from_millis(250),
         }
     }
 }
@@ -139,10 +143,11 @@ impl Application {
             principals: Arc::new(Principals::new(backend)),
             metrics,
             throttle: Arc::new(tuning.throttle),
+            epoch: Arc::default(),
         };
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let workers = vec![
+        let mut workers = vec![
             tokio::spawn(gateway::usage::run_writer(
                 state.clone(),
                 usage_rx,
@@ -157,9 +162,17 @@ impl Application {
             tokio::spawn(purge_sessions(
                 state.clone(),
                 tuning.session_absolute_secs,
-                shutdown_rx,
+                shutdown_rx.clone(),
             )),
         ];
+        if backend == Backend::Postgres {
+            workers.push(tokio::spawn(db::listen::run(
+                state.config.database_url.clone(),
+                state.epoch.clone(),
+                tuning.listen_retry,
+                shutdown_rx,
+            )));
+        }
 
         let store =
             DbSessionStore::new(pool, backend).with_absolute_limit(tuning.session_absolute_secs);

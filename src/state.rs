@@ -26,6 +26,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Limits on password guessing.
     pub throttle: Arc<crate::services::throttle::Policy>,
+    /// The shared cache epoch as this instance knows it (PostgreSQL; see `db::listen`).
+    pub epoch: Arc<crate::db::listen::EpochWatch>,
 }
 
 impl AppState {
@@ -36,9 +38,15 @@ impl AppState {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let watch = self.epoch.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
-            f(&mut conn)
+            let result = f(&mut conn);
+            // A change this work committed applies to this instance's very next request.
+            if let Some(v) = crate::db::epoch::take_written() {
+                watch.advance(v);
+            }
+            result
         })
         .await
         .map_err(|e| Error::Internal(anyhow::anyhow!("database task failed: {e}")))?

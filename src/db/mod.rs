@@ -2,6 +2,7 @@
 //! and the transaction helper every service writes through.
 
 pub mod epoch;
+pub mod listen;
 pub mod models;
 pub mod schema;
 
@@ -219,7 +220,26 @@ where
     E: From<diesel::result::Error>,
 {
     let result = match conn {
-        DbConn::Postgres(_) => conn.transaction(f),
+        DbConn::Postgres(_) => {
+            // Only the outermost transaction's change is known to commit with it.
+            let outermost = matches!(
+                <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+                    .transaction_depth(),
+                Ok(None)
+            );
+            conn.transaction(|c| {
+                // As on SQLite: see whether a trigger moved the epoch, so that this
+                // instance follows its own change on its very next request (others hear
+                // of it through `listen`). Two primary-key reads per write.
+                let before = epoch::shared(c)?;
+                let value = f(c)?;
+                let after = epoch::shared(c)?;
+                if outermost && after != before {
+                    epoch::moved_to(after);
+                }
+                Ok(value)
+            })
+        }
         DbConn::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             // Triggers move the epoch on any change the gateway caches; notice it here so

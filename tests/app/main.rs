@@ -30,6 +30,7 @@ mod metrics;
 mod operator_pages;
 mod passwords;
 mod process;
+mod propagation;
 mod provider_misbehaves;
 mod sdk;
 mod sessions;

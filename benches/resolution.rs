@@ -83,7 +83,7 @@ fn fixture() -> Fixture {
         .build()
         .expect("runtime");
     let metrics = Arc::new(keyhold::metrics::Metrics::default());
-    let (recorder, _rx) = usage::Recorder::new(metrics.clone());
+    let (recorder, _rx) = usage::Recorder::new(metrics.clone(), 100_000);
     let gateway = Gateway::new(recorder, Limits::default(), &config);
     let state = AppState {
         config: Arc::new(config),

@@ -132,7 +132,8 @@ impl Application {
         let workers_n = config.workers;
 
         let metrics = Arc::new(Metrics::default());
-        let (recorder, usage_rx) = gateway::usage::Recorder::new(metrics.clone());
+        let (recorder, usage_rx) =
+            gateway::usage::Recorder::new(metrics.clone(), config.usage_queue_max);
         let gateway = gateway::Gateway::new(recorder, tuning.gateway.clone(), &config);
         let state = AppState {
             config: Arc::new(config),

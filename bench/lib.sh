@@ -55,6 +55,20 @@ need_tools() {  # tool...: apt-get installs the missing ones (NO_INSTALL=1: fail
     die "apt-get install ${need[*]} failed"
 }
 
+# ---------------------------------------------------------------- PostgreSQL (BACKEND=postgres|both)
+# PG_URL: the server, without a database name. Benchmarks get a fresh database each and drop
+# it at exit; nothing else on the server is touched.
+pg_create() {   # name
+  command -v psql >/dev/null || need_tools postgresql-client
+  psql -q -v ON_ERROR_STOP=1 "$PG_URL/postgres" -c "CREATE DATABASE \"$1\"" >/dev/null ||
+    die "cannot create database $1 on $PG_URL (set PG_URL=postgres://user@host:port)"
+  log "PostgreSQL: database $1 on $PG_URL"
+}
+pg_drop() {     # name
+  psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" >/dev/null 2>&1 ||
+    log "could not drop database $1 (drop it by hand)"
+}
+
 # ---------------------------------------------------------------- budgets (judge.py)
 # Every budget a script checks goes through one file and one judge, so none can be skipped,
 # printed as NOT MET and still exit 0, or pass on a figure that was never taken.

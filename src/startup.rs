@@ -47,7 +47,7 @@ pub struct Tuning {
     /// Limits on password guessing, and the clock they read.
     pub throttle: throttle::Policy,
     /// First pause before the cache-change listener connects again (PostgreSQL), doubled
-    /// after each failure up to 30 s.
+    /// after each failure up to 5 s.
     pub listen_retry: Duration,
 }
 

@@ -30,9 +30,10 @@ pub const APPLICATION_NAME: &str = "keyhold-epoch-listener";
 /// `HEARTBEAT + HEARTBEAT_TIMEOUT`, and the fallback takes over.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Longest pause between two reconnection attempts (the first is [`EpochWatch`]'s
-/// caller's choice, then doubled).
-const MAX_RETRY: Duration = Duration::from_secs(30);
+/// Longest pause between two reconnection attempts (the first is the caller's choice, then
+/// doubled): after an outage the listener is back within this of the database, and until
+/// then every request reads the row.
+const MAX_RETRY: Duration = Duration::from_secs(5);
 /// While the database cannot be reached at all, the last version known current is trusted
 /// this long (no change can commit on a database nobody reaches; a change committed by
 /// another instance that can still reach it is obeyed once this one reaches it again).

@@ -666,15 +666,23 @@ async fn postgres_stopped_under_load_answers_503_then_recovers_with_nothing_half
         usage >= api_ok,
         format!("{api_ok} API calls answered 200 but only {usage} usage events were recorded"),
     );
-    let metrics = load
-        .api
-        .get(site.url("/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics");
+    // The cache-change listener reconnects by itself (within its 5 s longest pause).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let page = load
+            .api
+            .get(site.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics");
+        if page.lines().any(|l| l == "keyhold_epoch_listener_up 1") || Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     for line in [
         "keyhold_usage_events_queued 0",
         "keyhold_usage_events_dropped_total 0",

@@ -119,7 +119,6 @@ PG_DB=""
 cleanup() {
   if [ -n "$SAMPLER_PID" ]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
   stop_started
-  [ -z "$PG_DB" ] || pg_drop "$PG_DB"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -36,4 +36,5 @@ mod sdk;
 mod sessions;
 mod token_revocation;
 mod usage_pages;
+mod usage_queue;
 mod usage_rollup;

@@ -180,6 +180,7 @@ pub async fn run(
 ) {
     let mut retry = first_retry;
     let mut connected_before = false;
+    let mut failures: u32 = 0;
     loop {
         let outcome = listen(&url, &watch, &mut connected_before, &mut shutdown).await;
         watch.set_live(false);
@@ -187,12 +188,19 @@ pub async fn run(
             Ok(()) => return,
             Err(Lost::Held(e)) => {
                 retry = first_retry;
+                failures = 0;
                 tracing::warn!(error = %e, retry_ms = retry.as_millis() as u64,
                     "cache-change listener lost its connection; reading the epoch per request until it is back");
             }
             Err(Lost::Never(e)) => {
-                tracing::warn!(error = %e, retry_ms = retry.as_millis() as u64,
-                    "cache-change listener cannot connect; reading the epoch per request until it can");
+                // Once per streak (and then every ~10 minutes), not every few seconds.
+                failures += 1;
+                if failures % 120 == 1 {
+                    tracing::warn!(error = %e, attempts = failures,
+                        "cache-change listener cannot connect; reading the epoch per request until it can");
+                } else {
+                    tracing::debug!(error = %e, attempts = failures, "cache-change listener cannot connect");
+                }
             }
         }
         tokio::select! {

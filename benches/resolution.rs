@@ -84,19 +84,23 @@ fn fixture() -> Fixture {
         .expect("runtime");
     let metrics = Arc::new(keyhold::metrics::Metrics::default());
     let (recorder, _rx) = usage::Recorder::new(metrics.clone(), 100_000);
-    let gateway = Gateway::new(recorder, Limits::default(), &config);
+    let gateway = Gateway::new(recorder, Limits::default(), &config).expect("gateway");
     let state = AppState {
-        config: Arc::new(config),
-        pool,
-        mail_wakeup: Arc::new(tokio::sync::Notify::new()),
-        upstream: keyhold::startup::upstream_client().expect("client"),
+        ctx: keyhold::services::Ctx {
+            config: Arc::new(config),
+            pool,
+            mail_wakeup: Arc::new(tokio::sync::Notify::new()),
+            upstream: keyhold::startup::upstream_client().expect("client"),
+            metrics,
+            throttle: Default::default(),
+            listener: gateway.clone(),
+            key_tester: gateway.clone(),
+            epoch: Default::default(),
+        },
         gateway,
         principals: Arc::new(keyhold::web::principals::Principals::new(
             keyhold::db::Backend::Sqlite,
         )),
-        metrics,
-        throttle: Default::default(),
-        epoch: Default::default(),
     };
     Fixture {
         _dir: dir,
@@ -106,11 +110,11 @@ fn fixture() -> Fixture {
     }
 }
 
-/// `dispatch::auth_header`, which is private: the same header, built the same way.
+/// The header the OpenAI and Anthropic adapters send, built the same way.
 fn auth_header(provider: &Provider, secret: &str) -> (HeaderName, HeaderValue) {
     let (name, value) = match provider.auth {
-        AuthStyle::Bearer => (AUTHORIZATION, format!("Bearer {secret}")),
         AuthStyle::AnthropicKey { .. } => (HeaderName::from_static("x-api-key"), secret.to_owned()),
+        _ => (AUTHORIZATION, format!("Bearer {secret}")),
     };
     let mut value = HeaderValue::from_str(&value).expect("header value");
     value.set_sensitive(true);

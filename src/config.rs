@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::domain::providers;
 use crate::domain::vault::Keyring;
+use crate::outbound::OutboundAllow;
 
 /// A configuration problem, always naming the variable at fault and never its value.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +44,14 @@ pub struct Config {
     pub mail_from: String,
     /// Per-provider base URL, the catalogue default unless an operator overrides it.
     pub provider_base_urls: HashMap<&'static str, Url>,
+    /// The providers whose base URL comes from `KEYHOLD_PROVIDER_<ID>_BASE_URL`.
+    pub provider_overrides: Vec<&'static str>,
     pub trusted_proxies: Vec<IpNet>,
+    /// Hosts and ranges user-supplied hosts may reach although private (and over http).
+    pub outbound_allow: OutboundAllow,
+    /// Google's OAuth2 token URL for Vertex service accounts (`KEYHOLD_GOOGLE_TOKEN_URL`
+    /// overrides it: a proxy, a local mock).
+    pub google_token_url: Url,
     pub workers: Option<usize>,
     /// Database connections per instance (`KEYHOLD_DB_POOL_SIZE`); `None`: the backend's
     /// default (see `startup`).
@@ -198,10 +206,17 @@ impl Config {
         }
 
         let mut provider_base_urls = HashMap::new();
+        let mut provider_overrides = Vec::new();
         for p in providers::catalogue() {
             let var = provider_var(p.id);
             let url = match get(&var) {
-                Some(u) => parse_http_url(&u).map_err(|r| bad(leak_var(&var), r))?,
+                Some(u) => {
+                    provider_overrides.push(p.id);
+                    parse_http_url(&u).map_err(|r| bad(leak_var(&var), r))?
+                }
+                // A host per key or region (Azure, Bedrock, Vertex, a compatible host) has
+                // no one base URL: the adapter builds it from each key.
+                None if p.auth.host_per_key() => continue,
                 None => {
                     parse_http_url(p.default_base_url).map_err(|r| bad("provider catalogue", r))?
                 }
@@ -224,6 +239,15 @@ impl Config {
                 })?,
             None => Vec::new(),
         };
+
+        let google_token_url = match get("KEYHOLD_GOOGLE_TOKEN_URL") {
+            Some(u) => parse_http_url(&u).map_err(|r| bad("KEYHOLD_GOOGLE_TOKEN_URL", r))?,
+            None => parse_http_url(crate::domain::credentials::GOOGLE_TOKEN_URI)
+                .map_err(|r| bad("KEYHOLD_GOOGLE_TOKEN_URL", r))?,
+        };
+        let outbound_allow =
+            OutboundAllow::parse(&get("KEYHOLD_OUTBOUND_ALLOW").unwrap_or_default())
+                .map_err(|e| bad("KEYHOLD_OUTBOUND_ALLOW", e.to_string()))?;
 
         let workers = match get("KEYHOLD_WORKERS") {
             Some(w) => Some(
@@ -269,7 +293,10 @@ impl Config {
             smtp_url,
             mail_from,
             provider_base_urls,
+            provider_overrides,
             trusted_proxies,
+            outbound_allow,
+            google_token_url,
             workers,
             db_pool_size,
             usage_queue_max,
@@ -292,6 +319,14 @@ impl Config {
     /// Where mail goes when no SMTP server is configured.
     pub fn mail_dir(&self) -> PathBuf {
         self.data_dir.join("mail")
+    }
+
+    /// The variable the named provider's base URL comes from, or `None` for the
+    /// catalogue's default.
+    pub fn provider_override_var(&self, provider: &str) -> Option<String> {
+        self.provider_overrides
+            .contains(&provider)
+            .then(|| provider_var(provider))
     }
 
     /// The base URL the named provider is reached at.
@@ -454,6 +489,29 @@ mod tests {
             let err = Config::from_lookup(lookup(&[(var, v)])).expect_err("must refuse");
             assert_eq!(err.var, var);
         }
+    }
+
+    #[test]
+    fn outbound_allow_list_is_parsed_and_a_bad_entry_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().to_str().expect("utf8");
+        let cfg = Config::from_lookup(lookup(&[
+            ("KEYHOLD_DATA_DIR", d),
+            ("KEYHOLD_OUTBOUND_ALLOW", "vllm.lan, 127.0.0.1/32"),
+        ]))
+        .expect("config");
+        assert!(cfg.outbound_allow.allows_name("vllm.lan"));
+        assert!(
+            cfg.outbound_allow
+                .allows_ip("127.0.0.1".parse().expect("ip"))
+        );
+        let err = Config::from_lookup(lookup(&[
+            ("KEYHOLD_DATA_DIR", d),
+            ("KEYHOLD_OUTBOUND_ALLOW", "vllm.lan:8000"),
+        ]))
+        .expect_err("must refuse");
+        assert_eq!(err.var, "KEYHOLD_OUTBOUND_ALLOW");
+        assert!(err.reason.contains("vllm.lan:8000"), "{}", err.reason);
     }
 
     #[test]

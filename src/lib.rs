@@ -10,6 +10,7 @@ pub mod error;
 pub mod gateway;
 pub mod logging;
 pub mod metrics;
+pub mod outbound;
 pub mod private_files;
 pub mod services;
 pub mod startup;

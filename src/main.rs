@@ -407,6 +407,17 @@ fn serve() -> Result<(), ExitCode> {
              require a bearer token"
         );
     }
+    for id in &config.provider_overrides {
+        if let (Some(url), Some(var)) = (
+            config.provider_base_url(id),
+            config.provider_override_var(id),
+        ) {
+            tracing::info!(
+                "{var} is set: {id} is reached at {} instead of the catalogue's default",
+                keyhold::upstream::endpoint_text(url)
+            );
+        }
+    }
     if config.smtp_url.is_none() {
         tracing::warn!(
             "KEYHOLD_SMTP_URL is not set: mail is written as .eml files to {}",

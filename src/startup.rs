@@ -134,28 +134,32 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let (recorder, usage_rx) =
             gateway::usage::Recorder::new(metrics.clone(), config.usage_queue_max);
-        let gateway = gateway::Gateway::new(recorder, tuning.gateway.clone(), &config);
+        let gateway = gateway::Gateway::new(recorder, tuning.gateway.clone(), &config)?;
         let state = AppState {
-            config: Arc::new(config),
-            pool: pool.clone(),
-            mail_wakeup: Arc::new(Notify::new()),
-            upstream: upstream_client()?,
+            ctx: crate::services::Ctx {
+                config: Arc::new(config),
+                pool: pool.clone(),
+                mail_wakeup: Arc::new(Notify::new()),
+                upstream: upstream_client()?,
+                metrics,
+                throttle: Arc::new(tuning.throttle),
+                listener: gateway.clone(),
+                key_tester: gateway.clone(),
+                epoch: Default::default(),
+            },
             gateway,
             principals: Arc::new(Principals::new(backend)),
-            metrics,
-            throttle: Arc::new(tuning.throttle),
-            epoch: Arc::default(),
         };
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut workers = vec![
             tokio::spawn(gateway::usage::run_writer(
-                state.clone(),
+                state.ctx.clone(),
                 usage_rx,
                 shutdown_rx.clone(),
             )),
             tokio::spawn(mail::run_worker(
-                state.clone(),
+                state.ctx.clone(),
                 transport,
                 tuning.mail_retry_base_secs,
                 shutdown_rx.clone(),
@@ -281,7 +285,7 @@ impl Application {
 async fn purge_sessions(state: AppState, absolute: i64, mut shutdown: watch::Receiver<bool>) {
     loop {
         let r = state
-            .db(move |c| Ok(session_store::purge_expired(c, absolute)?))
+            .db(move |c| Ok(crate::db::sessions::purge_expired(c, absolute)?))
             .await;
         if let Err(e) = r {
             tracing::warn!(error = %e, "could not purge expired sessions");

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::HeaderMap;
+use secrecy::SecretString;
 use url::Url;
 
-use crate::domain::providers::{AuthStyle, Provider};
+use crate::domain::providers::Provider;
 use crate::domain::resolution::KeyStatus;
 
 /// How long a key test may take before the key is saved as untested.
@@ -111,6 +111,87 @@ impl TestOutcome {
     }
 }
 
+/// A test's outcome and what happened, in words an operator can act on ("GET /models →
+/// 404: does the base URL end in /v1?", "could not connect to api.openai.com"). The detail
+/// is built from the request and the status only: never the key, never the provider's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyTest {
+    pub outcome: TestOutcome,
+    pub detail: String,
+}
+
+impl KeyTest {
+    /// The outcome's sentence, then what happened when it was not a plain success.
+    pub fn message(&self) -> String {
+        if self.outcome == TestOutcome::Ok {
+            return self.outcome.message().to_owned();
+        }
+        let mut detail = self.detail.clone();
+        if let Some(first) = detail.get(..1) {
+            detail.replace_range(..1, &first.to_uppercase());
+        }
+        if !detail.ends_with('?') {
+            detail.push('.');
+        }
+        format!("{} {detail}", self.outcome.message())
+    }
+}
+
+/// A key test and, for an OpenAI-compatible host, the models its `GET /models` listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyReport {
+    pub test: KeyTest,
+    pub models: Vec<String>,
+}
+
+/// Where a provider is reached, for pages and logs: scheme, host, port and path, without
+/// any user name, password, query or fragment an operator may have put in the URL.
+pub fn endpoint_text(base_url: &Url) -> String {
+    let mut u = base_url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.as_str().trim_end_matches('/').to_owned()
+}
+
+fn host_text(base_url: &Url) -> String {
+    let host = base_url.host_str().unwrap_or("the provider");
+    match base_url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+/// What a status answer to the test request means, e.g. "GET /models → 404: does the base
+/// URL end in /v1?".
+pub fn status_detail(provider: &Provider, status: u16) -> String {
+    let request = format!("GET {} → {status}", provider.test_path);
+    let version = Url::parse(provider.default_base_url)
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+    match status {
+        404 if !version.is_empty() => {
+            format!("{request}: does the base URL end in {version}?")
+        }
+        401 | 403 => format!("{request}: the provider rejected the key"),
+        402 | 429 => format!("{request}: out of quota or rate-limited"),
+        500..=599 => format!("{request}: the provider's own error"),
+        _ => request,
+    }
+}
+
+/// What a request that got no answer means: "could not connect to <host>" or "<host> did
+/// not answer within 8 s".
+pub fn no_answer_detail(base_url: &Url, timed_out: bool) -> String {
+    let host = host_text(base_url);
+    if timed_out {
+        format!("{host} did not answer within {} s", TEST_TIMEOUT.as_secs())
+    } else {
+        format!("could not connect to {host}")
+    }
+}
+
 /// Maps an HTTP status of the test request to an outcome.
 pub fn outcome_of_status(status: u16) -> TestOutcome {
     match status {
@@ -133,37 +214,42 @@ pub fn test_url(provider: &Provider, base_url: &Url) -> String {
 /// The authentication headers for `key`, marked sensitive so they are never printed.
 /// `None` when the key cannot be a header value (control characters), i.e. is not a key.
 pub fn auth_headers(provider: &Provider, key: &SecretString) -> Option<HeaderMap> {
-    let mut headers = HeaderMap::new();
-    match provider.auth {
-        AuthStyle::Bearer => {
-            let mut value =
-                HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())).ok()?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
-        AuthStyle::AnthropicKey { version } => {
-            let mut value = HeaderValue::from_str(key.expose_secret()).ok()?;
-            value.set_sensitive(true);
-            headers.insert(HeaderName::from_static("x-api-key"), value);
-            headers.insert(
-                HeaderName::from_static("anthropic-version"),
-                HeaderValue::from_static(version),
-            );
-        }
-    }
-    Some(headers)
+    crate::gateway::adapters::Adapter::of(provider).test_headers(key)
 }
 
 /// Tests `key` with the provider's cheap request at `base_url` (the catalogue's URL or
-/// the operator's override; never a user's).
+/// the operator's override; never a user's). Anything but a success writes a WARN line
+/// naming the provider, the endpoint and what happened (never the key).
 pub async fn test_key(
     client: &reqwest::Client,
     provider: &Provider,
     base_url: &Url,
     key: &SecretString,
-) -> TestOutcome {
+) -> KeyTest {
+    let test = send_test(client, provider, base_url, key).await;
+    if test.outcome != TestOutcome::Ok {
+        tracing::warn!(
+            provider = provider.id,
+            endpoint = %endpoint_text(base_url),
+            result = test.outcome.code(),
+            "key test failed: {}",
+            test.detail
+        );
+    }
+    test
+}
+
+async fn send_test(
+    client: &reqwest::Client,
+    provider: &Provider,
+    base_url: &Url,
+    key: &SecretString,
+) -> KeyTest {
     let Some(headers) = auth_headers(provider, key) else {
-        return TestOutcome::Invalid;
+        return KeyTest {
+            outcome: TestOutcome::Invalid,
+            detail: "the key holds characters that cannot be sent in a header".into(),
+        };
     };
     let sent = client
         .get(test_url(provider, base_url))
@@ -173,12 +259,24 @@ pub async fn test_key(
         .await;
     match sent {
         // The body is dropped unread: the provider's words never travel further.
-        Ok(response) => outcome_of_status(response.status().as_u16()),
-        Err(e) if e.is_timeout() => TestOutcome::Untested(Untested::Timeout),
+        Ok(response) => {
+            let status = response.status().as_u16();
+            KeyTest {
+                outcome: outcome_of_status(status),
+                detail: status_detail(provider, status),
+            }
+        }
+        Err(e) if e.is_timeout() => KeyTest {
+            outcome: TestOutcome::Untested(Untested::Timeout),
+            detail: no_answer_detail(base_url, true),
+        },
         Err(e) => {
             // reqwest errors carry the URL, never the headers.
-            tracing::info!(provider = provider.id, error = %e, "key test: provider unreachable");
-            TestOutcome::Untested(Untested::Unreachable)
+            tracing::debug!(provider = provider.id, error = %e, "key test: provider unreachable");
+            KeyTest {
+                outcome: TestOutcome::Untested(Untested::Unreachable),
+                detail: no_answer_detail(base_url, false),
+            }
         }
     }
 }
@@ -187,6 +285,7 @@ pub async fn test_key(
 mod tests {
     use super::*;
     use crate::domain::providers::find;
+    use reqwest::header::AUTHORIZATION;
 
     #[test]
     fn statuses_map_to_outcomes() {
@@ -240,6 +339,67 @@ mod tests {
     fn a_key_with_a_line_break_is_not_sent() {
         let openai = find("openai").expect("openai");
         assert!(auth_headers(openai, &SecretString::from("sk-a\r\nX: y")).is_none());
+    }
+
+    #[test]
+    fn details_name_the_request_and_suggest_the_version_path() {
+        let openai = find("openai").expect("openai");
+        assert_eq!(
+            status_detail(openai, 404),
+            "GET /models → 404: does the base URL end in /v1?"
+        );
+        let gemini = find("gemini").expect("gemini");
+        assert_eq!(
+            status_detail(gemini, 404),
+            "GET /models → 404: does the base URL end in /v1beta/openai?"
+        );
+        assert_eq!(
+            status_detail(openai, 401),
+            "GET /models → 401: the provider rejected the key"
+        );
+        assert_eq!(status_detail(openai, 418), "GET /models → 418");
+        let base = Url::parse("https://api.openai.com/v1").expect("url");
+        assert_eq!(
+            no_answer_detail(&base, false),
+            "could not connect to api.openai.com"
+        );
+        let local = Url::parse("http://127.0.0.1:9/v1").expect("url");
+        assert_eq!(
+            no_answer_detail(&local, true),
+            "127.0.0.1:9 did not answer within 8 s"
+        );
+    }
+
+    #[test]
+    fn endpoint_text_drops_credentials_and_query() {
+        let u = Url::parse("https://user:secret@proxy.example/v1/?token=abc#x").expect("url");
+        assert_eq!(endpoint_text(&u), "https://proxy.example/v1");
+    }
+
+    #[test]
+    fn a_failed_test_says_what_happened_and_a_success_does_not() {
+        let t = KeyTest {
+            outcome: TestOutcome::Untested(Untested::ProviderError),
+            detail: "GET /models → 404: does the base URL end in /v1?".into(),
+        };
+        assert_eq!(
+            t.message(),
+            "The provider had a problem answering, so the key could not be tested. \
+             GET /models → 404: does the base URL end in /v1?"
+        );
+        let t = KeyTest {
+            outcome: TestOutcome::Untested(Untested::Unreachable),
+            detail: "could not connect to api.openai.com".into(),
+        };
+        assert!(
+            t.message()
+                .ends_with(". Could not connect to api.openai.com.")
+        );
+        let ok = KeyTest {
+            outcome: TestOutcome::Ok,
+            detail: "GET /models → 200".into(),
+        };
+        assert_eq!(ok.message(), "The provider accepted the key.");
     }
 
     #[test]

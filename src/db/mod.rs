@@ -5,6 +5,7 @@ pub mod epoch;
 pub mod listen;
 pub mod models;
 pub mod schema;
+pub mod sessions;
 
 use std::time::Duration;
 
@@ -271,4 +272,13 @@ where
 /// Current time as unix seconds, the unit of every `*_at` column.
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Unix seconds of the first moment of the current UTC month.
+pub fn month_start(at: i64) -> i64 {
+    let d =
+        time::OffsetDateTime::from_unix_timestamp(at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    d.replace_day(1)
+        .map(|d| d.replace_time(time::Time::MIDNIGHT).unix_timestamp())
+        .unwrap_or(at)
 }

@@ -1,6 +1,8 @@
 //! The domain core: rules of the product, free of HTTP and SQL.
 
 pub mod audit;
+pub mod credentials;
+pub mod error_code;
 pub mod ids;
 pub mod password;
 pub mod providers;

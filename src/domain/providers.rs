@@ -13,6 +13,34 @@ pub enum AuthStyle {
         /// Value of the `anthropic-version` header.
         version: &'static str,
     },
+    /// Azure OpenAI: resource endpoint, `api-key`, API version and deployments.
+    Azure,
+    /// AWS Bedrock: an IAM access key signing each request (SigV4) in its region.
+    Bedrock,
+    /// Google Vertex AI: a service account exchanging a signed JWT for an access token.
+    Vertex,
+    /// A workspace's own OpenAI-compatible host (vLLM, Ollama, a reseller).
+    Compatible,
+}
+
+impl AuthStyle {
+    /// The credential kind an owner or admin enters for this style.
+    pub fn credential_kind(self) -> crate::domain::credentials::CredentialKind {
+        use crate::domain::credentials::CredentialKind;
+        match self {
+            AuthStyle::Bearer | AuthStyle::AnthropicKey { .. } => CredentialKind::ApiKey,
+            AuthStyle::Azure => CredentialKind::Azure,
+            AuthStyle::Bedrock => CredentialKind::Bedrock,
+            AuthStyle::Vertex => CredentialKind::Vertex,
+            AuthStyle::Compatible => CredentialKind::Compatible,
+        }
+    }
+
+    /// Whether the host comes from each key (Azure's endpoint, a compatible host) or its
+    /// region/location, rather than from one base URL for every key.
+    pub fn host_per_key(self) -> bool {
+        !matches!(self, AuthStyle::Bearer | AuthStyle::AnthropicKey { .. })
+    }
 }
 
 /// Which request/response format the upstream API speaks.
@@ -22,6 +50,8 @@ pub enum Wire {
     OpenAi,
     /// Anthropic's messages format.
     Anthropic,
+    /// AWS Bedrock's Converse API (streams in AWS event-stream frames).
+    Converse,
 }
 
 /// One entry of the catalogue.
@@ -63,15 +93,36 @@ impl Provider {
         )
     }
 
+    /// The wire `model` (as sent upstream) is spoken in: one per provider, except Vertex,
+    /// which serves Claude in Anthropic's format and the rest through its OpenAI endpoint.
+    pub fn wire_for(&self, model: &str) -> Wire {
+        if self.auth == AuthStyle::Vertex && model.starts_with("claude") {
+            Wire::Anthropic
+        } else {
+            self.wire
+        }
+    }
+
+    /// Whether workspaces may only use their own keys (no global key exists for it).
+    pub fn workspace_keys_only(&self) -> bool {
+        self.auth == AuthStyle::Compatible
+    }
+
     /// Display mask for one of this provider's keys, e.g. `sk-proj-…7f3a`.
     pub fn mask_key(&self, secret: &str) -> String {
-        crate::domain::vault::mask(secret, self.key_prefixes)
+        use crate::domain::credentials::{Credential, CredentialKind};
+        match self.auth.credential_kind() {
+            CredentialKind::ApiKey => crate::domain::vault::mask(secret, self.key_prefixes),
+            // A structured credential's sealed document: its non-secret parts.
+            kind => Credential::from_opened(kind, &secrecy::SecretString::from(secret))
+                .map_or_else(|_| "…".to_owned(), |c| c.mask(self.key_prefixes)),
+        }
     }
 }
 
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-static CATALOGUE: [Provider; 8] = [
+static CATALOGUE: [Provider; 19] = [
     Provider {
         id: "openai",
         name: "OpenAI",
@@ -202,7 +253,167 @@ static CATALOGUE: [Provider; 8] = [
         ],
         docs_url: "https://openrouter.ai/settings/keys",
     },
+    Provider {
+        id: "qwen",
+        name: "Qwen",
+        default_base_url: "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &["sk-"],
+        key_hint: "A DashScope key, starts with sk-",
+        model_prefixes: &["qwen-", "qwq-"],
+        models: &["qwen-plus", "qwen-max", "qwen-turbo"],
+        docs_url: "https://bailian.console.alibabacloud.com/?apiKey=1",
+    },
+    Provider {
+        id: "minimax",
+        name: "MiniMax",
+        default_base_url: "https://api.minimax.io/v1",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &[],
+        key_hint: "A MiniMax API key (a long token)",
+        model_prefixes: &["MiniMax-"],
+        models: &["MiniMax-M1", "MiniMax-Text-01"],
+        docs_url: "https://www.minimax.io/platform/user-center/basic-information/interface-key",
+    },
+    Provider {
+        id: "zai",
+        name: "Z.ai",
+        default_base_url: "https://api.z.ai/api/paas/v4",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &[],
+        key_hint: "A Z.ai API key (id.secret)",
+        model_prefixes: &["glm-"],
+        models: &["glm-4.5", "glm-4.5-air", "glm-4.5-flash"],
+        docs_url: "https://z.ai/manage-apikey/apikey-list",
+    },
+    Provider {
+        id: "moonshot",
+        name: "Moonshot AI",
+        default_base_url: "https://api.moonshot.ai/v1",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &["sk-"],
+        key_hint: "Starts with sk-",
+        model_prefixes: &["kimi-", "moonshot-"],
+        models: &["kimi-k2-0711-preview", "moonshot-v1-8k", "moonshot-v1-32k"],
+        docs_url: "https://platform.moonshot.ai/console/api-keys",
+    },
+    Provider {
+        id: "perplexity",
+        name: "Perplexity",
+        default_base_url: "https://api.perplexity.ai",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &["pplx-"],
+        key_hint: "Starts with pplx-",
+        model_prefixes: &["sonar"],
+        models: &["sonar", "sonar-pro", "sonar-reasoning"],
+        docs_url: "https://www.perplexity.ai/settings/api",
+    },
+    Provider {
+        id: "fireworks",
+        name: "Fireworks AI",
+        default_base_url: "https://api.fireworks.ai/inference/v1",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &["fw_"],
+        key_hint: "Starts with fw_",
+        model_prefixes: &[],
+        models: &[
+            "accounts/fireworks/models/llama-v3p1-8b-instruct",
+            "accounts/fireworks/models/deepseek-v3",
+        ],
+        docs_url: "https://app.fireworks.ai/settings/users/api-keys",
+    },
+    Provider {
+        id: "novita",
+        name: "Novita AI",
+        default_base_url: "https://api.novita.ai/v3/openai",
+        auth: AuthStyle::Bearer,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &["sk_"],
+        key_hint: "Starts with sk_",
+        model_prefixes: &[],
+        models: &[
+            "meta-llama/llama-3.1-8b-instruct",
+            "deepseek/deepseek-v3-0324",
+        ],
+        docs_url: "https://novita.ai/settings/key-management",
+    },
+    Provider {
+        id: "azure",
+        name: "Azure OpenAI",
+        default_base_url: "https://<resource>.openai.azure.com",
+        auth: AuthStyle::Azure,
+        wire: Wire::OpenAi,
+        test_path: "/openai/models",
+        key_prefixes: &[],
+        key_hint: "From the Azure portal: the resource's Keys and Endpoint page",
+        model_prefixes: &[],
+        models: &[],
+        docs_url: "https://portal.azure.com/#view/Microsoft_Azure_ProjectOxford/CognitiveServicesHub/~/OpenAI",
+    },
+    Provider {
+        id: "bedrock",
+        name: "AWS Bedrock",
+        default_base_url: "https://bedrock-runtime.<region>.amazonaws.com",
+        auth: AuthStyle::Bedrock,
+        wire: Wire::Converse,
+        test_path: "/foundation-models",
+        key_prefixes: &[],
+        key_hint: "An IAM access key allowed to call bedrock:InvokeModel and bedrock:ListFoundationModels",
+        model_prefixes: &[],
+        models: &[
+            "anthropic.claude-3-5-haiku-20241022-v1:0",
+            "amazon.nova-lite-v1:0",
+            "meta.llama3-1-8b-instruct-v1:0",
+        ],
+        docs_url: "https://console.aws.amazon.com/iam/home#/security_credentials",
+    },
+    Provider {
+        id: "vertex",
+        name: "Google Vertex AI",
+        default_base_url: "https://<location>-aiplatform.googleapis.com",
+        auth: AuthStyle::Vertex,
+        wire: Wire::OpenAi,
+        test_path: "/publishers/google/models",
+        key_prefixes: &[],
+        key_hint: "A service account's JSON key with the Vertex AI User role",
+        model_prefixes: &[],
+        models: &[
+            "gemini-2.0-flash-001",
+            "gemini-2.5-flash",
+            "claude-3-5-haiku@20241022",
+        ],
+        docs_url: "https://console.cloud.google.com/iam-admin/serviceaccounts",
+    },
+    Provider {
+        id: "openai_compatible",
+        name: "OpenAI-compatible",
+        default_base_url: "https://<the workspace's API host>/v1",
+        auth: AuthStyle::Compatible,
+        wire: Wire::OpenAi,
+        test_path: "/models",
+        key_prefixes: &[],
+        key_hint: "The host's key, if it needs one (local servers often do not)",
+        model_prefixes: &[],
+        models: &[],
+        docs_url: "https://platform.openai.com/docs/api-reference/chat",
+    },
 ];
+
+/// The model-name prefix of a workspace's OpenAI-compatible hosts: `custom/<model>`.
+pub const CUSTOM: &str = "custom";
 
 /// Every provider Keyhold knows, in display order.
 pub fn catalogue() -> &'static [Provider] {
@@ -222,7 +433,11 @@ pub fn find(id: &str) -> Option<&'static Provider> {
 /// Unknown names give `None`.
 pub fn for_model(model: &str) -> Option<(&'static Provider, &str)> {
     if let Some((id, rest)) = model.split_once('/')
-        && let Some(provider) = find(id)
+        && let Some(provider) = find(if id == CUSTOM {
+            "openai_compatible"
+        } else {
+            id
+        })
     {
         return (!rest.is_empty()).then_some((provider, rest));
     }
@@ -290,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn catalogue_lists_the_first_wave_in_order() {
+    fn catalogue_lists_every_api_key_provider_in_order() {
         let ids: Vec<_> = catalogue().iter().map(|p| p.id).collect();
         assert_eq!(
             ids,
@@ -302,7 +517,18 @@ mod tests {
                 "deepseek",
                 "xai",
                 "groq",
-                "openrouter"
+                "openrouter",
+                "qwen",
+                "minimax",
+                "zai",
+                "moonshot",
+                "perplexity",
+                "fireworks",
+                "novita",
+                "azure",
+                "bedrock",
+                "vertex",
+                "openai_compatible",
             ]
         );
         let expected = [
@@ -318,6 +544,21 @@ mod tests {
             ("xai", "xAI", "https://api.x.ai/v1"),
             ("groq", "Groq", "https://api.groq.com/openai/v1"),
             ("openrouter", "OpenRouter", "https://openrouter.ai/api/v1"),
+            (
+                "qwen",
+                "Qwen",
+                "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+            ),
+            ("minimax", "MiniMax", "https://api.minimax.io/v1"),
+            ("zai", "Z.ai", "https://api.z.ai/api/paas/v4"),
+            ("moonshot", "Moonshot AI", "https://api.moonshot.ai/v1"),
+            ("perplexity", "Perplexity", "https://api.perplexity.ai"),
+            (
+                "fireworks",
+                "Fireworks AI",
+                "https://api.fireworks.ai/inference/v1",
+            ),
+            ("novita", "Novita AI", "https://api.novita.ai/v3/openai"),
         ];
         for (id, name, url) in expected {
             let p = find(id).expect("listed");
@@ -327,7 +568,7 @@ mod tests {
 
     #[test]
     fn only_anthropic_uses_the_anthropic_wire_and_auth() {
-        for p in catalogue() {
+        for p in catalogue().iter().filter(|p| !p.auth.host_per_key()) {
             if p.id == "anthropic" {
                 assert_eq!(p.wire, Wire::Anthropic);
                 assert_eq!(
@@ -348,13 +589,24 @@ mod tests {
         for p in catalogue() {
             assert!(p.default_base_url.starts_with("https://"), "{}", p.id);
             assert!(!p.default_base_url.ends_with('/'), "{}", p.id);
-            assert_eq!(p.test_path, "/models", "{}", p.id);
+            assert!(p.test_path.starts_with('/'), "{}", p.id);
             assert!(p.docs_url.starts_with("https://"), "{}", p.id);
-            assert!(!p.models.is_empty(), "{}", p.id);
+            // Azure's deployments and a compatible host's models come with each key.
+            assert_eq!(
+                p.models.is_empty(),
+                p.id == "azure" || p.id == "openai_compatible"
+            );
             assert!(!p.key_hint.is_empty(), "{}", p.id);
+            // A host per key or region is shown as a template, and only then.
+            assert_eq!(
+                p.default_base_url.contains('<'),
+                p.auth.host_per_key(),
+                "{}",
+                p.id
+            );
             assert!(
                 p.id.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
                 "{}",
                 p.id
             );
@@ -381,7 +633,7 @@ mod tests {
     #[test]
     fn unknown_ids_do_not_parse() {
         for s in [
-            "", "OpenAI", "openai ", " openai", "azure", "open", "openai/",
+            "", "OpenAI", "openai ", " openai", "custom", "open", "openai/",
         ] {
             assert_eq!(ProviderId::parse(s), None, "{s:?}");
             assert!(find(s).is_none());
@@ -496,7 +748,17 @@ mod tests {
             ("gpt-", None),
             ("claude", None),
             ("GPT-4o", None),
-            ("azure/gpt-4o", None),
+            ("azure/gpt-4o", Some(("azure", "gpt-4o"))),
+            (
+                "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0",
+                Some(("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0")),
+            ),
+            (
+                "vertex/claude-3-5-haiku@20241022",
+                Some(("vertex", "claude-3-5-haiku@20241022")),
+            ),
+            ("custom/llama3", Some(("openai_compatible", "llama3"))),
+            ("custom/", None),
             ("/gpt-4o", None),
         ];
         for (model, expected) in cases {

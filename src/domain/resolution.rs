@@ -241,12 +241,13 @@ pub enum ResolveError {
 
 impl ResolveError {
     /// Machine-readable code for API error bodies.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::domain::error_code::ErrorCode {
+        use crate::domain::error_code::ErrorCode;
         match self {
-            ResolveError::ProviderDisabled => "provider_disabled",
-            ResolveError::NoKey { .. } => "no_key",
-            ResolveError::AllowanceExhausted => "allowance_exhausted",
-            ResolveError::WorkspaceKeysInvalid => "workspace_keys_invalid",
+            ResolveError::ProviderDisabled => ErrorCode::ProviderDisabled,
+            ResolveError::NoKey { .. } => ErrorCode::NoKey,
+            ResolveError::AllowanceExhausted => ErrorCode::AllowanceExhausted,
+            ResolveError::WorkspaceKeysInvalid => ErrorCode::WorkspaceKeysInvalid,
         }
     }
 
@@ -263,7 +264,7 @@ impl ResolveError {
                 "No {provider_name} key is available. Set a global key under Settings → Integrations, or ask a workspace owner to add a key."
             ),
             (ResolveError::NoKey { byok_enabled: true }, Viewer::Owner) => format!(
-                "No {provider_name} key is available. Add a key under Settings → API keys, or ask a platform admin to set a global key."
+                "No {provider_name} key is available. Add a key under Settings → Provider keys, or ask a platform admin to set a global key."
             ),
             (ResolveError::NoKey { byok_enabled: true }, Viewer::Member) => {
                 format!("No {provider_name} key is available. Ask a workspace owner to add a key.")
@@ -288,7 +289,7 @@ impl ResolveError {
                 "This workspace has used up its {provider_name} allowance on the platform key. Raise the allowance on the workspace's page."
             ),
             (ResolveError::AllowanceExhausted, Viewer::Owner) => format!(
-                "This workspace has used up its {provider_name} allowance on the platform key. Add your own key under Settings → API keys if allowed, or ask a platform admin to raise the allowance."
+                "This workspace has used up its {provider_name} allowance on the platform key. Add your own key under Settings → Provider keys if allowed, or ask a platform admin to raise the allowance."
             ),
             (ResolveError::AllowanceExhausted, Viewer::Member) => format!(
                 "This workspace has used up its {provider_name} allowance on the platform key. Ask a workspace owner for help."
@@ -297,7 +298,7 @@ impl ResolveError {
                 "{provider_name} rejected every key of this workspace, and the failure policy does not let the platform key step in. An owner must replace the key, or you can change the policy under Settings → Integrations."
             ),
             (ResolveError::WorkspaceKeysInvalid, Viewer::Owner) => format!(
-                "{provider_name} rejected this workspace's key. Replace it under Settings → API keys."
+                "{provider_name} rejected this workspace's key. Replace it under Settings → Provider keys."
             ),
             (ResolveError::WorkspaceKeysInvalid, Viewer::Member) => format!(
                 "{provider_name} rejected this workspace's key. Ask a workspace owner to replace it."
@@ -603,7 +604,7 @@ mod tests {
                                         assert!(r.reason.contains("OpenAI"), "{row}");
                                         assert!(r.reason.ends_with('.'), "{row}");
                                     }
-                                    (Err(e), Err(w)) => assert_eq!(e.code(), *w, "{row}"),
+                                    (Err(e), Err(w)) => assert_eq!(e.code().as_str(), *w, "{row}"),
                                     _ => panic!("{row}: got {got:?}, want {want:?}"),
                                 }
                                 if let Err(ResolveError::NoKey { byok_enabled }) = got {
@@ -876,10 +877,16 @@ mod tests {
 
     #[test]
     fn error_codes() {
-        assert_eq!(ResolveError::ProviderDisabled.code(), "provider_disabled");
-        assert_eq!(ResolveError::NoKey { byok_enabled: true }.code(), "no_key");
         assert_eq!(
-            ResolveError::AllowanceExhausted.code(),
+            ResolveError::ProviderDisabled.code().as_str(),
+            "provider_disabled"
+        );
+        assert_eq!(
+            ResolveError::NoKey { byok_enabled: true }.code().as_str(),
+            "no_key"
+        );
+        assert_eq!(
+            ResolveError::AllowanceExhausted.code().as_str(),
             "allowance_exhausted"
         );
         assert_eq!(
@@ -896,7 +903,7 @@ mod tests {
         };
         assert_eq!(
             on.message("OpenAI", Viewer::Owner),
-            "No OpenAI key is available. Add a key under Settings → API keys, or ask a platform admin to set a global key."
+            "No OpenAI key is available. Add a key under Settings → Provider keys, or ask a platform admin to set a global key."
         );
         assert_eq!(
             on.message("OpenAI", Viewer::Member),
@@ -914,7 +921,10 @@ mod tests {
             on.message("OpenAI", Viewer::Admin)
                 .contains("Settings → Integrations")
         );
-        assert!(!off.message("OpenAI", Viewer::Owner).contains("API keys"));
+        assert!(
+            !off.message("OpenAI", Viewer::Owner)
+                .contains("Provider keys")
+        );
     }
 
     #[test]

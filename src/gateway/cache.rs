@@ -7,17 +7,13 @@ use std::sync::{Arc, RwLock};
 
 use diesel::prelude::*;
 
-use crate::db::schema::{provider_keys, provider_settings, workspaces};
+use crate::db::schema::workspaces;
 use crate::db::{Backend, DbConn, epoch};
 use crate::domain::providers::{self, Provider};
-use crate::domain::resolution::{
-    self, Allowance, FailurePolicy, GlobalKey, KeyStatus, ProviderSettings, ResolveError, Source,
-    WorkspaceKeyRef,
-};
-use crate::domain::vault::{self, Scope};
+use crate::domain::resolution::{Allowance, ResolveError, Source};
 use crate::error::Result;
-use crate::services::api_tokens;
-use crate::state::AppState;
+use crate::services::Ctx;
+use crate::services::{api_tokens, key_records, routes};
 
 /// What a token stands for.
 #[derive(Debug)]
@@ -59,7 +55,7 @@ pub struct Cache {
 /// is read on every request; if the database cannot be reached either, the last version
 /// known current is kept for a while (no change can commit meanwhile; see
 /// `listen::UNREACHABLE_TRUST`), so cached routes keep answering.
-pub async fn current_epoch(state: &AppState) -> Result<u64> {
+pub async fn current_epoch(state: &Ctx) -> Result<u64> {
     match Backend::from_url(&state.config.database_url) {
         Some(Backend::Postgres) => {
             use crate::db::listen::Plan;
@@ -87,7 +83,7 @@ impl Cache {
     /// The token's entry, loading it on a miss or a stale epoch. `None`: no such live token.
     pub async fn token(
         &self,
-        state: &AppState,
+        state: &Ctx,
         token_hash: &str,
         epoch: u64,
     ) -> Result<Option<Arc<TokenEntry>>> {
@@ -131,7 +127,7 @@ impl Cache {
     /// The route for (workspace, provider), loading it on a miss or a stale epoch.
     pub async fn route(
         &self,
-        state: &AppState,
+        state: &Ctx,
         workspace_id: &str,
         provider: &'static Provider,
         epoch: u64,
@@ -154,7 +150,7 @@ impl Cache {
     }
 
     /// The workspace's monthly allowance (for the chat page, which has no token entry).
-    pub async fn allowance(&self, state: &AppState, workspace_id: &str) -> Result<Option<i64>> {
+    pub async fn allowance(&self, state: &Ctx, workspace_id: &str) -> Result<Option<i64>> {
         let ws = workspace_id.to_owned();
         state
             .db(move |c| {
@@ -177,93 +173,27 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-type KeyRow = (
-    String,
-    String,
-    Option<String>,
-    String,
-    i32,
-    Option<Vec<u8>>,
-    String,
-);
-
-/// Reads settings and keys and resolves (allowance is applied per request, not cached).
+/// Loads the route's inputs ([`routes::load`], the loader every page uses too) and resolves
+/// them; the allowance is applied per request, not cached.
 pub fn load_route(
     conn: &mut DbConn,
     workspace_id: &str,
     provider: &'static Provider,
 ) -> Result<std::result::Result<Vec<SealedKey>, ResolveError>> {
-    let settings: Option<(bool, bool, String)> = provider_settings::table
-        .find(provider.id)
-        .select((
-            provider_settings::enabled,
-            provider_settings::byok_enabled,
-            provider_settings::failure_policy,
-        ))
-        .get_result(conn)
-        .optional()?;
-    let (enabled, byok_enabled, policy) = settings.unwrap_or((false, false, "fail".into()));
-    let rows: Vec<KeyRow> = provider_keys::table
-        .filter(provider_keys::provider.eq(provider.id))
-        .filter(provider_keys::removed_at.is_null())
-        .filter(
-            provider_keys::scope
-                .eq("global")
-                .or(provider_keys::workspace_id.eq(workspace_id)),
-        )
-        .select((
-            provider_keys::id,
-            provider_keys::scope,
-            provider_keys::workspace_id,
-            provider_keys::label,
-            provider_keys::priority,
-            provider_keys::sealed,
-            provider_keys::status,
-        ))
-        .load(conn)?;
-    let status_of = |s: &str| KeyStatus::parse(s).unwrap_or(KeyStatus::Disabled);
-    let global = rows.iter().find(|r| r.1 == "global");
-    let settings = ProviderSettings {
-        enabled,
-        byok_enabled,
-        failure_policy: FailurePolicy::parse(&policy).unwrap_or_default(),
-        global_key: global.map(|g| GlobalKey {
-            id: g.0.clone(),
-            active: status_of(&g.6).is_usable() && g.5.is_some(),
-        }),
+    let inputs = routes::load(conn, workspace_id, provider)?;
+    let resolved = match inputs.resolve(&Allowance::default()) {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
     };
-    let ws_keys: Vec<WorkspaceKeyRef> = rows
-        .iter()
-        .filter(|r| r.1 == "workspace")
-        .map(|r| WorkspaceKeyRef {
-            id: r.0.clone(),
-            label: r.3.clone(),
-            priority: r.4,
-            status: if r.5.is_some() {
-                status_of(&r.6)
-            } else {
-                KeyStatus::Removed
-            },
-        })
-        .collect();
-    let resolved =
-        match resolution::resolve(provider.name, &settings, &ws_keys, &Allowance::default()) {
-            Ok(r) => r,
-            Err(e) => return Ok(Err(e)),
-        };
     let keys = resolved
         .candidates
         .into_iter()
         .filter_map(|cand| {
-            let row = rows.iter().find(|r| r.0 == cand.key_id)?;
-            let (scope, ws) = match cand.source {
-                Source::Platform => (Scope::Global, None),
-                Source::Workspace => (Scope::Workspace, Some(workspace_id)),
-            };
+            let row = inputs.row(&cand.key_id)?;
             Some(SealedKey {
-                aad: vault::aad(scope, ws, provider.id, &row.0),
-                sealed: row.5.clone()?,
-                id: row.0.clone(),
+                aad: key_records::aad_of(row)?,
+                sealed: row.sealed.clone()?,
+                id: row.id.clone(),
                 source: cand.source,
                 label: cand.label,
             })
@@ -274,7 +204,7 @@ pub fn load_route(
 
 /// The providers whose route currently resolves for the workspace (for `/v1/models`).
 pub async fn available_providers(
-    state: &AppState,
+    state: &Ctx,
     cache: &Cache,
     workspace_id: &str,
     epoch: u64,

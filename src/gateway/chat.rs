@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -12,10 +13,10 @@ use super::cache::current_epoch;
 use super::errors::{Format, GatewayError};
 use super::respond::Answered;
 use super::translate::SseParser;
-use super::{CallContext, Caller, respond};
+use super::{CallContext, Caller, Gateway, respond};
 use crate::domain::providers;
 use crate::domain::resolution::Viewer;
-use crate::state::AppState;
+use crate::services::Ctx;
 
 /// A turn of the conversation sent upstream.
 pub struct Turn {
@@ -50,7 +51,7 @@ fn request(model: &str, turns: &[Turn], stream: bool) -> Bytes {
 fn for_viewer(e: GatewayError, model: &str, viewer: Viewer) -> ChatError {
     let name = providers::for_model(model).map_or("this provider", |(p, _)| p.name);
     ChatError {
-        code: e.code.into(),
+        code: e.code.as_str().into(),
         message: e.cause.map_or(e.message, |c| c.message(name, viewer)),
     }
 }
@@ -72,14 +73,14 @@ fn error_of(v: &Value) -> ChatError {
 }
 
 async fn call(
-    state: &AppState,
+    state: &Ctx,
+    gw: &Arc<Gateway>,
     workspace_id: &str,
     user_id: &str,
     model: &str,
     body: Bytes,
     viewer: Viewer,
 ) -> Result<Answered, ChatError> {
-    let gw = &state.gateway;
     let unavailable = |_| ChatError {
         code: "unavailable".into(),
         message: "Keyhold cannot reach its database right now. Try again shortly.".into(),
@@ -117,7 +118,8 @@ fn text_of(body: &[u8]) -> String {
 
 /// Asks `model` for the next answer of the conversation.
 pub async fn complete(
-    state: &AppState,
+    state: &Ctx,
+    gw: &Arc<Gateway>,
     workspace_id: &str,
     user_id: &str,
     model: &str,
@@ -125,7 +127,7 @@ pub async fn complete(
     viewer: Viewer,
 ) -> Result<Reply, ChatError> {
     let body = request(model, turns, false);
-    match call(state, workspace_id, user_id, model, body, viewer).await? {
+    match call(state, gw, workspace_id, user_id, model, body, viewer).await? {
         Answered::Whole { body, source, .. } => Ok(Reply {
             text: text_of(&body),
             source: source.as_str().to_owned(),
@@ -146,7 +148,8 @@ pub enum Piece {
 
 /// Streams the next answer as [`Piece`]s.
 pub async fn stream(
-    state: &AppState,
+    state: &Ctx,
+    gw: &Arc<Gateway>,
     workspace_id: &str,
     user_id: &str,
     model: &str,
@@ -154,7 +157,8 @@ pub async fn stream(
     viewer: Viewer,
 ) -> Result<Pin<Box<dyn Stream<Item = Piece>>>, ChatError> {
     let body = request(model, turns, true);
-    let (source, events) = match call(state, workspace_id, user_id, model, body, viewer).await? {
+    let (source, events) = match call(state, gw, workspace_id, user_id, model, body, viewer).await?
+    {
         Answered::Streamed { source, events } => (source, events),
         Answered::Whole { body, source, .. } => {
             // A provider that answered whole: one piece, then done.

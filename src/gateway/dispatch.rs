@@ -4,16 +4,21 @@ use std::time::Instant;
 
 use actix_web::HttpRequest;
 use actix_web::web::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use secrecy::ExposeSecret;
 
+use secrecy::SecretString;
+
+use super::adapters::{Adapter, NotSent, Outgoing, Upstream};
 use super::cache::{Route, SealedKey, current_epoch};
 use super::errors::GatewayError;
+use super::redact::Secrets;
 use super::{CallContext, Caller, Gateway};
-use crate::domain::providers::{AuthStyle, Provider, Wire};
+use crate::domain::credentials::{Credential, CredentialKind};
+use crate::domain::error_code::ErrorCode;
+use crate::domain::providers::{Provider, Wire};
 use crate::domain::resolution::{ResolveError, Source};
 use crate::domain::tokens;
-use crate::state::AppState;
+use crate::outbound::HostField;
+use crate::services::Ctx;
 
 /// The token a request carries: `Authorization: Bearer kh_…` or `x-api-key: kh_…`.
 pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
@@ -32,7 +37,7 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 
 /// Authenticates an API request: the token's workspace and the epoch the answer is built on.
 pub async fn authenticate(
-    state: &AppState,
+    state: &Ctx,
     gw: &Gateway,
     req: &HttpRequest,
 ) -> Result<(CallContext, Option<i64>, u64), GatewayError> {
@@ -63,7 +68,7 @@ pub fn unavailable(e: &crate::error::Error) -> GatewayError {
     tracing::error!(error = %e, "gateway: database unavailable");
     GatewayError::new(
         503,
-        "unavailable",
+        ErrorCode::Unavailable,
         "Keyhold cannot reach its database right now. Try again shortly.",
     )
 }
@@ -74,12 +79,12 @@ pub fn resolve_error(e: ResolveError, provider: &Provider) -> GatewayError {
     let mut error = match e {
         ResolveError::ProviderDisabled => GatewayError::new(
             403,
-            "provider_disabled",
+            ErrorCode::ProviderDisabled,
             format!("{name} is turned off on this Keyhold. Ask a platform admin to enable it."),
         ),
         ResolveError::NoKey { byok_enabled: true } => GatewayError::new(
             403,
-            "no_key",
+            ErrorCode::NoKey,
             format!(
                 "No {name} key is available for this workspace. A workspace owner can add one under Settings → API keys, or a platform admin can set a global key."
             ),
@@ -88,13 +93,13 @@ pub fn resolve_error(e: ResolveError, provider: &Provider) -> GatewayError {
             byok_enabled: false,
         } => GatewayError::new(
             403,
-            "no_key",
+            ErrorCode::NoKey,
             format!("No {name} key is available. Ask a platform admin to set a global {name} key."),
         ),
         ResolveError::AllowanceExhausted => allowance_exhausted(name),
         ResolveError::WorkspaceKeysInvalid => GatewayError::new(
             403,
-            "workspace_keys_invalid",
+            ErrorCode::WorkspaceKeysInvalid,
             e.message(name, crate::domain::resolution::Viewer::Member),
         ),
     };
@@ -105,7 +110,7 @@ pub fn resolve_error(e: ResolveError, provider: &Provider) -> GatewayError {
 fn allowance_exhausted(name: &str) -> GatewayError {
     GatewayError::new(
         402,
-        "allowance_exhausted",
+        ErrorCode::AllowanceExhausted,
         format!(
             "This workspace has used its monthly platform allowance for {name}. A workspace owner can add the workspace's own key, or a platform admin can raise the allowance."
         ),
@@ -116,7 +121,7 @@ fn allowance_exhausted(name: &str) -> GatewayError {
 /// settings as `state.upstream`), so a pooled upstream connection is driven by the worker
 /// that uses it: with one client shared by every worker, a request on one worker and the
 /// connection task on another woke each other across threads twice per call.
-fn upstream(state: &AppState) -> reqwest::Client {
+fn upstream(state: &Ctx) -> reqwest::Client {
     thread_local! {
         static CLIENT: std::cell::OnceCell<reqwest::Client> = const { std::cell::OnceCell::new() };
     }
@@ -137,9 +142,10 @@ pub struct Answer {
     pub key_id: String,
     pub source: Source,
     pub started: Instant,
-    /// The key that was sent, kept (zeroized on drop) only to take it out of whatever the
-    /// provider says back before any of it reaches the client ([`super::redact`]).
-    pub secret: secrecy::SecretString,
+    /// The secret parts of the key that was sent, kept (zeroized on drop) only to take
+    /// them out of whatever the provider says back before any of it reaches the client
+    /// ([`super::redact`]).
+    pub secrets: Secrets,
 }
 
 /// A failed call with what to record about it.
@@ -149,34 +155,88 @@ pub struct Failure {
     pub source: Option<Source>,
 }
 
-fn auth_header(
-    provider: &Provider,
-    secret: &str,
-) -> Result<(reqwest::header::HeaderName, HeaderValue), GatewayError> {
-    let (name, value) = match provider.auth {
-        AuthStyle::Bearer => (AUTHORIZATION, format!("Bearer {secret}")),
-        AuthStyle::AnthropicKey { .. } => (
-            reqwest::header::HeaderName::from_static("x-api-key"),
-            secret.to_owned(),
-        ),
-    };
-    let mut value = HeaderValue::from_str(&value)
-        .map_err(|_| GatewayError::new(500, "key_unavailable", "The stored key cannot be used (it has characters a header cannot carry). An owner should replace it."))?;
-    value.set_sensitive(true);
-    Ok((name, value))
+/// What the keys are asked: the model as the provider names it, streamed or not, and the
+/// body in the wire format `wire`.
+pub struct Ask<'a> {
+    pub model: &'a str,
+    pub stream: bool,
+    pub wire: Wire,
+    pub body: &'a Bytes,
 }
 
-/// Tries the route's keys in order (SPEC §4): 401 marks a workspace key invalid and moves
-/// on; 403 and 404 (model access, region, "model not found": they depend on the request, not
-/// the key) move on without marking anything, and the last key's refusal is the answer;
-/// 429/5xx/timeouts move on; anything else is the answer.
+/// Opens a route's key into its credential (an API key, or a structured credential's
+/// sealed document read back).
+fn open(state: &Ctx, provider: &Provider, key: &SealedKey) -> Result<Credential, GatewayError> {
+    let unavailable = |why: &str| {
+        // Never fall back silently: the owner or admin must know.
+        tracing::error!(key_id = %key.id, "key unavailable: {why}");
+        GatewayError::new(
+            500,
+            ErrorCode::KeyUnavailable,
+            "A stored key cannot be opened (key unavailable). A platform admin should run `keyhold check`.",
+        )
+    };
+    let secret = state
+        .config
+        .keyring
+        .open(&key.sealed, &key.aad)
+        .map_err(|_| unavailable("cannot open the sealed key"))?;
+    match provider.auth.credential_kind() {
+        CredentialKind::ApiKey => Ok(Credential::ApiKey(secret)),
+        kind => Credential::from_opened(kind, &secret)
+            .map_err(|_| unavailable("the sealed credential is not of its provider's kind")),
+    }
+}
+
+/// The secret parts of a credential, for the scrubber.
+fn secrets_of(cred: Credential) -> Secrets {
+    match cred {
+        Credential::ApiKey(k) => Secrets::one(k),
+        other => Secrets::new(
+            other
+                .secret_parts()
+                .into_iter()
+                .map(|s| SecretString::from(s.to_owned())),
+        ),
+    }
+}
+
+/// Whether an answer says the key itself was refused: a 401, or a provider's own
+/// "invalid key" error under another status (AWS answers an unknown or badly signed
+/// access key with 403 and `x-amzn-ErrorType: UnrecognizedClientException`).
+fn rejects_key(adapter: Adapter, resp: &reqwest::Response) -> bool {
+    let status = resp.status().as_u16();
+    status == 401
+        || (adapter == Adapter::Bedrock
+            && status == 403
+            && resp
+                .headers()
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| {
+                    [
+                        "UnrecognizedClientException",
+                        "InvalidSignatureException",
+                        "MissingAuthenticationTokenException",
+                        "IncompleteSignatureException",
+                    ]
+                    .iter()
+                    .any(|e| t.starts_with(e))
+                }))
+}
+
+/// Tries the route's keys in order (SPEC §4): a refused key (401, or the provider's own
+/// "invalid key") marks a workspace key invalid and moves on; 403 and 404 (model access,
+/// region, "model not found": they depend on the request, not the key) move on without
+/// marking anything, and the last key's refusal is the answer; 429/5xx/timeouts move on; a
+/// key that does not serve the model is skipped; anything else is the answer.
 pub async fn send(
-    state: &AppState,
+    state: &Ctx,
     gw: &Gateway,
     ctx: &CallContext,
     route: &Route,
     allowance: Option<i64>,
-    body: Bytes,
+    ask: Ask<'_>,
 ) -> Result<Answer, Failure> {
     let provider = route.provider;
     let fail = |error| Failure {
@@ -199,44 +259,34 @@ pub async fn send(
         }
         _ => false,
     };
-    let Some(endpoint) = gw.endpoints.get(provider.id) else {
+    let endpoint = gw.endpoints.get(provider.id);
+    if endpoint.is_none() && !provider.auth.host_per_key() {
         return Err(fail(GatewayError::internal()));
+    }
+    let adapter = Adapter::of(provider);
+    let client = upstream(state);
+    let up = Upstream {
+        client: &client,
+        outbound: &gw.outbound,
+        google: &gw.google,
+    };
+    let call = Outgoing {
+        endpoint,
+        base: state.config.provider_base_url(provider.id),
+        model: ask.model,
+        stream: ask.stream,
+        wire: ask.wire,
+        body: ask.body,
     };
     // Why the last key tried failed; none tried means the platform key was held back.
     // (Built only when needed: the message is a `format!` every call would pay for.)
     let mut last: Option<Failure> = None;
+    let mut served = false;
     let tried = |k: &&SealedKey| !(k.source == Source::Platform && platform_blocked);
     for (i, key) in keys.iter().enumerate() {
         if !tried(&key) {
             continue;
         }
-        let secret = match state.config.keyring.open(&key.sealed, &key.aad) {
-            Ok(s) => s,
-            Err(e) => {
-                // Never fall back silently: the owner or admin must know.
-                tracing::error!(key_id = %key.id, error = %e, "key unavailable: cannot open the sealed key");
-                return Err(Failure {
-                    error: GatewayError::new(
-                        500,
-                        "key_unavailable",
-                        "A stored key cannot be opened (key unavailable). A platform admin should run `keyhold check`.",
-                    ),
-                    key_id: Some(key.id.clone()),
-                    source: Some(key.source),
-                });
-            }
-        };
-        let (name, value) = auth_header(provider, secret.expose_secret()).map_err(fail)?;
-        let mut req = upstream(state)
-            .post(endpoint.clone())
-            .header(name, value)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.clone());
-        if let AuthStyle::AnthropicKey { version } = provider.auth {
-            req = req.header("anthropic-version", version);
-        }
-        let started = Instant::now();
-        let outcome = tokio::time::timeout(gw.limits.first_byte, req.send()).await;
         let here = |error| {
             Some(Failure {
                 error,
@@ -244,36 +294,53 @@ pub async fn send(
                 source: Some(key.source),
             })
         };
+        let cred = open(state, provider, key).map_err(|error| Failure {
+            error,
+            key_id: Some(key.id.clone()),
+            source: Some(key.source),
+        })?;
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(
+            gw.limits.first_byte,
+            adapter.send(&up, &key.id, &cred, &call),
+        )
+        .await;
+        let rejected = |last: &mut Option<Failure>| {
+            tracing::warn!(key_id = %key.id, provider = provider.id, "upstream rejected the key");
+            adapter.forget(&up, &key.id);
+            if key.source == Source::Workspace {
+                super::respond::key_rejected(state, ctx, provider, key);
+            }
+            *last = here(GatewayError::new(
+                502,
+                ErrorCode::UpstreamAuth,
+                format!(
+                    "{} rejected the key. An owner or admin must replace it.",
+                    provider.name
+                ),
+            ));
+        };
         match outcome {
             Ok(Ok(resp)) => {
+                served = true;
                 let status = resp.status().as_u16();
+                if rejects_key(adapter, &resp) {
+                    rejected(&mut last);
+                    continue;
+                }
                 match status {
                     403 | 404 if keys[i + 1..].iter().any(|k| tried(&k)) => {
                         tracing::warn!(key_id = %key.id, provider = provider.id, status, "upstream refused the request with this key; trying the next");
                         last = here(GatewayError::new(
                             502,
-                            "upstream_refused",
+                            ErrorCode::UpstreamForbidden,
                             format!("{} refused the request ({status}).", provider.name),
-                        ));
-                    }
-                    401 => {
-                        tracing::warn!(key_id = %key.id, provider = provider.id, status, "upstream rejected the key");
-                        if key.source == Source::Workspace {
-                            super::respond::key_rejected(state, ctx, provider, key);
-                        }
-                        last = here(GatewayError::new(
-                            502,
-                            "upstream_auth",
-                            format!(
-                                "{} rejected the key. An owner or admin must replace it.",
-                                provider.name
-                            ),
                         ));
                     }
                     429 => {
                         last = here(GatewayError::new(
                             429,
-                            "upstream_rate_limited",
+                            ErrorCode::UpstreamRateLimited,
                             format!(
                                 "{} is rate-limiting this key, or its quota is used up. Try again later.",
                                 provider.name
@@ -283,7 +350,7 @@ pub async fn send(
                     500..=599 => {
                         last = here(GatewayError::new(
                             502,
-                            "upstream_error",
+                            ErrorCode::UpstreamError,
                             format!(
                                 "{} answered with an error ({status}). Try again shortly.",
                                 provider.name
@@ -296,18 +363,37 @@ pub async fn send(
                             key_id: key.id.clone(),
                             source: key.source,
                             started,
-                            secret,
+                            secrets: secrets_of(cred),
                         });
                     }
                 }
             }
-            Ok(Err(e)) => {
+            Ok(Err(NotSent::NotServed)) => {}
+            Ok(Err(NotSent::Rejected)) => {
+                served = true;
+                rejected(&mut last);
+            }
+            Ok(Err(NotSent::Refused(why))) => {
+                served = true;
+                tracing::warn!(key_id = %key.id, provider = provider.id, "outbound guard refused the key's host");
+                last = here(GatewayError::new(
+                    502,
+                    ErrorCode::UpstreamUnavailable,
+                    format!("{}: {}", provider.name, why.message(HostField::ApiHost)),
+                ));
+            }
+            Ok(Err(NotSent::Failed(error))) => {
+                served = true;
+                last = here(error);
+            }
+            Ok(Err(NotSent::Http(e))) => {
+                served = true;
                 let timed_out = e.is_timeout();
                 tracing::warn!(key_id = %key.id, provider = provider.id, error = %e.without_url(), "upstream unreachable");
                 let (code, msg) = if timed_out {
-                    ("upstream_timeout", "did not answer in time")
+                    (ErrorCode::UpstreamTimeout, "did not answer in time")
                 } else {
-                    ("upstream_unavailable", "could not be reached")
+                    (ErrorCode::UpstreamUnavailable, "could not be reached")
                 };
                 last = here(GatewayError::new(
                     504,
@@ -316,10 +402,11 @@ pub async fn send(
                 ));
             }
             Err(_) => {
+                served = true;
                 tracing::warn!(key_id = %key.id, provider = provider.id, "upstream did not answer in time");
                 last = here(GatewayError::new(
                     504,
-                    "upstream_timeout",
+                    ErrorCode::UpstreamTimeout,
                     format!(
                         "{} did not answer in time. Try again shortly.",
                         provider.name
@@ -327,6 +414,16 @@ pub async fn send(
                 ));
             }
         }
+    }
+    if !served && keys.iter().any(|k| tried(&k)) {
+        return Err(fail(GatewayError::new(
+            404,
+            ErrorCode::ModelNotFound,
+            format!(
+                "No {} key of this workspace serves the model \"{}\". GET /v1/models lists what it can use.",
+                provider.name, ask.model
+            ),
+        )));
     }
     Err(last.unwrap_or_else(|| fail(allowance_exhausted(provider.name))))
 }
@@ -336,6 +433,7 @@ pub fn endpoint_for(base: &url::Url, wire: Wire) -> reqwest::Url {
     let path = match wire {
         Wire::OpenAi => "chat/completions",
         Wire::Anthropic => "messages",
+        Wire::Converse => "converse",
     };
     let mut s = base.as_str().trim_end_matches('/').to_owned();
     s.push('/');

@@ -5,6 +5,8 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use serde_json::json;
 
+pub use crate::domain::error_code::ErrorCode;
+
 /// Which API shape the client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -16,7 +18,7 @@ pub enum Format {
 #[derive(Debug, Clone)]
 pub struct GatewayError {
     pub status: u16,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Why no key could answer, when that is the failure: a page words it for its reader.
     pub cause: Option<crate::domain::resolution::ResolveError>,
@@ -24,7 +26,7 @@ pub struct GatewayError {
 
 impl GatewayError {
     /// Builds an error.
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: u16, code: ErrorCode, message: impl Into<String>) -> Self {
         GatewayError {
             status,
             code,
@@ -35,14 +37,14 @@ impl GatewayError {
 
     /// 400 with code `bad_request`.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(400, "bad_request", message)
+        Self::new(400, ErrorCode::BadRequest, message)
     }
 
     /// 401 for a missing, unknown or revoked token.
     pub fn unauthorized() -> Self {
         Self::new(
             401,
-            "invalid_api_key",
+            ErrorCode::InvalidApiKey,
             "Missing or invalid Keyhold API token. Create one under the workspace's API tokens page.",
         )
     }
@@ -51,7 +53,7 @@ impl GatewayError {
     pub fn internal() -> Self {
         Self::new(
             500,
-            "internal_error",
+            ErrorCode::InternalError,
             "Keyhold could not complete the request. Try again shortly.",
         )
     }
@@ -61,11 +63,11 @@ impl GatewayError {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = match format {
             Format::OpenAi => json!({
-                "error": { "message": self.message, "type": openai_type(self.status), "code": self.code, "param": null }
+                "error": { "message": self.message, "type": openai_type(self.status), "code": self.code.as_str(), "param": null }
             }),
             Format::Anthropic => json!({
                 "type": "error",
-                "error": { "type": anthropic_type(self.status), "message": self.message, "code": self.code }
+                "error": { "type": anthropic_type(self.status), "message": self.message, "code": self.code.as_str() }
             }),
         };
         HttpResponse::build(status)

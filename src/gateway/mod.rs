@@ -2,10 +2,13 @@
 //! workspace resolves to. Token → workspace → route (resolved, sealed keys) is served from
 //! memory and trusted only while the cache epoch is unchanged; keys are opened per request.
 
+pub mod adapters;
 pub mod cache;
 pub mod chat;
+pub mod cloud;
 pub mod dispatch;
 pub mod errors;
+mod key_test;
 pub mod redact;
 pub mod respond;
 pub mod translate;
@@ -63,13 +66,25 @@ pub struct Gateway {
     pub cache: cache::Cache,
     pub usage: usage::Recorder,
     pub limits: Limits,
-    /// Each provider's chat endpoint, parsed once at start.
+    /// Each provider's chat endpoint, parsed once at start (providers with one base URL).
     pub endpoints: HashMap<&'static str, reqwest::Url>,
+    /// The guarded client for hosts users typed (Azure endpoints, compatible hosts).
+    pub outbound: crate::outbound::OutboundClient,
+    /// Vertex's access tokens and Google's token URL.
+    pub google: adapters::GoogleAuth,
+    /// Each provider's base URL (the catalogue's or the operator's), for key tests.
+    pub bases: HashMap<&'static str, url::Url>,
+    /// The client for key tests (calls use each worker's own).
+    pub client: reqwest::Client,
 }
 
 impl Gateway {
     /// A gateway writing usage through `usage`, calling the providers at `config`'s URLs.
-    pub fn new(usage: usage::Recorder, limits: Limits, config: &Config) -> Arc<Gateway> {
+    pub fn new(
+        usage: usage::Recorder,
+        limits: Limits,
+        config: &Config,
+    ) -> anyhow::Result<Arc<Gateway>> {
         let endpoints = providers::catalogue()
             .iter()
             .filter_map(|p| {
@@ -79,11 +94,24 @@ impl Gateway {
                 ))
             })
             .collect();
-        Arc::new(Gateway {
+        Ok(Arc::new(Gateway {
             cache: cache::Cache::default(),
             usage,
             limits,
             endpoints,
-        })
+            outbound: crate::outbound::OutboundClient::new(config.outbound_allow.clone())?,
+            bases: config.provider_base_urls.clone(),
+            client: crate::startup::upstream_client()?,
+            google: adapters::GoogleAuth {
+                tokens: cloud::google::TokenCache::new(),
+                token_url: config.google_token_url.clone(),
+            },
+        }))
+    }
+}
+
+impl crate::services::context::Listener for Gateway {
+    fn allowance_changed(&self, workspace_id: &str) {
+        self.usage.forget(workspace_id);
     }
 }

@@ -14,14 +14,15 @@ use serde_json::Value;
 
 use super::dispatch::{self, Answer, Failure};
 use super::errors::{Format, GatewayError};
-use super::redact::{Secrets, scrub_body, scrub_text};
-use super::translate::{self, Usage};
+use super::redact::{scrub_body, scrub_text};
+use super::translate::{self, Usage, converse};
 use super::usage::UsageEvent;
 use super::{CallContext, Caller, Gateway};
 use crate::db::now;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::providers::{self, Provider, Wire};
 use crate::domain::resolution::Source;
-use crate::state::AppState;
+use crate::services::Ctx;
 
 mod streamed;
 
@@ -32,6 +33,10 @@ pub struct Prepared {
     pub provider: &'static Provider,
     /// The model as the client named it (echoed back).
     pub client_model: String,
+    /// The model as the provider names it.
+    pub upstream_model: String,
+    /// The wire the body is in (one per provider; Vertex's depends on the model).
+    pub wire: Wire,
     pub stream: bool,
     pub include_usage: bool,
     /// Keyhold asked an OpenAI-format provider for the streamed usage the client did not.
@@ -82,15 +87,18 @@ pub fn prepare(format: Format, raw: &Bytes) -> Result<Prepared, GatewayError> {
             .as_ref()
             .and_then(|o| o.as_ref()?.include_usage)
             .unwrap_or(false);
+        let wire = provider.wire_for(upstream_model);
         let passed = |body, usage_added| Prepared {
             provider,
             client_model: model.to_owned(),
+            upstream_model: model.to_owned(),
+            wire,
             stream,
             include_usage,
             usage_added,
             body,
         };
-        match (format, provider.wire) {
+        match (format, wire) {
             (Format::OpenAi, Wire::OpenAi) if !stream || include_usage => {
                 return Ok(passed(raw.clone(), false));
             }
@@ -121,21 +129,21 @@ pub fn prepare(format: Format, raw: &Bytes) -> Result<Prepared, GatewayError> {
         ))
     })?;
     let upstream_model = upstream_model.to_owned();
+    let wire = provider.wire_for(&upstream_model);
     let stream = v.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let include_usage = v
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let bad = |e: translate::TranslateError| GatewayError::bad_request(e.to_string());
-    let usage_added =
-        format == Format::OpenAi && provider.wire == Wire::OpenAi && stream && !include_usage;
-    let body = match (format, provider.wire) {
+    let usage_added = format == Format::OpenAi && wire == Wire::OpenAi && stream && !include_usage;
+    let body = match (format, wire) {
         (Format::OpenAi, Wire::OpenAi) => {
             let needs_usage = stream && !include_usage;
             if upstream_model == client_model && !needs_usage {
                 raw.clone()
             } else {
-                v["model"] = Value::String(upstream_model);
+                v["model"] = Value::String(upstream_model.clone());
                 if needs_usage {
                     // Ask for the usage chunk so streamed calls are metered too.
                     v["stream_options"] = serde_json::json!({ "include_usage": true });
@@ -144,7 +152,7 @@ pub fn prepare(format: Format, raw: &Bytes) -> Result<Prepared, GatewayError> {
             }
         }
         (Format::OpenAi, Wire::Anthropic) => {
-            v["model"] = Value::String(upstream_model);
+            v["model"] = Value::String(upstream_model.clone());
             Bytes::from(
                 translate::openai_request_to_anthropic(&v)
                     .map_err(bad)?
@@ -155,14 +163,27 @@ pub fn prepare(format: Format, raw: &Bytes) -> Result<Prepared, GatewayError> {
             if upstream_model == client_model {
                 raw.clone()
             } else {
-                v["model"] = Value::String(upstream_model);
+                v["model"] = Value::String(upstream_model.clone());
                 Bytes::from(v.to_string())
             }
         }
         (Format::Anthropic, Wire::OpenAi) => {
-            v["model"] = Value::String(upstream_model);
+            v["model"] = Value::String(upstream_model.clone());
             Bytes::from(
                 translate::anthropic_request_to_openai(&v)
+                    .map_err(bad)?
+                    .to_string(),
+            )
+        }
+        (Format::OpenAi, Wire::Converse) => Bytes::from(
+            converse::openai_request_to_converse(&v)
+                .map_err(bad)?
+                .to_string(),
+        ),
+        (Format::Anthropic, Wire::Converse) => {
+            let openai = translate::anthropic_request_to_openai(&v).map_err(bad)?;
+            Bytes::from(
+                converse::openai_request_to_converse(&openai)
                     .map_err(bad)?
                     .to_string(),
             )
@@ -171,6 +192,8 @@ pub fn prepare(format: Format, raw: &Bytes) -> Result<Prepared, GatewayError> {
     Ok(Prepared {
         provider,
         client_model,
+        upstream_model,
+        wire,
         stream,
         include_usage,
         usage_added,
@@ -274,7 +297,7 @@ fn failed(
 
 /// Runs a prepared call end to end and answers in `format`, as the API front doors send it.
 pub async fn run(
-    state: &AppState,
+    state: &Ctx,
     gw: &Arc<Gateway>,
     ctx: CallContext,
     allowance: Option<i64>,
@@ -291,7 +314,7 @@ pub async fn run(
 /// Runs a prepared call end to end: resolves, opens the key, calls the provider, fails
 /// over, scrubs, meters. The answer is in `format`; a failure is recorded and returned.
 pub async fn call(
-    state: &AppState,
+    state: &Ctx,
     gw: &Arc<Gateway>,
     ctx: CallContext,
     allowance: Option<i64>,
@@ -305,7 +328,13 @@ pub async fn call(
         .route(state, &ctx.workspace_id, p.provider, epoch)
         .await
         .map_err(|e| dispatch::unavailable(&e))?;
-    let answer = dispatch::send(state, gw, &ctx, &route, allowance, p.body.clone())
+    let ask = dispatch::Ask {
+        model: &p.upstream_model,
+        stream: p.stream,
+        wire: p.wire,
+        body: &p.body,
+    };
+    let answer = dispatch::send(state, gw, &ctx, &route, allowance, ask)
         .await
         .map_err(|f| failed(gw, &ctx, &p, f, started))?;
     if p.stream && answer.response.status().is_success() {
@@ -326,7 +355,7 @@ async fn whole(
     format: Format,
 ) -> Result<Answered, Failure> {
     let status = a.response.status().as_u16();
-    let secrets = Secrets::one(a.secret);
+    let secrets = a.secrets;
     let here = |error| Failure {
         error,
         key_id: Some(a.key_id.clone()),
@@ -338,7 +367,7 @@ async fn whole(
     {
         return Err(here(GatewayError::new(
             502,
-            "upstream_too_large",
+            ErrorCode::UpstreamTooLarge,
             "The provider's answer was too large.",
         )));
     }
@@ -359,14 +388,14 @@ async fn whole(
         Ok(Err("large")) => {
             return Err(here(GatewayError::new(
                 502,
-                "upstream_too_large",
+                ErrorCode::UpstreamTooLarge,
                 "The provider's answer was too large.",
             )));
         }
         Ok(Err(_)) => {
             return Err(here(GatewayError::new(
                 502,
-                "upstream_error",
+                ErrorCode::UpstreamError,
                 format!(
                     "The connection to {} broke before the answer was complete. Try again.",
                     p.provider.name
@@ -376,13 +405,13 @@ async fn whole(
         Err(_) => {
             return Err(here(GatewayError::new(
                 504,
-                "upstream_timeout",
+                ErrorCode::UpstreamTimeout,
                 format!("{} did not finish answering in time.", p.provider.name),
             )));
         }
     }
     let passes = matches!(
-        (format, p.provider.wire),
+        (format, p.wire),
         (Format::OpenAi, Wire::OpenAi) | (Format::Anthropic, Wire::Anthropic)
     );
     if passes
@@ -392,7 +421,7 @@ async fn whole(
         // Passed on unchanged: only its usage is read, not the whole answer built as a tree.
         let usage = answer
             .usage
-            .and_then(|u| translate::usage_of(p.provider.wire, &u))
+            .and_then(|u| translate::usage_of(p.wire, &u))
             .unwrap_or_default();
         let key = (a.key_id.as_str(), a.source, a.started);
         let (out, shown) = scrub_body(&secrets, Bytes::from(body));
@@ -400,7 +429,7 @@ async fn whole(
         return Ok(answered(gw, ctx, p, key, status, usage, out));
     }
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    let (out, usage): (Bytes, Usage) = match (&parsed, format, p.provider.wire) {
+    let (out, usage): (Bytes, Usage) = match (&parsed, format, p.wire) {
         (Some(v), Format::OpenAi, Wire::OpenAi) if status < 400 => (
             Bytes::from(body),
             translate::usage_from_openai(v).unwrap_or_default(),
@@ -419,22 +448,39 @@ async fn whole(
                 .map_err(|_| here(bad_upstream(p)))?;
             (Bytes::from(t.to_string()), u)
         }
+        (Some(v), Format::OpenAi, Wire::Converse) if status < 400 => {
+            let (t, u) = converse::converse_response_to_openai(v, &p.client_model, now())
+                .map_err(|_| here(bad_upstream(p)))?;
+            (Bytes::from(t.to_string()), u)
+        }
+        (Some(v), Format::Anthropic, Wire::Converse) if status < 400 => {
+            let (openai, u) = converse::converse_response_to_openai(v, &p.client_model, now())
+                .map_err(|_| here(bad_upstream(p)))?;
+            let (t, _) = translate::openai_response_to_anthropic(&openai, &p.client_model)
+                .map_err(|_| here(bad_upstream(p)))?;
+            (Bytes::from(t.to_string()), u)
+        }
         (_, _, _) if status >= 400 => {
             // A client-side error the provider explained (bad model, bad parameter): pass its
             // message on in the client's format, never the raw body, and never the key should
             // the provider repeat it.
             let message = parsed
                 .as_ref()
-                .and_then(|v| v.pointer("/error/message").and_then(Value::as_str))
+                .and_then(|v| {
+                    // OpenAI and Anthropic nest it under `error`; AWS says `message`.
+                    v.pointer("/error/message")
+                        .or_else(|| v.pointer("/message"))
+                        .and_then(Value::as_str)
+                })
                 .unwrap_or("The provider refused the request.");
             let message = scrub_text(message, &secrets)
                 .chars()
                 .take(500)
                 .collect::<String>();
             let code = match status {
-                403 => "upstream_forbidden",
-                404 => "model_not_found",
-                _ => "bad_request",
+                403 => ErrorCode::UpstreamForbidden,
+                404 => ErrorCode::ModelNotFound,
+                _ => ErrorCode::BadRequest,
             };
             return Err(here(GatewayError::new(
                 status,
@@ -502,7 +548,7 @@ fn answered(
 fn bad_upstream(p: &Prepared) -> GatewayError {
     GatewayError::new(
         502,
-        "upstream_error",
+        ErrorCode::UpstreamError,
         format!("{} sent an answer Keyhold could not read.", p.provider.name),
     )
 }
@@ -510,7 +556,7 @@ fn bad_upstream(p: &Prepared) -> GatewayError {
 /// Marks a workspace key the provider rejected as invalid, audits it and tells the owners —
 /// in the background, so the failover is not slowed.
 pub fn key_rejected(
-    state: &AppState,
+    state: &Ctx,
     ctx: &CallContext,
     provider: &'static Provider,
     key: &super::cache::SealedKey,

@@ -20,6 +20,10 @@ use crate::domain::providers::Wire;
 
 // Explicit paths, so that the child modules resolve to `translate/*.rs` whether
 // this file is reached as `gateway/translate.rs` or through a `#[path]` attribute.
+#[path = "translate/converse.rs"]
+pub mod converse;
+#[path = "translate/converse_stream.rs"]
+pub mod converse_stream;
 #[cfg(test)]
 #[path = "translate/fixtures.rs"]
 mod fixtures;
@@ -152,6 +156,7 @@ pub fn usage_of(wire: Wire, usage: &Value) -> Option<Usage> {
             u.update_from_anthropic(usage);
             u
         }),
+        Wire::Converse => converse::usage_from_converse(usage),
     }
 }
 

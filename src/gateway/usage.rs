@@ -21,7 +21,7 @@ use crate::domain::ids::new_id;
 use crate::domain::resolution::Source;
 use crate::error::Result;
 use crate::metrics::Metrics;
-use crate::state::AppState;
+use crate::services::Ctx;
 
 /// One call's record.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub struct UsageEvent {
     pub source: Option<Source>,
     pub key_id: Option<String>,
     pub status: u16,
-    pub error_code: Option<&'static str>,
+    pub error_code: Option<crate::domain::error_code::ErrorCode>,
     pub latency_ms: i64,
     pub usage: Usage,
 }
@@ -106,14 +106,7 @@ fn daily_totals(rows: &[NewUsage]) -> Vec<DailyTotals> {
     groups.into_values().collect()
 }
 
-/// Unix seconds of the first moment of the current UTC month.
-pub fn month_start(at: i64) -> i64 {
-    let d =
-        time::OffsetDateTime::from_unix_timestamp(at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    d.replace_day(1)
-        .map(|d| d.replace_time(time::Time::MIDNIGHT).unix_timestamp())
-        .unwrap_or(at)
-}
+pub use crate::db::month_start;
 
 /// The queue into the writer, and the allowance counters.
 pub struct Recorder {
@@ -162,7 +155,7 @@ impl Recorder {
             (
                 ev.provider,
                 ev.source.map_or("none", |s| s.as_str()),
-                ev.error_code.unwrap_or("ok"),
+                ev.error_code.map_or("ok", |c| c.as_str()),
             ),
             ev.usage.input,
             ev.usage.output,
@@ -180,7 +173,7 @@ impl Recorder {
 
     /// Platform-key tokens the workspace used this month (loaded once a month per
     /// workspace, then counted in memory).
-    pub async fn platform_used(&self, state: &AppState, workspace_id: &str) -> Result<i64> {
+    pub async fn platform_used(&self, state: &Ctx, workspace_id: &str) -> Result<i64> {
         let month = month_start(now());
         if let Some((m, c)) = self
             .platform_used
@@ -266,7 +259,7 @@ pub fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
             source: e.source.map_or("none", |s| s.as_str()).to_owned(),
             key_id: e.key_id.clone(),
             status: i32::from(e.status),
-            error_code: e.error_code.map(str::to_owned),
+            error_code: e.error_code.map(|c| c.as_str().to_owned()),
             latency_ms: e.latency_ms,
             prompt_tokens: e.usage.input,
             completion_tokens: e.usage.output,
@@ -360,7 +353,7 @@ const MAX_BATCH: usize = 5_000;
 
 /// Writes queued events in batches until shutdown, then drains what is left.
 pub async fn run_writer(
-    state: AppState,
+    state: Ctx,
     mut rx: mpsc::UnboundedReceiver<UsageEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) {

@@ -7,19 +7,19 @@ use diesel::prelude::*;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::Ctx;
 use super::audit::{self, Actor, Event};
 use super::mail_limit::{self, MailKind};
 use super::{mail, settings, sign_in, throttle, token_revocation};
 use crate::db::models::{PasswordReset, User};
 use crate::db::schema::{password_resets, users};
+use crate::db::sessions::purge_user_sessions;
 use crate::db::{DbConn, now, write_tx};
 use crate::domain::ids::{Email, new_id, parse_name};
 use crate::domain::password;
 use crate::domain::tokens;
 use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
-use crate::state::AppState;
-use crate::web::session_store::purge_user_sessions;
 
 /// How long a password-reset link works.
 pub const RESET_TTL_SECS: i64 = 3600;
@@ -169,7 +169,7 @@ pub struct NewAccount {
 
 /// Creates the first platform admin with the setup token; the token then stops working.
 pub async fn complete_setup(
-    state: &AppState,
+    state: &Ctx,
     token: String,
     form: NewAccount,
     ip: Option<String>,
@@ -232,7 +232,7 @@ pub fn create_admin_cli(
 // ---------------------------------------------------------------- sessions
 
 /// Records a sign-out.
-pub async fn signed_out(state: &AppState, actor: Actor) -> Result<()> {
+pub async fn signed_out(state: &Ctx, actor: Actor) -> Result<()> {
     let config = state.config.clone();
     state
         .db(move |c| {
@@ -270,7 +270,7 @@ fn spend_reset_links(conn: &mut DbConn, user_id: &str) -> Result<()> {
 }
 
 /// "Sign out everywhere".
-pub async fn sign_out_everywhere(state: &AppState, actor: Actor, user_id: String) -> Result<()> {
+pub async fn sign_out_everywhere(state: &Ctx, actor: Actor, user_id: String) -> Result<()> {
     let config = state.config.clone();
     state
         .db(move |c| {
@@ -291,7 +291,7 @@ pub async fn sign_out_everywhere(state: &AppState, actor: Actor, user_id: String
 /// Changes a password after checking the current one; other sessions end, the caller's
 /// stays (its epoch is returned to store in the session).
 pub async fn change_password(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     user_id: String,
     current: String,
@@ -367,7 +367,7 @@ fn queue_reset(
 /// "Forgot password": mails a link when the account exists, is enabled and has not had
 /// [`MailKind::PasswordReset`]'s limit of mails within the hour. The caller answers the
 /// same in every case: the page tells no one whether an account exists or a mail left.
-pub async fn request_reset(state: &AppState, email: String, ip: Option<String>) -> Result<()> {
+pub async fn request_reset(state: &Ctx, email: String, ip: Option<String>) -> Result<()> {
     let Ok(email) = Email::parse(&email) else {
         return Ok(());
     };
@@ -425,7 +425,7 @@ pub fn reset_token_valid(conn: &mut DbConn, token: &str) -> Result<bool> {
 
 /// Sets a new password with a reset link (single use); every session of the user ends.
 pub async fn complete_reset(
-    state: &AppState,
+    state: &Ctx,
     token: String,
     new: String,
     confirm: String,
@@ -474,7 +474,7 @@ pub async fn complete_reset(
 
 /// An admin creates an account; the person gets a mail to choose a password.
 pub async fn admin_create_user(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     email: String,
     name: String,
@@ -508,7 +508,7 @@ pub async fn admin_create_user(
 
 /// Disables or re-enables an account. Disabling ends its sessions at once.
 pub async fn set_disabled(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     user_id: String,
     disabled: bool,
@@ -562,12 +562,7 @@ pub async fn set_disabled(
 }
 
 /// Grants or revokes platform admin. The person's sessions end (roles changed).
-pub async fn set_admin(
-    state: &AppState,
-    actor: Actor,
-    user_id: String,
-    is_admin: bool,
-) -> Result<()> {
+pub async fn set_admin(state: &Ctx, actor: Actor, user_id: String, is_admin: bool) -> Result<()> {
     let config = state.config.clone();
     if actor.user_id.as_deref() == Some(user_id.as_str()) && !is_admin {
         return Err(Error::Conflict(
@@ -600,7 +595,7 @@ pub async fn set_admin(
 }
 
 /// Turns public sign-up on or off.
-pub async fn set_signup(state: &AppState, actor: Actor, enabled: bool) -> Result<()> {
+pub async fn set_signup(state: &Ctx, actor: Actor, enabled: bool) -> Result<()> {
     let config = state.config.clone();
     state
         .db(move |c| {

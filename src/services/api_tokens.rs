@@ -148,6 +148,26 @@ pub fn list(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<(TokenRow, Opti
         .collect())
 }
 
+/// Whether the workspace ever had an access token (revoked ones count: its owner has been
+/// through the set-up already).
+pub fn any_ever(conn: &mut DbConn, workspace_id: &str) -> Result<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        api_tokens::table.filter(api_tokens::workspace_id.eq(workspace_id)),
+    ))
+    .get_result(conn)?)
+}
+
+/// Where an owner of `slug` starts: the workspace's provider keys while it has never had
+/// an access token (the owner's set-up work), else `None`.
+pub fn owner_start(conn: &mut DbConn, user_id: &str, slug: &str) -> Result<Option<String>> {
+    let Some(ws) = super::workspaces::find_by_slug(conn, slug)? else {
+        return Ok(None);
+    };
+    let owner = super::workspaces::membership(conn, &ws.id, user_id)?
+        .is_some_and(|m| m.role == crate::domain::roles::Role::Owner.as_str());
+    Ok((owner && !any_ever(conn, &ws.id)?).then(|| format!("/w/{slug}/settings/keys")))
+}
+
 /// The live token with this hash: (token id, workspace id).
 pub fn find_live(conn: &mut DbConn, token_hash: &str) -> Result<Option<(String, String)>> {
     Ok(api_tokens::table

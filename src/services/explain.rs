@@ -1,14 +1,12 @@
-//! Which key answers a workspace's requests to each provider now, and why: the settings
-//! and keys loaded in three queries, handed to the pure `domain::resolution::resolve`.
+//! Which key answers a workspace's requests to each provider now, and why: the same route
+//! inputs the gateway resolves ([`super::routes`]), worded for the page's reader.
 
 use super::key_records::{self as records, Settings};
+use super::routes;
 use crate::db::DbConn;
 use crate::db::models::ProviderKeyRow;
 use crate::domain::providers::Provider;
-use crate::domain::resolution::{
-    self, Allowance, GlobalKey, ProviderSettings, Resolution, ResolveError, Source, Viewer,
-    WorkspaceKeyRef,
-};
+use crate::domain::resolution::{Allowance, Resolution, ResolveError, Source, Viewer};
 use crate::error::Result;
 use crate::services::workspaces;
 
@@ -77,29 +75,20 @@ impl ProviderExplanation {
     }
 }
 
-fn key_ref(row: &ProviderKeyRow) -> WorkspaceKeyRef {
-    WorkspaceKeyRef {
-        id: row.id.clone(),
-        label: row.label.clone(),
-        priority: row.priority,
-        status: records::status_of(row),
-    }
-}
-
 /// Resolves every catalogue provider for the workspace, in catalogue order.
 pub fn explain(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<ProviderExplanation>> {
     let keys = records::workspace_keys(conn, workspace_id)?;
     explain_with(conn, workspace_id, &keys)
 }
 
-/// [`explain`] given the workspace's keys (`workspace_keys`), for a page that shows them too.
+/// [`explain`] given the workspace's keys (`workspace_keys`), for a page that shows them too:
+/// the routes the gateway loads ([`routes`]), resolved with the allowance used so far.
 pub fn explain_with(
     conn: &mut DbConn,
     workspace_id: &str,
     keys: &[ProviderKeyRow],
 ) -> Result<Vec<ProviderExplanation>> {
-    let all = records::all_settings(conn)?;
-    let globals = records::global_keys(conn)?;
+    let inputs = routes::load_all(conn, keys)?;
     let ws = workspaces::get(conn, workspace_id)?;
     let allowance = Allowance {
         limit_tokens: ws.allowance_tokens,
@@ -110,33 +99,11 @@ pub fn explain_with(
             None => 0,
         },
     };
-    Ok(all
+    Ok(inputs
         .into_iter()
-        .map(|s| {
-            let p = s.provider;
-            let global_key = globals
-                .iter()
-                .find(|g| g.provider == p.id)
-                .map(|g| GlobalKey {
-                    id: g.id.clone(),
-                    active: records::status_of(g).is_usable(),
-                });
-            let refs: Vec<WorkspaceKeyRef> = keys
-                .iter()
-                .filter(|k| k.provider == p.id)
-                .map(key_ref)
-                .collect();
-            let domain_settings = ProviderSettings {
-                enabled: s.enabled,
-                byok_enabled: s.byok_enabled,
-                failure_policy: s.failure_policy,
-                global_key,
-            };
-            let outcome = resolution::resolve(p.name, &domain_settings, &refs, &allowance);
-            ProviderExplanation {
-                settings: s,
-                outcome,
-            }
+        .map(|route| ProviderExplanation {
+            outcome: route.resolve(&allowance),
+            settings: route.settings,
         })
         .collect())
 }

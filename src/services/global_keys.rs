@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::Ctx;
 use super::audit::{self, Actor, Event};
 use super::key_records as records;
 use crate::config::Config;
@@ -14,9 +15,8 @@ use crate::db::{DbConn, now, write_tx};
 use crate::domain::ids::new_id;
 use crate::domain::providers::Provider;
 use crate::domain::vault::Scope;
-use crate::error::{Error, Result};
-use crate::state::AppState;
-use crate::upstream::{self, TestOutcome};
+use crate::error::Result;
+use crate::upstream::{KeyTest, TestOutcome};
 
 /// Label of every global key row.
 const GLOBAL_LABEL: &str = "Platform key";
@@ -106,7 +106,7 @@ pub(super) fn put(
 
 /// Removes the global key: its ciphertext is wiped, the row stays for the record.
 pub async fn remove_global_key(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     provider: &'static Provider,
 ) -> Result<bool> {
@@ -134,23 +134,20 @@ pub async fn remove_global_key(
 
 /// Tests `key` against the provider's own base URL (the catalogue's or the operator's).
 pub(super) async fn test_secret(
-    state: &AppState,
+    state: &Ctx,
     provider: &'static Provider,
     key: &SecretString,
-) -> Result<TestOutcome> {
-    let base = state
-        .config
-        .provider_base_url(provider.id)
-        .ok_or(Error::NotFound)?;
-    Ok(upstream::test_key(&state.upstream, provider, base, key).await)
+) -> Result<KeyTest> {
+    let cred = records::credential_of(provider, key)?;
+    Ok(state.key_tester.test(provider, &cred).await.test)
 }
 
 /// Tests the stored global key and records the result; `None` when there is none.
 pub async fn test_global_key(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     provider: &'static Provider,
-) -> Result<Option<TestOutcome>> {
+) -> Result<Option<KeyTest>> {
     let Some(row) = state
         .db(move |c| records::global_key(c, provider.id))
         .await?
@@ -158,7 +155,8 @@ pub async fn test_global_key(
         return Ok(None);
     };
     let secret = records::open_secret(&state.config.keyring, &row)?;
-    let outcome = test_secret(state, provider, &secret).await?;
+    let test = test_secret(state, provider, &secret).await?;
+    let outcome = test.outcome;
     drop(secret);
     let config = state.config.clone();
     state
@@ -190,5 +188,5 @@ pub async fn test_global_key(
             })
         })
         .await?;
-    Ok(Some(outcome))
+    Ok(Some(test))
 }

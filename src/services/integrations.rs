@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::Ctx;
 use super::audit::{self, Actor, Event};
 use super::global_keys;
 use super::key_mail;
@@ -18,8 +19,7 @@ use crate::domain::resolution::{FailurePolicy, KeyStatus};
 use crate::domain::vault::Keyring;
 use crate::domain::vault::Scope;
 use crate::error::{Error, Result};
-use crate::state::AppState;
-use crate::upstream::TestOutcome;
+use crate::upstream::{KeyTest, TestOutcome};
 
 /// What the admin sees of a global key: never the secret.
 #[derive(Debug, Clone)]
@@ -154,7 +154,7 @@ pub struct Change {
 #[derive(Debug, Default)]
 pub struct Saved {
     /// The result of testing the new global key, when one was entered.
-    pub key_test: Option<TestOutcome>,
+    pub key_test: Option<KeyTest>,
     /// Owners mailed about a BYOK change.
     pub owners_mailed: usize,
 }
@@ -183,7 +183,7 @@ fn audit_flag(
 /// Saves a provider's settings and, when given, its new global key (tested first: a key
 /// the provider rejects is not saved, and neither is anything else of the form).
 pub async fn save(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     provider: &'static Provider,
     change: Change,
@@ -195,14 +195,15 @@ pub async fn save(
         .transpose()?;
     let key_test = match &api_key {
         Some(k) => {
-            let outcome = global_keys::test_secret(state, provider, k).await?;
-            if outcome == TestOutcome::Invalid {
-                return Err(Error::invalid("api_key", outcome.message()));
+            let test = global_keys::test_secret(state, provider, k).await?;
+            if test.outcome == TestOutcome::Invalid {
+                return Err(Error::invalid("api_key", test.message()));
             }
-            Some(outcome)
+            Some(test)
         }
         None => None,
     };
+    let outcome = key_test.as_ref().map(|t| t.outcome);
     let config = state.config.clone();
     let owners_mailed = state
         .db(move |c| {
@@ -243,7 +244,7 @@ pub async fn save(
                             })),
                     )?;
                 }
-                if let (Some(k), Some(outcome)) = (&api_key, key_test) {
+                if let (Some(k), Some(outcome)) = (&api_key, outcome) {
                     global_keys::put(c, &config, &actor, provider, k, outcome)?;
                 }
                 let mut mailed = 0;

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 use serde_json::json;
 
+use super::Ctx;
 use super::audit::{self, Actor, Event};
 use super::{key_mail, key_records};
 use crate::db::schema::provider_keys;
@@ -11,12 +12,11 @@ use crate::db::{now, write_tx};
 use crate::domain::providers::Provider;
 use crate::domain::resolution::KeyStatus;
 use crate::error::Result;
-use crate::state::AppState;
 
 /// Marks `key_id` of `workspace_id` invalid if it is still in use; idempotent, so concurrent
 /// rejections produce one event and one mail per owner.
 pub async fn mark_rejected(
-    state: &AppState,
+    state: &Ctx,
     workspace_id: String,
     provider: &'static Provider,
     key_id: String,

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 use serde_json::json;
 
+use super::Ctx;
 use super::audit::{self, Actor, Event};
 use super::key_mail::Change;
 use super::key_records as records;
@@ -13,8 +14,7 @@ use crate::db::schema::provider_keys;
 use crate::db::{now, write_tx};
 use crate::domain::resolution::KeyStatus;
 use crate::error::{Error, Result};
-use crate::state::AppState;
-use crate::upstream::{self, TestOutcome};
+use crate::upstream::{KeyTest, TestOutcome};
 
 /// The status an enabled key returns to: what its last test said.
 fn status_after_enable(row: &ProviderKeyRow) -> KeyStatus {
@@ -26,7 +26,7 @@ fn status_after_enable(row: &ProviderKeyRow) -> KeyStatus {
 
 /// Disables (`on == false`) or enables a key. Disabled keys are kept but never answer.
 pub async fn set_enabled(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     key_id: String,
@@ -78,12 +78,7 @@ pub async fn set_enabled(
 }
 
 /// Removes a key: the ciphertext is wiped; label, mask, who and when stay.
-pub async fn remove(
-    state: &AppState,
-    actor: Actor,
-    workspace_id: String,
-    key_id: String,
-) -> Result<()> {
+pub async fn remove(state: &Ctx, actor: Actor, workspace_id: String, key_id: String) -> Result<()> {
     let config = state.config.clone();
     let removed = state
         .db(move |c| {
@@ -128,11 +123,11 @@ pub async fn remove(
 
 /// Tests a stored key now and records the result (a disabled key stays disabled).
 pub async fn test(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     key_id: String,
-) -> Result<TestOutcome> {
+) -> Result<KeyTest> {
     let config = state.config.clone();
     let (ws, id) = (workspace_id.clone(), key_id.clone());
     let row = state
@@ -143,11 +138,9 @@ pub async fn test(
     }
     let provider = provider_of(&row.provider)?;
     let secret = records::open_secret(&state.config.keyring, &row)?;
-    let base = state
-        .config
-        .provider_base_url(provider.id)
-        .ok_or(Error::NotFound)?;
-    let outcome = upstream::test_key(&state.upstream, provider, base, &secret).await;
+    let cred = records::credential_of(provider, &secret)?;
+    let test = state.key_tester.test(provider, &cred).await.test;
+    let outcome = test.outcome;
     drop(secret);
     state
         .db(move |c| {
@@ -186,13 +179,13 @@ pub async fn test(
             })
         })
         .await?;
-    Ok(outcome)
+    Ok(test)
 }
 
 /// Moves a key one place up (answers earlier) or down among the workspace's keys for the
 /// same provider. Priorities are renumbered 0.. so ties cannot stick.
 pub async fn move_key(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     key_id: String,

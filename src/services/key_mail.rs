@@ -22,7 +22,7 @@ struct ByokDisabledMail {
     workspaces_count: usize,
     action_url: String,
 }
-crate::mail_content!(ByokDisabledMail, "Open your API keys");
+crate::mail_content!(ByokDisabledMail, "Open your provider keys");
 
 #[derive(Template)]
 #[template(path = "email/byok_enabled.txt", blocks = ["subject", "text"])]
@@ -46,7 +46,7 @@ struct KeyChangedMail {
     workspace: String,
     action_url: String,
 }
-crate::mail_content!(KeyChangedMail, "Review the API keys");
+crate::mail_content!(KeyChangedMail, "Review the provider keys");
 
 #[derive(Template)]
 #[template(path = "email/key_rejected.txt", blocks = ["subject", "text"])]

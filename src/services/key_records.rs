@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::db::models::{ProviderKeyRow, ProviderSettingsRow};
 use crate::db::schema::{memberships, provider_keys, provider_settings, users, workspaces};
 use crate::db::{DbConn, now};
+use crate::domain::credentials::secret::{API_KEY, check_secret};
 use crate::domain::providers::{self, Provider};
 use crate::domain::resolution::{FailurePolicy, KeyStatus};
 use crate::domain::roles::Role;
@@ -226,6 +227,24 @@ pub fn aad_of(row: &ProviderKeyRow) -> Option<String> {
     ))
 }
 
+/// The credential a provider's secret holds: an API key as it is, a structured
+/// credential's sealed document read back.
+pub fn credential_of(
+    provider: &Provider,
+    secret: &SecretString,
+) -> Result<crate::domain::credentials::Credential> {
+    use crate::domain::credentials::{Credential, CredentialKind};
+    match provider.auth.credential_kind() {
+        CredentialKind::ApiKey => Ok(Credential::ApiKey(secret.clone())),
+        kind => Credential::from_opened(kind, secret).map_err(|_| {
+            Error::Conflict(
+                "Key unavailable: the stored credential cannot be read. Replace it with a new one."
+                    .into(),
+            )
+        }),
+    }
+}
+
 /// Opens a row's secret, for a resolved candidate (the gateway) or a key test.
 pub fn open_secret(
     keyring: &Keyring,
@@ -259,39 +278,7 @@ pub fn wipe(conn: &mut DbConn, key_id: &str, by: Option<&str>) -> Result<()> {
 /// space or control character inside, of a sane length. Nothing is repaired: a key that is
 /// not exactly what the provider issued would be stored and fail later.
 pub fn parse_secret(input: &SecretString) -> Result<SecretString> {
-    let s = input.expose_secret().trim();
-    if s.is_empty() {
-        return Err(Error::invalid("api_key", "Enter the API key."));
-    }
-    // Form decoding turns bytes that are not UTF-8 into U+FFFD; no key holds that character.
-    if s.contains(char::REPLACEMENT_CHARACTER) {
-        return Err(Error::invalid(
-            "api_key",
-            "The API key holds bytes that are not text (not valid UTF-8), so it was damaged \
-             on the way. Copy it again from the provider and paste it.",
-        ));
-    }
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::invalid(
-            "api_key",
-            "An API key is one word without spaces, line breaks or control characters. \
-             Paste it again.",
-        ));
-    }
-    if !s.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(Error::invalid(
-            "api_key",
-            "An API key is made of plain letters, digits and symbols such as - _ . only. \
-             Check that nothing else (a quote mark, an invisible character) was pasted with it.",
-        ));
-    }
-    if s.len() < 8 || s.len() > 512 {
-        return Err(Error::invalid(
-            "api_key",
-            "That does not look like an API key. Paste the whole key.",
-        ));
-    }
-    Ok(SecretString::from(s))
+    check_secret(input.expose_secret(), API_KEY).map_err(|m| Error::invalid("api_key", m))
 }
 
 /// Checks a key's label, and refuses one that holds (or looks like) the key itself, since

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::Ctx;
 use super::audit::{self, Actor, Event};
 use super::key_mail::{self, Change};
 use super::key_records::{self as records, SealedKey};
@@ -19,8 +20,7 @@ use crate::domain::providers::{self, Provider};
 use crate::domain::resolution::KeyStatus;
 use crate::domain::vault::Scope;
 use crate::error::{Error, Result};
-use crate::state::AppState;
-use crate::upstream::{self, TestOutcome};
+use crate::upstream::{KeyTest, TestOutcome};
 
 pub use super::explain::{ProviderExplanation, explain, explain_with};
 pub use super::key_lifecycle::{move_key, remove, set_enabled, test};
@@ -73,20 +73,13 @@ fn ensure_new(
 }
 
 /// Tests `key` against the provider's configured base URL; a rejected key is an input error.
-async fn validate(
-    state: &AppState,
-    provider: &'static Provider,
-    key: &SecretString,
-) -> Result<TestOutcome> {
-    let base = state
-        .config
-        .provider_base_url(provider.id)
-        .ok_or(Error::NotFound)?;
-    let outcome = upstream::test_key(&state.upstream, provider, base, key).await;
-    if outcome == TestOutcome::Invalid {
-        return Err(Error::invalid("api_key", outcome.message()));
+async fn validate(state: &Ctx, provider: &'static Provider, key: &SecretString) -> Result<KeyTest> {
+    let cred = records::credential_of(provider, key)?;
+    let test = state.key_tester.test(provider, &cred).await.test;
+    if test.outcome == TestOutcome::Invalid {
+        return Err(Error::invalid("api_key", test.message()));
     }
-    Ok(outcome)
+    Ok(test)
 }
 
 pub(super) fn tell_owners(
@@ -112,15 +105,16 @@ pub(super) fn tell_owners(
 }
 
 /// Adds a key: checked, tested upstream (rejected → not saved), sealed to its record.
-/// Returns the test outcome so the page can warn about quota or an untested key.
+/// Returns the new key's id and its test, so the page can warn about quota or an untested
+/// key, say why, and offer to test it again.
 pub async fn add(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     provider: &str,
     label: &str,
     api_key: &SecretString,
-) -> Result<TestOutcome> {
+) -> Result<(String, KeyTest)> {
     let provider = provider_of(provider)?;
     let secret = records::parse_secret(api_key)?;
     let label = records::parse_label(label, Some(&secret))?;
@@ -134,9 +128,10 @@ pub async fn add(
             })
             .await?;
     }
-    let outcome = validate(state, provider, &secret).await?;
+    let test = validate(state, provider, &secret).await?;
+    let outcome = test.outcome;
     let config = state.config.clone();
-    state
+    let id = state
         .db(move |c| {
             write_tx(c, |c| {
                 ensure_byok(c, provider)?;
@@ -164,7 +159,7 @@ pub async fn add(
                 let t = now();
                 diesel::insert_into(provider_keys::table)
                     .values(&ProviderKeyRow {
-                        id,
+                        id: id.clone(),
                         scope: Scope::Workspace.as_str().to_owned(),
                         workspace_id: Some(workspace_id.clone()),
                         provider: provider.id.to_owned(),
@@ -206,24 +201,25 @@ pub async fn add(
                     Change::Added,
                     provider,
                     &label,
-                )
+                )?;
+                Ok(id)
             })
         })
         .await?;
     state.mail_wakeup.notify_one();
-    Ok(outcome)
+    Ok((id, test))
 }
 
 /// Edits a key: a new label, and a new secret unless `api_key` is empty (then the stored
 /// key is kept). Returns the test outcome of a new secret.
 pub async fn replace(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     key_id: String,
     label: &str,
     api_key: Option<&SecretString>,
-) -> Result<Option<TestOutcome>> {
+) -> Result<Option<KeyTest>> {
     let (ws, id) = (workspace_id.clone(), key_id.clone());
     let row = state
         .db(move |c| records::workspace_key(c, &ws, &id))
@@ -240,7 +236,7 @@ pub async fn replace(
             None => None,
         };
     let label = records::parse_label(label, secret.as_ref())?;
-    let outcome = match &secret {
+    let test = match &secret {
         Some(k) => {
             let (ws, fp) = (workspace_id.clone(), state.config.keyring.fingerprint(k));
             state
@@ -253,6 +249,7 @@ pub async fn replace(
         }
         None => None,
     };
+    let outcome = test.as_ref().map(|t| t.outcome);
     let config = state.config.clone();
     state
         .db(move |c| {
@@ -347,5 +344,5 @@ pub async fn replace(
         })
         .await?;
     state.mail_wakeup.notify_one();
-    Ok(outcome)
+    Ok(test)
 }

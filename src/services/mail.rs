@@ -9,13 +9,13 @@ use diesel::prelude::*;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use super::Ctx;
 use super::mail_text;
 use crate::db::models::OutboxRow;
 use crate::db::schema::outbox;
 use crate::db::{DbConn, now};
 use crate::domain::ids::new_id;
 use crate::error::{Error, Result};
-use crate::state::AppState;
 
 /// A mail's content. Subject and text come from one `.txt` template with the blocks
 /// `subject` and `text`; the HTML body is the shared layout around the same paragraphs.
@@ -228,7 +228,7 @@ pub fn backoff(base_secs: i64, attempts: i32) -> i64 {
 
 /// Sends what is due until `shutdown` resolves; woken early by `state.mail_wakeup`.
 pub async fn run_worker(
-    state: AppState,
+    state: Ctx,
     transport: Transport,
     retry_base_secs: i64,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -259,7 +259,7 @@ pub async fn run_worker(
 }
 
 async fn deliver(
-    state: &AppState,
+    state: &Ctx,
     transport: &Transport,
     from: &Mailbox,
     row: OutboxRow,

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::Ctx;
 use super::accounts::{find_by_email, hash_password, password_work};
 use super::audit::{self, Actor, Event};
 use super::throttle::{self, Gate, SignInKeys};
@@ -16,7 +17,6 @@ use crate::domain::ids::Email;
 use crate::domain::password::{self, Verified};
 use crate::error::{Error, Result};
 use crate::metrics::Check;
-use crate::state::AppState;
 
 /// The one answer for a wrong email or password, whichever it was.
 pub const WRONG_CREDENTIALS: &str = "Wrong email or password.";
@@ -34,7 +34,7 @@ fn in_minutes(secs: i64) -> String {
 /// same answer after the same work (a dummy hash is verified; a throttled attempt does no
 /// password work for either).
 pub async fn sign_in(
-    state: &AppState,
+    state: &Ctx,
     email: &str,
     pw: SecretString,
     ip: Option<String>,
@@ -130,7 +130,7 @@ pub async fn sign_in(
 /// Checks a signed-in user's current password (before a change), backing off per user
 /// like a sign-in pair: a stolen session cannot guess its way to the password.
 pub async fn check_current_password(
-    state: &AppState,
+    state: &Ctx,
     actor: &Actor,
     user_id: &str,
     stored_hash: String,
@@ -184,7 +184,7 @@ pub async fn check_current_password(
 }
 
 /// Writes one audit event in its own transaction.
-async fn audit_alone(state: &AppState, actor: Actor, event: Event<'static>) -> Result<()> {
+async fn audit_alone(state: &Ctx, actor: Actor, event: Event<'static>) -> Result<()> {
     let config = state.config.clone();
     state
         .db(move |c| {

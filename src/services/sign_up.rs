@@ -4,6 +4,7 @@
 
 use askama::Template;
 
+use super::Ctx;
 use super::accounts::{NewAccount, check_new_password, find_by_email, hash_password, insert_user};
 use super::audit::{self, Actor, Event};
 use super::{mail, settings, workspaces};
@@ -11,7 +12,6 @@ use crate::db::models::User;
 use crate::db::{DbConn, write_tx};
 use crate::domain::ids::{Email, parse_name};
 use crate::error::{Error, Result};
-use crate::state::AppState;
 
 /// What a sign-up did. The visitor gets the same answer either way: telling them would say
 /// which addresses have accounts.
@@ -33,7 +33,7 @@ crate::mail_content!(SignupExistingMail, "Sign in");
 /// Public sign-up (when an admin allows it): a user and a workspace they own. For an address
 /// that already has an account nothing is created; its owner gets a notice by mail.
 pub async fn sign_up(
-    state: &AppState,
+    state: &Ctx,
     form: NewAccount,
     workspace_name: String,
     ip: Option<String>,

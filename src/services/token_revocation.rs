@@ -64,7 +64,7 @@ struct TokensRevokedMail {
     workspace: String,
     action_url: String,
 }
-crate::mail_content!(TokensRevokedMail, "Open the API tokens");
+crate::mail_content!(TokensRevokedMail, "Open the access tokens");
 
 /// Revokes every live token `creator` created (in `workspace_id`, or everywhere), audits
 /// each, and queues a mail to each remaining enabled owner of each workspace concerned.

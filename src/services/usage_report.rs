@@ -6,9 +6,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use crate::db::DbConn;
+use crate::db::month_start;
 use crate::db::schema::workspaces;
 use crate::error::Result;
-use crate::gateway::usage::month_start;
 
 /// How many days a report covers, today included.
 pub const DAYS: i64 = 30;

@@ -4,6 +4,7 @@ use askama::Template;
 use diesel::prelude::*;
 use serde_json::json;
 
+use super::Ctx;
 use super::audit::{self, Actor, Event};
 use super::mail_limit::{self, MailKind};
 use super::mail_text::quoted;
@@ -18,7 +19,6 @@ use crate::domain::roles::Role;
 use crate::domain::tokens;
 use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
-use crate::state::AppState;
 
 /// How long an invitation link works.
 pub const INVITATION_TTL_SECS: i64 = 7 * 24 * 3600;
@@ -136,12 +136,7 @@ pub fn add_member(
 }
 
 /// An admin creates a workspace.
-pub async fn create(
-    state: &AppState,
-    actor: Actor,
-    name: String,
-    slug: String,
-) -> Result<Workspace> {
+pub async fn create(state: &Ctx, actor: Actor, name: String, slug: String) -> Result<Workspace> {
     let name = parse_workspace_name(&name)?;
     let slug = if slug.trim().is_empty() {
         None
@@ -215,7 +210,11 @@ fn owner_count(conn: &mut DbConn, workspace_id: &str) -> Result<i64> {
         .get_result(conn)?)
 }
 
-fn membership(conn: &mut DbConn, workspace_id: &str, user_id: &str) -> Result<Option<Membership>> {
+pub(crate) fn membership(
+    conn: &mut DbConn,
+    workspace_id: &str,
+    user_id: &str,
+) -> Result<Option<Membership>> {
     Ok(memberships::table
         .find((workspace_id, user_id))
         .select(Membership::as_select())
@@ -225,7 +224,7 @@ fn membership(conn: &mut DbConn, workspace_id: &str, user_id: &str) -> Result<Op
 
 /// Changes a member's role; refuses to demote the last owner. The person's sessions end.
 pub async fn change_role(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     user_id: String,
@@ -283,7 +282,7 @@ pub async fn change_role(
 
 /// Removes a member; never the last owner.
 pub async fn remove_member(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     user_id: String,
@@ -329,19 +328,19 @@ pub async fn remove_member(
 
 #[derive(Template)]
 #[template(path = "email/invitation.txt", blocks = ["subject", "text"])]
-struct InvitationMail {
+pub(super) struct InvitationMail {
     /// The inviter's display name, quoted (see [`super::mail_text`]).
-    inviter: String,
+    pub(super) inviter: String,
     /// The workspace's name, quoted.
-    workspace: String,
-    role: &'static str,
-    action_url: String,
-    days: i64,
+    pub(super) workspace: String,
+    pub(super) role: &'static str,
+    pub(super) action_url: String,
+    pub(super) days: i64,
 }
 crate::mail_content!(InvitationMail, "Accept the invitation");
 
 /// The refusal once an address had its invitations for the hour.
-fn too_many_invitations() -> String {
+pub(super) fn too_many_invitations() -> String {
     format!(
         "This address was sent {} invitations within the last hour, the most Keyhold sends. \
          Wait an hour, then invite it again.",
@@ -352,7 +351,7 @@ fn too_many_invitations() -> String {
 /// Invites `email` to the workspace as `role` and mails the link, unless the address had
 /// its [`MailKind::Invitation`] mails for the hour (from any workspace).
 pub async fn invite(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     inviter_name: String,
     workspace_id: String,
@@ -425,7 +424,7 @@ pub async fn invite(
 
 /// Revokes a pending invitation.
 pub async fn revoke_invitation(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     invitation_id: String,
@@ -503,7 +502,7 @@ pub enum Acceptance {
 /// Accepts an invitation (single use, unexpired, bound to the invited email). Returns the
 /// user and the workspace slug.
 pub async fn accept_invitation(
-    state: &AppState,
+    state: &Ctx,
     token: String,
     how: Acceptance,
     ip: Option<String>,
@@ -680,7 +679,7 @@ pub fn parse_allowance(input: &str) -> Result<Option<i64>> {
 /// cache epoch (the `epoch_workspaces_upd` trigger); then the gateway forgets its counters
 /// so the next call sees the new limit. Returns the new allowance.
 pub async fn set_allowance(
-    state: &AppState,
+    state: &Ctx,
     actor: Actor,
     workspace_id: String,
     input: String,
@@ -711,6 +710,6 @@ pub async fn set_allowance(
             })
         })
         .await?;
-    state.gateway.usage.forget(&workspace_id);
+    state.listener.allowance_changed(&workspace_id);
     Ok(after)
 }

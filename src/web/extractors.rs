@@ -19,14 +19,7 @@ use crate::state::AppState;
 pub const SESSION_USER: &str = "uid";
 pub const SESSION_EPOCH: &str = "ep";
 
-/// One of the user's workspaces.
-#[derive(Debug, Clone)]
-pub struct MembershipInfo {
-    pub workspace_id: String,
-    pub slug: String,
-    pub name: String,
-    pub role: Role,
-}
+pub use crate::services::principals::MembershipInfo;
 
 /// A signed-in, enabled user whose session is current.
 #[derive(Clone)]

@@ -24,6 +24,9 @@ pub struct NavWorkspace {
 pub struct Flash {
     pub kind: String,
     pub message: String,
+    /// Where a "Test again" button posts, for a key saved but not known to work.
+    #[serde(default)]
+    pub retry: Option<String>,
 }
 
 /// The frame of every page (see templates/base.html).
@@ -67,6 +70,18 @@ pub fn flash_warning(session: &Session, message: impl Into<String>) {
     set_flash(session, "warning", message.into());
 }
 
+/// Queues a warning with a "Test again" button posting to `retry` (a key test's URL).
+pub fn flash_warning_retry(session: &Session, message: impl Into<String>, retry: String) {
+    let _ = session.insert(
+        FLASH_KEY,
+        Flash {
+            kind: "warning".to_owned(),
+            message: message.into(),
+            retry: Some(retry),
+        },
+    );
+}
+
 /// Queues an error message for the next page.
 pub fn flash_error(session: &Session, message: impl Into<String>) {
     set_flash(session, "error", message.into());
@@ -78,6 +93,7 @@ fn set_flash(session: &Session, kind: &str, message: String) {
         Flash {
             kind: kind.to_owned(),
             message,
+            retry: None,
         },
     );
 }

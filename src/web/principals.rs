@@ -10,29 +10,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use diesel::prelude::*;
-
-use super::extractors::MembershipInfo;
-use crate::db::schema::{memberships, users, workspaces};
-use crate::db::{Backend, DbConn, epoch};
-use crate::domain::roles::Role;
+use crate::db::{Backend, epoch};
 use crate::error::Result;
-use crate::state::AppState;
+use crate::services::Ctx;
+pub use crate::services::principals::Principal;
+use crate::services::principals::load;
 
 /// Past this many users in memory the copies are dropped and reloaded as needed.
 const MAX_CACHED: usize = 50_000;
-
-/// A user as pages see them (never the password hash).
-#[derive(Debug)]
-pub struct Principal {
-    pub email: String,
-    pub name: String,
-    pub is_admin: bool,
-    pub disabled: bool,
-    pub session_epoch: i64,
-    /// Ordered by workspace name.
-    pub memberships: Vec<MembershipInfo>,
-}
 
 /// Users by id, each with the cache epoch it was loaded at.
 type Copies = RwLock<HashMap<String, (u64, Arc<Principal>)>>;
@@ -51,7 +36,7 @@ impl Principals {
     }
 
     /// The user `user_id`, or `None` if there is no such user.
-    pub async fn get(&self, state: &AppState, user_id: &str) -> Result<Option<Arc<Principal>>> {
+    pub async fn get(&self, state: &Ctx, user_id: &str) -> Result<Option<Arc<Principal>>> {
         let Some(map) = &self.cached else {
             let id = user_id.to_owned();
             return Ok(state.db(move |c| load(c, &id)).await?.map(Arc::new));
@@ -76,51 +61,4 @@ impl Principals {
         };
         Ok(loaded)
     }
-}
-
-fn load(conn: &mut DbConn, id: &str) -> Result<Option<Principal>> {
-    let Some((email, name, is_admin, disabled, session_epoch)) = users::table
-        .find(id)
-        .select((
-            users::email,
-            users::name,
-            users::is_admin,
-            users::disabled,
-            users::session_epoch,
-        ))
-        .first::<(String, String, bool, bool, i64)>(conn)
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    let rows: Vec<(String, String, String, String)> = memberships::table
-        .inner_join(workspaces::table)
-        .filter(memberships::user_id.eq(id))
-        .order(workspaces::name.asc())
-        .select((
-            workspaces::id,
-            workspaces::slug,
-            workspaces::name,
-            memberships::role,
-        ))
-        .load(conn)?;
-    let memberships = rows
-        .into_iter()
-        .filter_map(|(workspace_id, slug, name, role)| {
-            Role::parse(&role).map(|role| MembershipInfo {
-                workspace_id,
-                slug,
-                name,
-                role,
-            })
-        })
-        .collect();
-    Ok(Some(Principal {
-        email,
-        name,
-        is_admin,
-        disabled,
-        session_epoch,
-        memberships,
-    }))
 }

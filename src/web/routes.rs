@@ -7,7 +7,8 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use super::handlers::{
-    account, admin, api, auth, chat, health, integrations, keys, tokens, usage, workspace,
+    account, admin, api, auth, chat, health, integrations, invitations, keys, tokens, usage,
+    workspace,
 };
 
 /// Who a route is for.
@@ -168,6 +169,9 @@ route_table! {
     POST "/admin/workspaces"                    => admin::create_workspace, Admin;
     GET  "/admin/workspaces/{id}"               => admin::workspace, Admin;
     POST "/admin/workspaces/{id}/invitations"   => admin::invite, Admin;
+    POST "/admin/workspaces/{id}/invitations/{invitation}/resend" => invitations::admin_resend, Admin;
+    POST "/admin/workspaces/{id}/invitations/{invitation}/link"   => invitations::admin_link, Admin;
+    POST "/admin/workspaces/{id}/invitations/{invitation}/revoke" => invitations::admin_revoke, Admin;
     POST "/admin/workspaces/{id}/allowance"     => admin::save_allowance, Admin;
     GET  "/admin/integrations"                  => integrations::list, Admin;
     GET  "/admin/integrations/{provider}"       => integrations::show, Admin;
@@ -191,8 +195,11 @@ route_table! {
     POST "/w/{slug}/settings/members/{user_id}/role"        => workspace::change_role, WorkspaceOwner;
     POST "/w/{slug}/settings/members/{user_id}/remove"      => workspace::remove_member, WorkspaceOwner;
     POST "/w/{slug}/settings/invitations/{id}/revoke"       => workspace::revoke_invitation, WorkspaceOwner;
+    POST "/w/{slug}/settings/invitations/{id}/resend"       => invitations::owner_resend, WorkspaceOwner;
+    POST "/w/{slug}/settings/invitations/{id}/link"         => invitations::owner_link, WorkspaceOwner;
     GET  "/w/{slug}/settings/keys"                          => keys::page, WorkspaceOwner;
     POST "/w/{slug}/settings/keys"                          => keys::add, WorkspaceOwner;
+    GET  "/w/{slug}/settings/keys/{id}/replace"             => keys::replace_form, WorkspaceOwner;
     POST "/w/{slug}/settings/keys/{id}/replace"             => keys::replace, WorkspaceOwner;
     POST "/w/{slug}/settings/keys/{id}/test"                => keys::test, WorkspaceOwner;
     POST "/w/{slug}/settings/keys/{id}/disable"             => keys::disable, WorkspaceOwner;

@@ -801,8 +801,10 @@ async fn the_main_journey_works_in_a_real_browser() {
         "05-workspace-invitations",
         &[
             "Acme Research",
-            "owner@example.test — owner",
-            "member@example.test — member",
+            "owner@example.test",
+            "member@example.test",
+            "Link works until",
+            "Resend",
         ],
     )
     .await;
@@ -836,7 +838,7 @@ async fn the_main_journey_works_in_a_real_browser() {
     b.page("owner-landing").await;
 
     // 4. ...and adds the workspace's own OpenAI key: then only its mask shows.
-    b.follow("API keys").await;
+    b.follow("Provider keys").await;
     b.page("owner-keys-empty").await;
     b.fill("API key", &canary).await;
     b.fill("Label", "Production").await;

@@ -117,8 +117,20 @@ impl TestApp {
         if !opts.no_smtp {
             set("KEYHOLD_SMTP_URL", smtp.url());
         }
-        for p in keyhold::domain::providers::catalogue() {
-            set(&keyhold::config::provider_var(p.id), provider.base_url());
+        // Each provider under its real default path on the mock (Gemini's `/v1beta/openai`,
+        // Groq's `/openai/v1`, ...), so a wrong path in the catalogue fails a test.
+        // (Hosts per key or region — Azure, Bedrock, Vertex, compatible hosts — have no
+        // one base URL; the tests that use them point them at their own mocks.)
+        for p in keyhold::domain::providers::catalogue()
+            .iter()
+            .filter(|p| !p.auth.host_per_key())
+        {
+            let path = url::Url::parse(p.default_base_url).expect("catalogue URL");
+            let path = path.path().trim_end_matches('/');
+            set(
+                &keyhold::config::provider_var(p.id),
+                format!("http://127.0.0.1:{}{path}", provider.port()),
+            );
         }
         for (k, v) in opts.env {
             env.insert(k, v);
@@ -453,6 +465,7 @@ impl World {
                 ("id", before) if before.ends_with("/admin/users/") => self.victim.clone(),
                 ("id", before) if before.ends_with("/admin/workspaces/") => self.ws_id.clone(),
                 ("id", before) if before.ends_with("/invitations/") => self.invitation_id.clone(),
+                ("invitation", _) => self.invitation_id.clone(),
                 ("id", before) if before.ends_with("/settings/keys/") => {
                     self.key_id.clone().unwrap_or_else(|| "dummy".into())
                 }

@@ -250,7 +250,7 @@ async fn an_admin_creates_a_workspace_and_invites_its_first_owner() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, body) = app.get_html(&admin, &page).await;
     assert!(
-        body.contains("boss@example.test — owner"),
+        body.contains("<th scope=\"row\">boss@example.test</th><td>owner</td>"),
         "pending: {body}"
     );
 
@@ -266,7 +266,11 @@ async fn an_admin_creates_a_workspace_and_invites_its_first_owner() {
     let link = path_of(&mail.link_with("/invite/").expect("link"));
     let c = app.client();
     let r = accept_new(&app, &c, &link).await;
-    assert_eq!(location(&r), "/w/globex-labs");
+    assert_eq!(
+        location(&r),
+        "/w/globex-labs/settings/keys",
+        "a new owner starts on the owner's work"
+    );
     let (status, body) = app.get_html(&c, "/w/globex-labs/settings/members").await;
     assert_eq!(status, StatusCode::OK, "an invited owner manages members");
     assert!(body.contains("boss@example.test"));

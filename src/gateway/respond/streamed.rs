@@ -10,10 +10,12 @@ use futures_util::StreamExt;
 
 use super::{Answered, Prepared, event};
 use crate::db::now;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::providers::Wire;
 use crate::gateway::dispatch::Answer;
 use crate::gateway::errors::Format;
-use crate::gateway::redact::{Secrets, StreamScrubber};
+use crate::gateway::redact::StreamScrubber;
+use crate::gateway::translate::converse_stream::ConverseToOpenAiStream;
 use crate::gateway::translate::{
     AnthropicToOpenAiStream, OpenAiToAnthropicStream, PassThrough, Usage,
 };
@@ -24,6 +26,10 @@ enum Shaper {
     Pass(PassThrough),
     AnthropicToOpenAi(AnthropicToOpenAiStream),
     OpenAiToAnthropic(OpenAiToAnthropicStream),
+    /// Bedrock's event-stream frames to OpenAI's chunks.
+    ConverseToOpenAi(ConverseToOpenAiStream),
+    /// Bedrock's frames to OpenAI's chunks to Anthropic's events.
+    ConverseToAnthropic(ConverseToOpenAiStream, OpenAiToAnthropicStream),
 }
 
 impl Shaper {
@@ -32,6 +38,8 @@ impl Shaper {
             Shaper::Pass(s) => s.feed(chunk),
             Shaper::AnthropicToOpenAi(t) => Bytes::from(t.feed(&chunk)),
             Shaper::OpenAiToAnthropic(t) => Bytes::from(t.feed(&chunk)),
+            Shaper::ConverseToOpenAi(t) => Bytes::from(t.feed(&chunk)),
+            Shaper::ConverseToAnthropic(c, t) => Bytes::from(t.feed(&c.feed(&chunk))),
         }
     }
 
@@ -40,6 +48,12 @@ impl Shaper {
             Shaper::Pass(s) => s.finish(),
             Shaper::AnthropicToOpenAi(t) => Bytes::from(t.finish()),
             Shaper::OpenAiToAnthropic(t) => Bytes::from(t.finish()),
+            Shaper::ConverseToOpenAi(t) => Bytes::from(t.finish()),
+            Shaper::ConverseToAnthropic(c, t) => {
+                let mut out = t.feed(&c.finish());
+                out.extend_from_slice(&t.finish());
+                Bytes::from(out)
+            }
         }
     }
 
@@ -48,6 +62,7 @@ impl Shaper {
             Shaper::Pass(s) => s.usage(),
             Shaper::AnthropicToOpenAi(t) => t.usage(),
             Shaper::OpenAiToAnthropic(t) => t.usage(),
+            Shaper::ConverseToOpenAi(t) | Shaper::ConverseToAnthropic(t, _) => t.usage(),
         }
     }
 
@@ -56,6 +71,7 @@ impl Shaper {
             Shaper::Pass(s) => s.completed(),
             Shaper::AnthropicToOpenAi(t) => t.completed(),
             Shaper::OpenAiToAnthropic(t) => t.completed(),
+            Shaper::ConverseToOpenAi(t) | Shaper::ConverseToAnthropic(t, _) => t.completed(),
         }
     }
 }
@@ -111,9 +127,9 @@ impl Drop for StreamRecord {
                 // 499: the client went away first; 502: the upstream broke off.
                 ev.status = if self.broken { 502 } else { 499 };
                 ev.error_code = Some(if self.broken {
-                    "upstream_error"
+                    ErrorCode::UpstreamError
                 } else {
-                    "client_closed"
+                    ErrorCode::ClientClosed
                 });
             }
             self.gw.usage.record(ev);
@@ -128,16 +144,24 @@ pub(super) fn stream_back(
     a: Answer,
     format: Format,
 ) -> Answered {
-    let shaper = match (format, p.provider.wire) {
-        (Format::OpenAi, Wire::OpenAi) => Shaper::Pass(PassThrough::openai(p.usage_added)),
-        (Format::Anthropic, Wire::Anthropic) => Shaper::Pass(PassThrough::anthropic()),
-        (Format::OpenAi, Wire::Anthropic) => Shaper::AnthropicToOpenAi(
-            AnthropicToOpenAiStream::new(&p.client_model, now(), p.include_usage),
-        ),
-        (Format::Anthropic, Wire::OpenAi) => {
-            Shaper::OpenAiToAnthropic(OpenAiToAnthropicStream::new(&p.client_model))
-        }
-    };
+    let shaper =
+        match (format, p.wire) {
+            (Format::OpenAi, Wire::OpenAi) => Shaper::Pass(PassThrough::openai(p.usage_added)),
+            (Format::Anthropic, Wire::Anthropic) => Shaper::Pass(PassThrough::anthropic()),
+            (Format::OpenAi, Wire::Anthropic) => Shaper::AnthropicToOpenAi(
+                AnthropicToOpenAiStream::new(&p.client_model, now(), p.include_usage),
+            ),
+            (Format::Anthropic, Wire::OpenAi) => {
+                Shaper::OpenAiToAnthropic(OpenAiToAnthropicStream::new(&p.client_model))
+            }
+            (Format::OpenAi, Wire::Converse) => Shaper::ConverseToOpenAi(
+                ConverseToOpenAiStream::new(&p.client_model, now(), p.include_usage),
+            ),
+            (Format::Anthropic, Wire::Converse) => Shaper::ConverseToAnthropic(
+                ConverseToOpenAiStream::new(&p.client_model, now(), true),
+                OpenAiToAnthropicStream::new(&p.client_model),
+            ),
+        };
     let mut ev = event(&ctx, &p, a.response.status().as_u16());
     ev.source = Some(a.source);
     ev.key_id = Some(a.key_id.clone());
@@ -146,7 +170,7 @@ pub(super) fn stream_back(
         gw,
         ev: Some(ev),
         shaper,
-        scrubber: StreamScrubber::new(Secrets::one(a.secret)),
+        scrubber: StreamScrubber::new(a.secrets),
         request_bytes: p.body.len() as u64,
         started: a.started,
         sent: 0,

@@ -7,15 +7,17 @@ use diesel::prelude::*;
 use serde::Deserialize;
 
 use super::{ok, render};
-use crate::db::models::{Invitation, User, Workspace};
+use crate::db::models::{User, Workspace};
 use crate::db::now;
 use crate::db::schema::{memberships, users, workspaces as ws_table};
 use crate::error::{Error, Result};
+use crate::services::getting_started::{self, Checklist};
 use crate::services::workspaces::{self, MemberView, WorkspaceRow};
 use crate::services::{accounts, keys, settings, usage_report};
 use crate::state::AppState;
 use crate::web::extractors::PlatformAdmin;
 use crate::web::forms::{FormErrors, see_other};
+use crate::web::handlers::invitations::{InvitationRow, rows};
 use crate::web::handlers::usage::{UsageView, allowance_text};
 use crate::web::handlers::workspace::{AuditQuery, AuditView, audit_csv_response, audit_view};
 use crate::web::layout::{Layout, flash_error, flash_success};
@@ -30,16 +32,19 @@ struct OverviewPage {
     workspaces: i64,
     signup_enabled: bool,
     usage: UsageView,
+    /// Shown until every step is done.
+    checklist: Option<Checklist>,
 }
 
 /// `GET /admin`.
 pub async fn overview(admin: PlatformAdmin, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let (users, workspaces, signup_enabled, report) = state
+    let (users, workspaces, signup_enabled, report, checklist) = state
         .db(|c| {
             let u: i64 = users::table.count().get_result(c)?;
             let w: i64 = ws_table::table.count().get_result(c)?;
             let report = usage_report::report(c, None, now())?;
-            Ok((u, w, settings::signup_enabled(c)?, report))
+            let checklist = getting_started::checklist(c)?;
+            Ok((u, w, settings::signup_enabled(c)?, report, checklist))
         })
         .await?;
     ok(&OverviewPage {
@@ -48,6 +53,7 @@ pub async fn overview(admin: PlatformAdmin, state: web::Data<AppState>) -> Resul
         workspaces,
         signup_enabled,
         usage: UsageView::of("platform", &report),
+        checklist: (!checklist.is_done()).then_some(checklist),
     })
 }
 
@@ -390,7 +396,9 @@ struct WorkspacePage {
     layout: Layout,
     ws: Workspace,
     members: Vec<MemberView>,
-    invitations: Vec<Invitation>,
+    invitations: Vec<InvitationRow>,
+    inv_base: String,
+    links_shown: bool,
     errors: FormErrors,
     invite_email: String,
     /// Per provider: who answers and why (no key values).
@@ -439,9 +447,11 @@ async fn workspace_page(
         .collect();
     Ok(WorkspacePage {
         layout: admin.0.layout(ws.name.clone(), "admin-workspaces"),
+        inv_base: format!("/admin/workspaces/{}/invitations", ws.id),
+        links_shown: crate::services::invitations::links_shown(state),
         ws,
         members,
-        invitations,
+        invitations: rows(&invitations),
         errors,
         invite_email,
         answers,

@@ -7,11 +7,12 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{ok, render};
+use crate::domain::roles::Role;
 use crate::error::{Error, Result};
 use crate::services::accounts::{self, NewAccount};
-use crate::services::sign_in;
 use crate::services::sign_up::{self, SignUp};
 use crate::services::workspaces::{self, Acceptance};
+use crate::services::{api_tokens, sign_in};
 use crate::state::AppState;
 use crate::web::csrf;
 use crate::web::extractors::{CurrentUser, SESSION_EPOCH, SESSION_USER, Visitor, anonymous_layout};
@@ -24,17 +25,29 @@ pub async fn home(user: Option<CurrentUser>, state: web::Data<AppState>) -> Resu
         let first_run = state.db(accounts::user_count).await? == 0;
         return Ok(see_other(if first_run { "/setup" } else { "/login" }));
     };
-    Ok(see_other(&landing(&user)))
+    Ok(see_other(&landing(&user, &state).await?))
 }
 
-fn landing(user: &CurrentUser) -> String {
+/// Where a signed-in person starts: an admin on the Overview; an owner whose workspace has
+/// no access token yet on its provider keys (the owner's first work: a key, then a token);
+/// everyone else in their first workspace's chat.
+async fn landing(user: &CurrentUser, state: &AppState) -> Result<String> {
     if user.is_admin {
-        "/admin".into()
-    } else if let Some(m) = user.memberships.first() {
-        format!("/w/{}", m.slug)
-    } else {
-        "/account".into()
+        return Ok("/admin".into());
     }
+    if let Some(m) = user.memberships.iter().find(|m| m.role == Role::Owner) {
+        let (id, slug) = (user.id.clone(), m.slug.clone());
+        if let Some(to) = state
+            .db(move |c| api_tokens::owner_start(c, &id, &slug))
+            .await?
+        {
+            return Ok(to);
+        }
+    }
+    Ok(match user.memberships.first() {
+        Some(m) => format!("/w/{}", m.slug),
+        None => "/account".into(),
+    })
 }
 
 /// Only local paths are followed after sign-in (no open redirect). Browsers drop tabs and
@@ -85,9 +98,11 @@ pub async fn login_form(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     if let Some(user) = user {
-        return Ok(see_other(
-            &safe_next(q.next.as_deref()).unwrap_or_else(|| landing(&user)),
-        ));
+        let to = match safe_next(q.next.as_deref()) {
+            Some(next) => next,
+            None => landing(&user, &state).await?,
+        };
+        return Ok(see_other(&to));
     }
     let signup = state.db(crate::services::settings::signup_enabled).await?;
     ok(&LoginPage {
@@ -540,7 +555,12 @@ pub async fn invite_accept(
                 let _ = v.session.insert(SESSION_EPOCH, new_user.session_epoch);
             }
             flash_success(&v.session, "Welcome! You have joined the workspace.");
-            Ok(see_other(&format!("/w/{slug}")))
+            let (id, s) = (new_user.id.clone(), slug.clone());
+            let to = state
+                .db(move |c| api_tokens::owner_start(c, &id, &s))
+                .await?
+                .unwrap_or_else(|| format!("/w/{slug}"));
+            Ok(see_other(&to))
         }
         Err(e) => {
             let errors = FormErrors::from_error(e)?;

@@ -234,6 +234,7 @@ pub async fn send(
     let turns = turns(&m, &state, &f.prompt).await?;
     let answer = chat::complete(
         &state,
+        &state.gateway,
         &m.workspace.workspace_id,
         &m.user.id,
         &f.model,
@@ -264,6 +265,7 @@ pub async fn stream(
     let turns = turns(&m, &state, &f.prompt).await?;
     let pieces = match chat::stream(
         &state,
+        &state.gateway,
         &m.workspace.workspace_id,
         &m.user.id,
         &f.model,

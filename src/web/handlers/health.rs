@@ -2,13 +2,11 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
 use secrecy::ExposeSecret;
 
-use crate::db::schema::outbox;
 use crate::domain::tokens::constant_time_eq;
 use crate::metrics::Gauges;
+use crate::services::health;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up.
@@ -18,12 +16,7 @@ pub async fn healthz() -> HttpResponse {
 
 /// `GET /readyz`: the database answers.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let ok = state
-        .db(|c| {
-            c.batch_execute("SELECT 1")
-                .map_err(crate::error::Error::from)
-        })
-        .await;
+    let ok = state.db(health::ready).await;
     match ok {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(_) => HttpResponse::ServiceUnavailable()
@@ -51,12 +44,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     }
     let pool = state.pool.state();
     let outbox_pending = state
-        .db(|c| {
-            Ok(outbox::table
-                .filter(outbox::sent_at.is_null())
-                .count()
-                .get_result::<i64>(c)?)
-        })
+        .db(health::outbox_pending)
         .await
         .inspect_err(|e| tracing::warn!(error = %e, "metrics: the database did not answer"))
         .ok();

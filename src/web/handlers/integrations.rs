@@ -17,7 +17,7 @@ use crate::state::AppState;
 use crate::upstream::TestOutcome;
 use crate::web::extractors::PlatformAdmin;
 use crate::web::forms::{FormErrors, see_other};
-use crate::web::layout::{Layout, flash_error, flash_success, flash_warning};
+use crate::web::layout::{Layout, flash_error, flash_success, flash_warning_retry};
 
 /// A "are you sure?" page whose form re-posts with `confirm=yes`; works without JS.
 #[derive(Template)]
@@ -125,12 +125,28 @@ struct ProviderPage {
     policy: &'static str,
     global: Option<GlobalKeyRow>,
     workspaces: i64,
+    /// Where requests go, without credentials, and what set it.
+    endpoint: String,
+    endpoint_var: Option<String>,
+    default_endpoint: &'static str,
     errors: FormErrors,
 }
 
-fn provider_page(admin: &PlatformAdmin, row: &ProviderRow, errors: FormErrors) -> ProviderPage {
+fn provider_page(
+    admin: &PlatformAdmin,
+    state: &AppState,
+    row: &ProviderRow,
+    errors: FormErrors,
+) -> ProviderPage {
     let p = row.settings.provider;
     ProviderPage {
+        endpoint: state
+            .config
+            .provider_base_url(p.id)
+            .map(crate::upstream::endpoint_text)
+            .unwrap_or_default(),
+        endpoint_var: state.config.provider_override_var(p.id),
+        default_endpoint: p.default_base_url,
         layout: admin.0.layout(p.name, "admin-integrations"),
         id: p.id,
         name: p.name,
@@ -153,7 +169,7 @@ pub async fn show(
 ) -> Result<HttpResponse> {
     let provider = provider_from(&path)?;
     let row = state.db(move |c| integrations::detail(c, provider)).await?;
-    ok(&provider_page(&admin, &row, FormErrors::default()))
+    ok(&provider_page(&admin, &state, &row, FormErrors::default()))
 }
 
 /// The provider form. Unknown fields are ignored; an unchecked switch sends nothing.
@@ -207,12 +223,13 @@ pub async fn save(
         Ok(saved) => {
             let session = &admin.0.session;
             match saved.key_test {
-                Some(t) if t.is_warning() => flash_warning(
+                Some(t) if t.outcome.is_warning() => flash_warning_retry(
                     session,
                     format!(
-                        "Changes saved. The global key was saved, but: {}",
+                        "Changes saved. The global key was saved, but untested. {}",
                         t.message()
                     ),
+                    format!("/admin/integrations/{}/test", provider.id),
                 ),
                 _ => {
                     let mut msg = String::from("Changes saved.");
@@ -243,7 +260,7 @@ pub async fn save(
                 enabled,
                 byok,
                 policy: policy.as_str(),
-                ..provider_page(&admin, &current, errors)
+                ..provider_page(&admin, &state, &current, errors)
             };
             render(&page, StatusCode::BAD_REQUEST)
         }
@@ -301,12 +318,19 @@ pub async fn test(
     let session = &admin.0.session;
     match integrations::test_global_key(&state, admin.0.actor(), provider).await {
         Ok(None) => flash_error(session, "There is no global key to test. Enter one first."),
-        Ok(Some(TestOutcome::Ok)) => flash_success(session, TestOutcome::Ok.message()),
-        Ok(Some(TestOutcome::Invalid)) => flash_error(
+        Ok(Some(t)) if t.outcome == TestOutcome::Ok => flash_success(session, t.message()),
+        Ok(Some(t)) if t.outcome == TestOutcome::Invalid => flash_error(
             session,
-            "Invalid key. Validation failed. The provider rejected the global key; enter a new one.",
+            format!(
+                "{} The provider rejected the global key; enter a new one.",
+                t.message()
+            ),
         ),
-        Ok(Some(other)) => flash_warning(session, other.message()),
+        Ok(Some(t)) => flash_warning_retry(
+            session,
+            t.message(),
+            format!("/admin/integrations/{}/test", provider.id),
+        ),
         Err(Error::Conflict(m)) => flash_error(session, m),
         Err(e) => return Err(e),
     }

@@ -17,10 +17,10 @@ use crate::error::{Error, Result};
 use crate::services::key_records::{self, status_of};
 use crate::services::keys::{self, ProviderExplanation};
 use crate::state::AppState;
-use crate::upstream::TestOutcome;
+use crate::upstream::{KeyTest, TestOutcome};
 use crate::web::extractors::WorkspaceOwner;
 use crate::web::forms::{FormErrors, see_other};
-use crate::web::layout::{Layout, flash_error, flash_success, flash_warning};
+use crate::web::layout::{Layout, flash_error, flash_success, flash_warning_retry};
 
 struct KeyRow {
     id: String,
@@ -160,7 +160,7 @@ async fn keys_page(
         })
         .await?;
     Ok(KeysPage {
-        layout: o.0.layout("API keys", "ws-keys"),
+        layout: o.0.layout("Provider keys", "ws-keys"),
         slug: o.0.workspace.slug.clone(),
         sections: explained.iter().map(|e| Section::of(e, &rows)).collect(),
         errors,
@@ -185,12 +185,23 @@ fn back(o: &WorkspaceOwner) -> HttpResponse {
     see_other(&format!("/w/{}/settings/keys", o.0.workspace.slug))
 }
 
-fn flash_outcome(o: &WorkspaceOwner, done: &str, outcome: TestOutcome) {
+/// Says how a key test went: a success, a rejection, or a warning (saved, but not known to
+/// work) that names what happened and offers to test the key again.
+fn flash_test(o: &WorkspaceOwner, (done, unsure): (&str, &str), key_id: &str, test: &KeyTest) {
     let session = &o.0.user.session;
-    match outcome {
-        TestOutcome::Ok => flash_success(session, format!("{done} {}", outcome.message())),
-        TestOutcome::Invalid => flash_error(session, format!("{done} {}", outcome.message())),
-        _ => flash_warning(session, format!("{done} Warning: {}", outcome.message())),
+    match test.outcome {
+        TestOutcome::Ok => flash_success(session, format!("{done} {}", test.message())),
+        TestOutcome::Invalid => flash_error(session, format!("{done} {}", test.message())),
+        TestOutcome::QuotaExceeded => flash_warning_retry(
+            session,
+            format!("{done} {}", test.message()),
+            format!("/w/{}/settings/keys/{key_id}/test", o.0.workspace.slug),
+        ),
+        TestOutcome::Untested(_) => flash_warning_retry(
+            session,
+            format!("{unsure} {}", test.message()),
+            format!("/w/{}/settings/keys/{key_id}/test", o.0.workspace.slug),
+        ),
     }
 }
 
@@ -213,8 +224,9 @@ pub async fn add(
     let key = f.api_key.unwrap_or_else(|| SecretString::from(""));
     let ws = o.0.workspace.workspace_id.clone();
     match keys::add(&state, o.0.user.actor(), ws, &f.provider, &f.label, &key).await {
-        Ok(outcome) => {
-            flash_outcome(&o, "The key was saved.", outcome);
+        Ok((id, test)) => {
+            let words = ("The key was saved.", "The key was saved, but untested.");
+            flash_test(&o, words, &id, &test);
             Ok(back(&o))
         }
         Err(e) => {
@@ -246,7 +258,67 @@ pub struct ReplaceForm {
     api_key: Option<SecretString>,
 }
 
-/// `POST /w/{slug}/settings/keys/{id}/replace`.
+#[derive(Template)]
+#[template(path = "workspace/key_replace.html")]
+struct ReplacePage {
+    layout: Layout,
+    slug: String,
+    id: String,
+    provider: &'static str,
+    label: String,
+    mask: String,
+    label_value: String,
+    errors: FormErrors,
+}
+
+async fn replace_page(
+    o: &WorkspaceOwner,
+    state: &AppState,
+    id: String,
+    errors: FormErrors,
+    label_value: Option<String>,
+) -> Result<ReplacePage> {
+    let ws = o.0.workspace.workspace_id.clone();
+    let row = state
+        .db(move |c| key_records::workspace_key(c, &ws, &id))
+        .await?;
+    if row.removed_at.is_some() {
+        return Err(Error::NotFound);
+    }
+    let provider = crate::domain::providers::ProviderId::parse(&row.provider)
+        .map_or("the provider", |p| p.provider().name);
+    // An error on a field this page has no input for is shown above the form.
+    let errors = match errors.field {
+        Some("api_key" | "label" | "form") | None => errors,
+        Some(_) => FormErrors {
+            field: Some("form"),
+            message: errors.message,
+        },
+    };
+    Ok(ReplacePage {
+        layout: o.0.layout(format!("Replace “{}”", row.label), "ws-keys"),
+        slug: o.0.workspace.slug.clone(),
+        label_value: label_value.unwrap_or_else(|| row.label.clone()),
+        id: row.id,
+        provider,
+        label: row.label,
+        mask: row.mask,
+        errors,
+    })
+}
+
+/// `GET /w/{slug}/settings/keys/{id}/replace`: the Replace button of a key's row.
+pub async fn replace_form(
+    o: WorkspaceOwner,
+    state: web::Data<AppState>,
+    path: web::Path<KeyPath>,
+) -> Result<HttpResponse> {
+    let id = path.into_inner().id;
+    ok(&replace_page(&o, &state, id, FormErrors::default(), None).await?)
+}
+
+/// `POST /w/{slug}/settings/keys/{id}/replace`: a new secret and/or a new label; an
+/// empty key keeps the stored one.
 pub async fn replace(
     o: WorkspaceOwner,
     state: web::Data<AppState>,
@@ -255,25 +327,45 @@ pub async fn replace(
 ) -> Result<HttpResponse> {
     let f = form.into_inner();
     let ws = o.0.workspace.workspace_id.clone();
+    let id = path.into_inner().id;
     let r = keys::replace(
         &state,
         o.0.user.actor(),
         ws,
-        path.into_inner().id,
+        id.clone(),
         &f.label,
         f.api_key.as_ref(),
     )
     .await;
     match r {
-        Ok(Some(outcome)) => flash_outcome(&o, "The key was replaced.", outcome),
+        Ok(Some(test)) => {
+            let words = (
+                "The key was replaced.",
+                "The key was replaced, but untested.",
+            );
+            flash_test(&o, words, &id, &test);
+        }
         Ok(None) => flash_success(
             &o.0.user.session,
             "The key was updated; the stored key was kept.",
         ),
-        Err(Error::Invalid { message, .. }) | Err(Error::Conflict(message)) => flash_error(
+        Err(Error::Conflict(message)) => flash_error(
             &o.0.user.session,
             format!("The key was not changed. {message}"),
         ),
+        Err(e @ Error::Invalid { .. }) => {
+            let errors = FormErrors::from_error(e)?;
+            // A label that holds the key is refused, and not shown back in the form.
+            let empty = SecretString::from("");
+            let typed = f.api_key.as_ref().unwrap_or(&empty);
+            let label = if key_records::label_holds_key(&f.label, Some(typed)) {
+                String::new()
+            } else {
+                f.label
+            };
+            let page = replace_page(&o, &state, id, errors, Some(label)).await?;
+            return render(&page, StatusCode::BAD_REQUEST);
+        }
         Err(e) => return Err(e),
     }
     Ok(back(&o))
@@ -286,8 +378,9 @@ pub async fn test(
     path: web::Path<KeyPath>,
 ) -> Result<HttpResponse> {
     let ws = o.0.workspace.workspace_id.clone();
-    match keys::test(&state, o.0.user.actor(), ws, path.into_inner().id).await {
-        Ok(outcome) => flash_outcome(&o, "Test done.", outcome),
+    let id = path.into_inner().id;
+    match keys::test(&state, o.0.user.actor(), ws, id.clone()).await {
+        Ok(test) => flash_test(&o, ("Test done.", "Test done."), &id, &test),
         Err(Error::Conflict(m)) => flash_error(&o.0.user.session, m),
         Err(e) => return Err(e),
     }
@@ -356,7 +449,7 @@ pub async fn remove_form(
         hidden: Vec::new(),
         button: "Remove key",
         back_href: format!("/w/{slug}/settings/keys"),
-        back_label: "API keys".into(),
+        back_label: "Provider keys".into(),
     })
 }
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod chat;
 pub mod health;
 pub mod integrations;
+pub mod invitations;
 pub mod keys;
 pub mod tokens;
 pub mod usage;

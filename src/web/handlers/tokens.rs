@@ -83,7 +83,7 @@ async fn tokens_page(
         None => (String::new(), None),
     };
     Ok(TokensPage {
-        layout: o.0.layout("API tokens", "ws-tokens"),
+        layout: o.0.layout("Access tokens", "ws-tokens"),
         slug: o.0.workspace.slug.clone(),
         tokens: tokens.into_iter().map(TokenView::of).collect(),
         list_unavailable,

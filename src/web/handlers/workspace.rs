@@ -1,12 +1,13 @@
 //! `/w/<slug>` settings: members and invitations, and the workspace's audit log.
 
+use super::invitations::{InvitationRow, rows};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::{ok, render};
-use crate::db::models::{AuditRow, Invitation};
+use crate::db::models::AuditRow;
 use crate::error::{Error, Result};
 use crate::services::audit::{self, Filter};
 use crate::services::workspaces::{self, MemberView};
@@ -22,7 +23,9 @@ struct MembersPage {
     slug: String,
     me: String,
     members: Vec<MemberView>,
-    invitations: Vec<Invitation>,
+    invitations: Vec<InvitationRow>,
+    inv_base: String,
+    links_shown: bool,
     errors: FormErrors,
     invite_email: String,
 }
@@ -47,7 +50,9 @@ async fn members_page(
         slug: o.0.workspace.slug.clone(),
         me: o.0.user.id.clone(),
         members,
-        invitations,
+        invitations: rows(&invitations),
+        inv_base: format!("/w/{}/settings/invitations", o.0.workspace.slug),
+        links_shown: crate::services::invitations::links_shown(state),
         errors,
         invite_email,
     })

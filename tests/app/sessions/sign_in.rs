@@ -117,8 +117,13 @@ async fn sign_up_is_not_found_until_an_admin_turns_it_on() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let home = location(&app.get(&visitor, "/").await);
     assert!(home.starts_with("/w/"), "{home}");
+    assert!(
+        home.ends_with("/settings/keys"),
+        "a new owner starts on the owner's work: {home}"
+    );
+    let ws = home.trim_end_matches("/settings/keys");
     let (status, _) = app
-        .get_html(&visitor, &format!("{home}/settings/members"))
+        .get_html(&visitor, &format!("{ws}/settings/members"))
         .await;
     assert_eq!(status, StatusCode::OK, "the new user owns their workspace");
 }

@@ -75,8 +75,11 @@ pub enum Behavior {
 pub struct Recorded {
     /// `GET`, `POST`, ...
     pub method: String,
-    /// The path without the query string, e.g. `/v1/chat/completions`.
+    /// The path without the query string and the provider's base path, as under `/v1`, e.g.
+    /// `/v1/chat/completions`.
     pub path: String,
+    /// The provider's base path the request came under, e.g. `/v1beta/openai` (Gemini's).
+    pub base: &'static str,
     /// The key from `x-api-key`, or else from `Authorization: Bearer`.
     pub key: Option<String>,
     /// `"x-api-key"`, `"bearer"` or `"none"`.
@@ -476,8 +479,44 @@ enum Shape {
     Anthropic,
 }
 
+/// The API base paths the mock serves, one per catalogue provider's real default (longest
+/// first): a provider configured with the wrong path gets a 404, as it would upstream.
+pub const BASE_PATHS: &[&str] = &[
+    "/compatible-mode/v1",
+    "/v1beta/openai",
+    "/inference/v1",
+    "/api/paas/v4",
+    "/openai/v1",
+    "/v3/openai",
+    "/api/v1",
+    "/v1",
+    "",
+];
+
+/// `path` under one of [`BASE_PATHS`], as the mock's own `/v1/...` route, with the base.
+fn under_base(path: &str) -> Option<(&'static str, String)> {
+    BASE_PATHS.iter().find_map(|base| {
+        let rest = path.strip_prefix(base)?;
+        matches!(rest, "/models" | "/chat/completions" | "/messages")
+            .then(|| (*base, format!("/v1{rest}")))
+    })
+}
+
 /// Records the request and decides the answer, and how long to wait before it.
 fn respond(shared: &Shared, request: &Request) -> (Option<Duration>, Reply) {
+    let Some((base, route_path)) = under_base(&request.path) else {
+        return (
+            None,
+            error_reply(Shape::OpenAi, 404, "No such path on this mock.", None),
+        );
+    };
+    let routed = Request {
+        method: request.method.clone(),
+        path: route_path,
+        headers: request.headers.clone(),
+        body: request.body.clone(),
+    };
+    let request = &routed;
     let non_empty = |v: &str| (!v.is_empty()).then(|| v.to_string());
     let x_api_key = request.header("x-api-key").and_then(non_empty);
     let bearer = request
@@ -504,6 +543,7 @@ fn respond(shared: &Shared, request: &Request) -> (Option<Duration>, Reply) {
     shared.requests.lock().expect("mock lock").push(Recorded {
         method: request.method.clone(),
         path: request.path.clone(),
+        base,
         key: key.clone(),
         auth_style,
         anthropic_version: anthropic_version.clone(),

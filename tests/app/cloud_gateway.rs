@@ -71,6 +71,24 @@ fn store(gw: &Gw, provider: &str, label: &str, cred: &Credential) -> String {
     id
 }
 
+/// The model ids `GET /v1/models` lists for the workspace's token.
+async fn listed(gw: &Gw) -> Vec<String> {
+    let r = gw
+        .http
+        .get(gw.app.url("/v1/models"))
+        .bearer_auth(&gw.token)
+        .send()
+        .await
+        .expect("GET /v1/models");
+    let body: Value = r.json().await.expect("JSON");
+    body["data"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
 async fn byok_on(gw: &Gw, provider: &str) {
     let r = gw
         .admin_save(
@@ -166,6 +184,10 @@ async fn azure_deployments_answer_through_both_front_doors() {
         }),
     );
 
+    assert!(
+        listed(&gw).await.contains(&"azure/gpt-4o-mini".to_owned()),
+        "the deployment's model is listed"
+    );
     // By model name (mapped to its deployment) and by deployment name.
     for model in ["azure/gpt-4o-mini", "azure/prod-4o-mini"] {
         let (status, body) = chat(&gw, model).await;
@@ -383,6 +405,7 @@ async fn a_compatible_host_serves_only_its_models() {
             models: vec!["gpt-4o-mini".into()],
         }),
     );
+    assert!(listed(&gw).await.contains(&"custom/gpt-4o-mini".to_owned()));
     gw.app.provider.clear();
     let (status, body) = chat(&gw, "custom/gpt-4o-mini").await;
     assert_eq!(status, StatusCode::OK, "{body}");

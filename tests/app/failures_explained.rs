@@ -30,6 +30,7 @@ fn flash(page: &str) -> &str {
 /// OpenAI reached at the mock's root (no `/v1`), Anthropic at a closed loopback port.
 async fn misconfigured() -> (TestApp, MockProvider, u16) {
     let root = MockProvider::start().await;
+    root.serve_root(false);
     let base = root.base_url();
     let without_version = base.trim_end_matches("/v1").to_owned();
     let port = closed_port();

@@ -5,7 +5,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use crate::gateway::cache;
+use crate::domain::providers;
 use crate::gateway::errors::Format;
 use crate::gateway::{dispatch, respond};
 use crate::state::AppState;
@@ -59,17 +59,20 @@ pub async fn models(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Ok(x) => x,
         Err(e) => return e.render(format),
     };
-    let providers =
-        match cache::available_providers(&state, &gw.cache, &ctx.workspace_id, epoch).await {
-            Ok(p) => p,
-            Err(e) => return dispatch::unavailable(&e).render(format),
-        };
-    let ids: Vec<(String, &str)> = providers
+    let available = match dispatch::available_models(&state, gw, &ctx.workspace_id, epoch).await {
+        Ok(p) => p,
+        Err(e) => return dispatch::unavailable(&e).render(format),
+    };
+    let ids: Vec<(String, &str)> = available
         .iter()
-        .flat_map(|p| {
-            p.models
-                .iter()
-                .map(move |m| (format!("{}/{m}", p.id), p.id))
+        .flat_map(|(p, models)| {
+            // A compatible host's models are named `custom/<model>`.
+            let prefix = if p.workspace_keys_only() {
+                providers::CUSTOM
+            } else {
+                p.id
+            };
+            models.iter().map(move |m| (format!("{prefix}/{m}"), p.id))
         })
         .collect();
     let body = match format {

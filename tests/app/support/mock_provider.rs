@@ -97,6 +97,8 @@ struct Shared {
     requests: Mutex<Vec<Recorded>>,
     /// Numbers the ids of answers (`chatcmpl-mock-1`, `msg_mock2`, ...).
     next_id: AtomicU64,
+    /// Whether the API is also served at the root (Perplexity's base has no path).
+    root_served: std::sync::atomic::AtomicBool,
 }
 
 /// Aborts the accept loop once the last [`MockProvider`] handle is dropped.
@@ -128,6 +130,7 @@ impl MockProvider {
             default_behavior: Mutex::new(Behavior::Ok),
             requests: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
+            root_served: std::sync::atomic::AtomicBool::new(true),
         });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
         MockProvider {
@@ -145,6 +148,12 @@ impl MockProvider {
     /// The port the mock listens on (on 127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Stops serving the API at the root path, so only versioned bases answer (a provider
+    /// configured without its version path then gets a 404, as upstream).
+    pub fn serve_root(&self, on: bool) {
+        self.shared.root_served.store(on, Ordering::SeqCst);
     }
 
     /// How requests carrying `key` are answered from now on.
@@ -493,18 +502,32 @@ pub const BASE_PATHS: &[&str] = &[
     "",
 ];
 
-/// `path` under one of [`BASE_PATHS`], as the mock's own `/v1/...` route, with the base.
-fn under_base(path: &str) -> Option<(&'static str, String)> {
-    BASE_PATHS.iter().find_map(|base| {
-        let rest = path.strip_prefix(base)?;
-        matches!(rest, "/models" | "/chat/completions" | "/messages")
-            .then(|| (*base, format!("/v1{rest}")))
-    })
+/// `path` under one of [`BASE_PATHS`], as the mock's own `/v1/...` route, with the base
+/// (the root only when `root` is served).
+fn under_base(path: &str, root: bool) -> Option<(&'static str, String)> {
+    BASE_PATHS
+        .iter()
+        .filter(|b| root || !b.is_empty())
+        .find_map(|base| {
+            let rest = path.strip_prefix(base)?;
+            matches!(rest, "/models" | "/chat/completions" | "/messages")
+                .then(|| (*base, format!("/v1{rest}")))
+        })
 }
 
 /// Records the request and decides the answer, and how long to wait before it.
 fn respond(shared: &Shared, request: &Request) -> (Option<Duration>, Reply) {
-    let Some((base, route_path)) = under_base(&request.path) else {
+    let root = shared.root_served.load(Ordering::SeqCst);
+    let Some((base, route_path)) = under_base(&request.path, root) else {
+        shared.requests.lock().expect("mock lock").push(Recorded {
+            method: request.method.clone(),
+            path: request.path.clone(),
+            base: "",
+            key: None,
+            auth_style: "none",
+            anthropic_version: None,
+            body: Value::Null,
+        });
         return (
             None,
             error_reply(Shape::OpenAi, 404, "No such path on this mock.", None),

@@ -32,6 +32,13 @@
 #   TAKEN (a wrk run without numbers, a run missing, an unreadable RSS or CPU reading, ...),
 #   each named on the RESULT lines at the end.
 #
+# Backends (BACKEND [both]): "sqlite" and "postgres" run Keyhold on that backend as the
+#   `keyhold` target; "both" runs a second Keyhold on a fresh PostgreSQL database (PG_URL,
+#   the server without a database name [postgres://postgres@127.0.0.1:5432]) as the
+#   `keyhold_pg` target, interleaved with the others in the same rounds, and adds the issue 18
+#   budgets: keyhold_pg / keyhold (SQLite) req/s >= 0.9 at 64 conns, keyhold_pg p99 <= 10 ms,
+#   zero errors, loaded RSS <= 80 MiB. The database is dropped at exit.
+#
 # Usage
 #   bench/gateway.sh                    # non-streaming, 3 rounds x 1/8/64 conns x 10 s
 #   STREAM=1 bench/gateway.sh           # SSE: mock .../stream/v1, "stream": true
@@ -90,6 +97,10 @@ PERF_DIR="${PERF_DIR:-${TMPDIR:-/tmp}/keyhold-bench}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 LIMIT_TARGET_DIR="${LIMIT_TARGET_DIR:-$REPO/target/limit}"
 PP_BUILD="${PP_BUILD:-fast}"
+BACKEND="${BACKEND:-both}"
+PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
+KH_PG_PORT="${KH_PG_PORT:-18093}"
+case "$BACKEND" in sqlite|postgres|both) ;; *) echo "BACKEND must be sqlite, postgres or both" >&2; exit 2 ;; esac
 case "$PP_BUILD" in
   release) PP_CARGO=(--release) ;;
   fast) PP_CARGO=(--profile fast --features jemalloc) ;;
@@ -104,6 +115,7 @@ BUDGETS="$RUN/budgets.tsv"; : >"$BUDGETS"
 WRK_LUA="$REPO/bench/wrk.lua"
 
 SAMPLER_PID=""
+PG_DB=""
 cleanup() {
   if [ -n "$SAMPLER_PID" ]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
   stop_started
@@ -141,7 +153,7 @@ KH_BIN="$TARGET_DIR/release/keyhold"
 PP_BIN="$LIMIT_TARGET_DIR/$PP_BUILD/passproxy"
 [ -x "$KH_BIN" ] || die "$KH_BIN missing (run without SKIP_BUILD=1)"
 [ -x "$PP_BIN" ] || die "$PP_BIN missing (run without SKIP_BUILD=1)"
-for p in "$KH_PORT" "$PP_PORT"; do port_busy "$p" && die "port $p is already in use" || true; done
+for p in "$KH_PORT" "$PP_PORT" $([ "$BACKEND" = both ] && echo "$KH_PG_PORT"); do port_busy "$p" && die "port $p is already in use" || true; done
 
 # ---------------------------------------------------------------- bodies
 MOCK="http://127.0.0.1:$MOCK_PORT"
@@ -165,7 +177,14 @@ fi
 [ "$(post_code "$UP_BASE/chat/completions" "X-Bench: 1" "$BODY")" = 200 ] || die "mock chat endpoint is not 200"
 
 # ---------------------------------------------------------------- keyhold
-export KEYHOLD_DATABASE_URL="sqlite://$RUN/keyhold.db" KEYHOLD_DATA_DIR="$RUN/data" \
+KH_DB="sqlite://$RUN/keyhold.db"
+if [ "$BACKEND" != sqlite ]; then
+  PG_DB="kh_bench_$(date +%s)_$$"
+  pg_create "$PG_DB"
+  PG_DB_URL="$PG_URL/$PG_DB"
+  [ "$BACKEND" = postgres ] && KH_DB="$PG_DB_URL"
+fi
+export KEYHOLD_DATABASE_URL="$KH_DB" KEYHOLD_DATA_DIR="$RUN/data" \
   KEYHOLD_MASTER_KEYS="v1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" \
   KEYHOLD_SESSION_SECRET="gateway-bench-session-secret-0123456789abcdef" \
   KEYHOLD_BIND="127.0.0.1:$KH_PORT" KEYHOLD_PUBLIC_URL="http://127.0.0.1:$KH_PORT" \
@@ -203,11 +222,31 @@ PP_MS=$(wait_200 "$PP_URL" "$PP_AUTH" "$BODY" "$STARTUP_TIMEOUT") || die "passpr
 sleep 2; kb=$(rss_kb "$PP_PID"); PP_IDLE_KB=${kb:--}
 log "passproxy ($PP_BUILD build): first 200 after $PP_MS ms, idle RSS ${kb:+$((kb / 1024)) MiB}${kb:-unreadable} (pid $PP_PID)"
 
+# ---------------------------------------------------------------- keyhold on PostgreSQL (BACKEND=both)
+if [ "$BACKEND" = both ]; then
+  mkdir -p "$RUN/data-pg"
+  PG_TOKEN="$(KEYHOLD_DATABASE_URL="$PG_DB_URL" KEYHOLD_DATA_DIR="$RUN/data-pg" "$KH_BIN" seed-demo \
+    --workspaces "$SEED_WORKSPACES" --keys "$SEED_KEYS" --audit "$SEED_AUDIT" --token-only)"
+  [[ "$PG_TOKEN" == kh_* ]] || die "seed-demo on PostgreSQL printed no token"
+  KH_PG_URL="http://127.0.0.1:$KH_PG_PORT/v1/chat/completions"
+  KH_PG_OUT="$RUN/keyhold-pg.log"; [ "$KH_LOG" = null ] && KH_PG_OUT=/dev/null
+  KEYHOLD_DATABASE_URL="$PG_DB_URL" KEYHOLD_DATA_DIR="$RUN/data-pg" KEYHOLD_BIND="127.0.0.1:$KH_PG_PORT" \
+    KEYHOLD_PUBLIC_URL="http://127.0.0.1:$KH_PG_PORT" "$KH_BIN" serve >>"$KH_PG_OUT" 2>&1 &
+  KH_PG_PID=$!; STARTED+=("$KH_PG_PID:$KH_BIN")
+  ms=$(wait_200 "$KH_PG_URL" "Authorization: Bearer $PG_TOKEN" "$BODY" "$STARTUP_TIMEOUT") ||
+    die "keyhold on PostgreSQL: no 200 within ${STARTUP_TIMEOUT}s"
+  log "keyhold on PostgreSQL: first 200 after $ms ms (pid $KH_PG_PID)"
+fi
+
 declare -A URL AUTH PID
 URL[direct]="$UP_BASE/chat/completions"; AUTH[direct]="X-Bench: direct"; PID[direct]=""
 URL[passproxy]="$PP_URL"; AUTH[passproxy]="$PP_AUTH"; PID[passproxy]="$PP_PID"
 URL[keyhold]="$KH_URL"; AUTH[keyhold]="$KH_AUTH"; PID[keyhold]="$KH_PID"
 TARGETS=(direct passproxy keyhold)
+if [ "$BACKEND" = both ]; then
+  URL[keyhold_pg]="$KH_PG_URL"; AUTH[keyhold_pg]="Authorization: Bearer $PG_TOKEN"; PID[keyhold_pg]="$KH_PG_PID"
+  TARGETS+=(keyhold_pg)
+fi
 
 # ---------------------------------------------------------------- one wrk run
 missing_run() {   # rep conc target why: a run without numbers, recorded for the judge
@@ -268,7 +307,7 @@ for rep in $(seq 1 "$REPS"); do
     done
   done
 done
-USAGE_ROWS=$(python3 - "$RUN/keyhold.db" <<'PY' 2>/dev/null || echo "?"
+USAGE_ROWS=$([ "$BACKEND" = postgres ] && echo "(PostgreSQL)" || python3 - "$RUN/keyhold.db" <<'PY' 2>/dev/null || echo "?"
 import sqlite3, sys
 print(sqlite3.connect(sys.argv[1]).execute("select count(*) from usage_events").fetchone()[0])
 PY
@@ -280,6 +319,7 @@ SUMMARY_RC=0
 python3 "$BENCH_DIR/gateway_summary.py" --results "$RES" --budgets "$BUDGETS" \
   --stream "$STREAM" --reps "$REPS" --concurrency "$CONCURRENCY" --startup-ms "${STARTUP_MS[*]}" \
   --idle-kb "${IDLE_KB[*]}" --pp-ms "$PP_MS" --pp-idle-kb "$PP_IDLE_KB" --pp-build "$PP_BUILD" \
+  --targets "${TARGETS[*]}" --backend "$BACKEND" \
   | tee "$RUN/summary.txt" || SUMMARY_RC=$?
 [ "$SUMMARY_RC" = 0 ] || not_taken "gateway summary" "gateway_summary.py failed (rc $SUMMARY_RC)"
 log "raw: $RES  summary: $RUN/summary.txt"

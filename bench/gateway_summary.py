@@ -5,7 +5,7 @@ budgets whose connection count was not run are recorded NOT TAKEN, never skipped
 
     gateway_summary.py --results R --budgets B --stream 0|1 --reps N --concurrency "1 8 64"
         --startup-ms "412 398 405" --idle-kb "17000 - 17100" --pp-ms 30 --pp-idle-kb 9000
-        --pp-build release
+        --pp-build release [--targets "direct passproxy keyhold keyhold_pg" --backend both]
 ("-" in --idle-kb / --pp-idle-kb: that reading was not taken.)
 """
 import argparse
@@ -14,7 +14,7 @@ import statistics as st
 
 from judge import Budgets, number
 
-TARGETS = ("direct", "passproxy", "keyhold")
+TARGETS = ("direct", "passproxy", "keyhold")  # + keyhold_pg with --backend both
 HI, LO = 64, 1  # the connection counts SPEC §12 names
 
 
@@ -37,7 +37,10 @@ def main():
     for a in ("results", "budgets", "stream", "reps", "concurrency", "startup-ms", "idle-kb",
               "pp-ms", "pp-idle-kb", "pp-build"):
         ap.add_argument("--" + a, required=True)
+    ap.add_argument("--targets", default=" ".join(TARGETS))
+    ap.add_argument("--backend", default="sqlite")
     a = ap.parse_args()
+    targets = tuple(a.targets.split())
     b = Budgets(a.budgets)
     stream = a.stream == "1"
     reps = int(a.reps)
@@ -48,7 +51,7 @@ def main():
     runs = {(r["rep"], r["conc"], r["target"]): r for r in rows}
     for rep in range(1, reps + 1):
         for c in concs:
-            for t in TARGETS:
+            for t in targets:
                 r = runs.get((rep, c, t))
                 if r is None:
                     b.not_taken("wrk run round %d c=%d %s" % (rep, c, t), "no result recorded")
@@ -64,10 +67,14 @@ def main():
 
     print("\n%s, median of %d rounds; spread = (max-min)/median" % (
         "STREAMING (SSE)" if stream else "non-streaming", reps))
-    print("%-9s %4s %9s %6s %8s %6s %8s %6s %8s %7s %6s %7s" % (
+    if a.backend != "both":
+        print("keyhold runs on %s" % ("PostgreSQL" if a.backend == "postgres" else "SQLite"))
+    else:
+        print("keyhold on SQLite, keyhold_pg on PostgreSQL (same build, same rounds)")
+    print("%-10s %4s %9s %6s %8s %6s %8s %6s %8s %7s %6s %7s" % (
         "target", "conc", "req/s", "sprd%", "p50 ms", "sprd%", "p99 ms", "sprd%", "cpu us/r", "peakMiB",
         "errors", "non-2xx"))
-    for t in TARGETS:
+    for t in targets:
         for c in concs:
             s = sel(t, c)
             if not s:
@@ -78,7 +85,7 @@ def main():
             cpu = [r["cpu_us_per_req"] for r in s if r["cpu_us_per_req"] is not None]
             rss = [r["rss_peak_kb"] for r in s if r.get("rss_peak_kb")]
             n2 = [r["non2xx"] for r in s]
-            print("%-9s %4d %9.0f %6.1f %8.3f %6.1f %8.3f %6.1f %8s %7s %6d %7s" % (
+            print("%-10s %4d %9.0f %6.1f %8.3f %6.1f %8.3f %6.1f %8s %7s %6d %7s" % (
                 t, c, med(rps), spread(rps), med(p50), spread(p50), med(p99), spread(p99),
                 fmt(med(cpu), "%.1f"), fmt(max(rss) / 1024 if rss else None, "%.1f"),
                 sum(r["errors"] for r in s), "?" if None in n2 else sum(n2)))
@@ -89,7 +96,7 @@ def main():
             med(idle), min(idle), med(steal), max(steal)))
 
     # Zero socket errors and zero non-2xx on every target, in every run that has numbers.
-    for t in TARGETS:
+    for t in targets:
         s = [r for r in good if r["target"] == t]
         if not s:
             b.not_taken("errors + non-2xx, %s (all runs)" % t, "no run of %s has numbers" % t)
@@ -117,6 +124,9 @@ def main():
         b.check(name, med(ka.values()) / med(pa.values()), ">=", "0.90", "",
                 "per round %s; keyhold %.0f vs passproxy %.0f req/s" % (
                     [round(x, 2) for x in rr], med(ka.values()), med(pa.values())))
+    if "keyhold_pg" in targets:
+        postgres_budgets(b, sel, per_round, concs, good)
+
     lim = 110 if stream else 80
     name = "CPU per request keyhold @%d" % HI
     if HI not in concs or not kh:
@@ -176,6 +186,35 @@ def main():
     else:
         b.check(name, med(start_ms), "<=", 1000, "ms", "starts %s ms; passproxy %s ms" % (
             [int(x) for x in start_ms], a.pp_ms), fmt="%.0f")
+
+
+def postgres_budgets(b, sel, per_round, concs, good):
+    """Issue 18: the same Keyhold on PostgreSQL against SQLite, in the same rounds."""
+    name = "req/s keyhold_pg / keyhold (SQLite) @%d" % HI
+    pg, sq = sel("keyhold_pg", HI), sel("keyhold", HI)
+    if HI not in concs:
+        b.not_taken(name, "CONCURRENCY has no %d" % HI)
+    elif not pg or not sq:
+        b.not_taken(name, "no keyhold or keyhold_pg run @%d has numbers" % HI)
+    else:
+        pa, sa = per_round("keyhold_pg", HI, "rps"), per_round("keyhold", HI, "rps")
+        rr = [pa[k] / sa[k] for k in sorted(pa) if k in sa]
+        b.check(name, med(pa.values()) / med(sa.values()), ">=", "0.90", "",
+                "per round %s; PostgreSQL %.0f vs SQLite %.0f req/s" % (
+                    [round(x, 2) for x in rr], med(pa.values()), med(sa.values())))
+    name = "p99 keyhold_pg @%d" % HI
+    if not pg:
+        b.not_taken(name, "no keyhold_pg run @%d has numbers" % HI)
+    else:
+        p99 = [r["lat_p99_us"] / 1e3 for r in pg]
+        b.check(name, med(p99), "<=", 10, "ms", "rounds %s ms; SQLite %s ms" % (
+            [round(x, 2) for x in p99], fmt(med([r["lat_p99_us"] / 1e3 for r in sq]), "%.2f")))
+    name = "RSS loaded keyhold_pg (peak, all runs)"
+    runs = [r for r in good if r["target"] == "keyhold_pg"]
+    if not runs or any(not r.get("rss_peak_kb") for r in runs):
+        b.not_taken(name, "VmRSS not read in every keyhold_pg run")
+    else:
+        b.check(name, max(r["rss_peak_kb"] for r in runs) / 1024, "<=", 80, "MiB", "", fmt="%.1f")
 
 
 def read_rows(path):

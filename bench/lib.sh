@@ -26,6 +26,7 @@ stop_started() {
   local e
   for e in "${STARTED[@]+"${STARTED[@]}"}"; do stop_pid "${e%%:*}" "${e#*:}"; done
   [ ${#STARTED[@]} -gt 0 ] && log "stopped what we started: ${STARTED[*]%%:*}" || true
+  if [ -n "${PG_DB:-}" ]; then pg_drop "$PG_DB"; PG_DB=""; fi
 }
 forget() {      # pid: no longer ours to stop (it was stopped already)
   local e keep=()
@@ -53,6 +54,52 @@ need_tools() {  # tool...: apt-get installs the missing ones (NO_INSTALL=1: fail
   { apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }; } ||
     die "apt-get install ${need[*]} failed"
+}
+
+# ---------------------------------------------------------------- PostgreSQL (BACKEND=postgres|both)
+# PG_URL: the server, without a database name. Benchmarks get a fresh database each and drop
+# it at exit; nothing else on the server is touched.
+pg_create() {   # name
+  command -v psql >/dev/null || need_tools postgresql-client
+  psql -q -v ON_ERROR_STOP=1 "$PG_URL/postgres" -c "CREATE DATABASE \"$1\"" >/dev/null ||
+    die "cannot create database $1 on $PG_URL (set PG_URL=postgres://user@host:port)"
+  log "PostgreSQL: database $1 on $PG_URL"
+}
+pg_drop() {     # name
+  psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" >/dev/null 2>&1 ||
+    log "could not drop database $1 (drop it by hand)"
+}
+
+# ---------------------------------------------------------------- backends (pages.sh, soak.sh)
+# BACKEND [both]: sqlite, postgres, or both. `backend_db_url DIR` prints the run's
+# KEYHOLD_DATABASE_URL (PostgreSQL: a fresh database, dropped by stop_started; call it in the
+# script's shell, not in $(...), so that PG_DB is kept). `run_per_backend SCRIPT` (BACKEND=both)
+# runs SCRIPT once per backend, SQLite first and PostgreSQL with SKIP_BUILD=1, and sets
+# SQLITE_RUN/PG_RUN (their run folders) and SQLITE_RC/PG_RC (their verdicts).
+BACKEND="${BACKEND:-both}"
+PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
+case "$BACKEND" in sqlite|postgres|both) ;; *) die "BACKEND must be sqlite, postgres or both" ;; esac
+DB_URL=""
+backend_db_url() {   # run dir -> sets DB_URL
+  if [ "$BACKEND" = postgres ]; then
+    PG_DB="kh_bench_$(date +%s)_$$"
+    pg_create "$PG_DB"
+    DB_URL="$PG_URL/$PG_DB"
+  else
+    DB_URL="sqlite://$1/keyhold.db"
+  fi
+}
+record_run() {  # run dir: tells run_per_backend where this run's files are
+  [ -z "${BENCH_RUN_FILE:-}" ] || echo "$1" >"$BENCH_RUN_FILE"
+}
+run_per_backend() {  # script
+  local f; f=$(mktemp)
+  log "BACKEND=both: $(basename "$1") on SQLite, then on PostgreSQL"
+  BACKEND=sqlite BENCH_RUN_FILE="$f" bash "$1" && SQLITE_RC=0 || SQLITE_RC=$?
+  SQLITE_RUN=$(cat "$f"); : >"$f"
+  BACKEND=postgres SKIP_BUILD=1 BENCH_RUN_FILE="$f" bash "$1" && PG_RC=0 || PG_RC=$?
+  PG_RUN=$(cat "$f"); rm -f "$f"
+  log "SQLite run: $SQLITE_RUN (rc $SQLITE_RC); PostgreSQL run: $PG_RUN (rc $PG_RC)"
 }
 
 # ---------------------------------------------------------------- budgets (judge.py)

@@ -30,6 +30,12 @@
 #   TAKEN (a wrk run without numbers or without its non-2xx count, the storm's figures missing),
 #   each named on the RESULT lines at the end (bench/judge.py).
 #
+# Backends (BACKEND [both]): sqlite or postgres run the above on that backend (PostgreSQL: a
+#   fresh database on PG_URL [postgres://postgres@127.0.0.1:5432], dropped at exit); both runs
+#   it on SQLite, then on PostgreSQL, prints both pages side by side and judges issue 18's
+#   budget: each page on PostgreSQL >= 0.8 x its SQLite req/s, with zero errors, and the
+#   SQLite run's own SPEC budgets met.
+#
 # Usage
 #   bench/pages.sh
 #   DURATION=5 REPS=1 SKIP_BUILD=1 bench/pages.sh     # quick look
@@ -67,6 +73,39 @@ mkdir -p "$RUN"
 [ "$SEED_WORKSPACES" -ge "$STORM_CONNS" ] || SEED_WORKSPACES="$STORM_CONNS"
 
 . "$REPO/bench/lib.sh"
+if [ "$BACKEND" = both ]; then
+  rmdir "$RUN" 2>/dev/null || true
+  run_per_backend "$REPO/bench/pages.sh"
+  BOTH="$PERF_DIR/pages-both-$(date +%Y%m%d-%H%M%S)"; mkdir -p "$BOTH"
+  BUDGETS="$BOTH/budgets.tsv"; : >"$BUDGETS"
+  budget "SQLite run: every SPEC budget met" "$SQLITE_RC" "==" 0 "" "$SQLITE_RUN"
+  PYTHONPATH="$BENCH_DIR" python3 - "$SQLITE_RUN/results.jsonl" "$PG_RUN/results.jsonl" "$BUDGETS" "$CONNS" <<'PY' | tee "$BOTH/summary.txt"
+import json, statistics, sys
+from judge import Budgets
+def rows(p):
+    try:
+        return [json.loads(l) for l in open(p) if l.strip()]
+    except OSError:
+        return []
+sq, pg, b, conns = rows(sys.argv[1]), rows(sys.argv[2]), Budgets(sys.argv[3]), int(sys.argv[4])
+def med(rs, t, key):
+    v = [r[key] for r in rs if r.get("label") == "pages" and r.get("target") == t and "missing" not in r]
+    return statistics.median(v) if v else None
+print("\nsigned-in pages @%d, median req/s and p99: SQLite vs PostgreSQL" % conns)
+for t, page in (("kh_integrations", "/admin/integrations"), ("kh_keys", "keys page")):
+    s, p = med(sq, t, "rps"), med(pg, t, "rps")
+    s99, p99 = med(sq, t, "lat_p99_us"), med(pg, t, "lat_p99_us")
+    print("%-20s SQLite %s req/s p99 %s ms | PostgreSQL %s req/s p99 %s ms" % (
+        page, "%.0f" % s if s else "-", "%.2f" % (s99 / 1e3) if s99 else "-",
+        "%.0f" % p if p else "-", "%.2f" % (p99 / 1e3) if p99 else "-"))
+    b.check("%s req/s PostgreSQL / SQLite @%d" % (page, conns), p / s if s and p else None, ">=", "0.80")
+    pe = [r.get("errors", 0) + (r.get("non2xx") or 0) for r in pg if r.get("target") == t and "missing" not in r]
+    b.check("%s errors + non-2xx on PostgreSQL" % page, sum(pe) if pe else None, "<=", 0, "", "", fmt="%d")
+PY
+  judge "$BOTH/summary.txt" || { log "FAILED (above; $BUDGETS)"; exit 1; }
+  exit 0
+fi
+record_run "$RUN"
 BUDGETS="$RUN/budgets.tsv"; : >"$BUDGETS"
 WRK_LUA="$REPO/bench/wrk.lua"
 
@@ -102,7 +141,9 @@ for p in "$KH_PORT" "$PB_PORT"; do port_busy "$p" && die "port $p is already in 
 
 # ---------------------------------------------------------------- keyhold + pagebench
 BASE="http://127.0.0.1:$KH_PORT"
-export KEYHOLD_DATABASE_URL="sqlite://$RUN/keyhold.db" KEYHOLD_DATA_DIR="$RUN/data" \
+backend_db_url "$RUN"
+log "backend: $BACKEND"
+export KEYHOLD_DATABASE_URL="$DB_URL" KEYHOLD_DATA_DIR="$RUN/data" \
   KEYHOLD_MASTER_KEYS="v1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" \
   KEYHOLD_SESSION_SECRET="pages-bench-session-secret-0123456789abcdef" \
   KEYHOLD_BIND="127.0.0.1:$KH_PORT" KEYHOLD_PUBLIC_URL="$BASE" KEYHOLD_WORKERS="$WORKERS"

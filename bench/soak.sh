@@ -39,6 +39,9 @@
 #   TAKEN, each named on the RESULT lines at the end.
 #
 # Usage
+#   (BACKEND [both]: sqlite or postgres run on that backend — PostgreSQL on a fresh database
+#   of PG_URL [postgres://postgres@127.0.0.1:5432], dropped at exit; both runs SQLite, then
+#   PostgreSQL, and prints both summaries, passing only when both runs pass.)
 #   bench/soak.sh                                   # 60 s at 64 connections
 #   DURATION=10 SKIP_BUILD=1 bench/soak.sh          # quick look
 #
@@ -84,6 +87,20 @@ RUN="$PERF_DIR/soak-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$RUN"
 
 . "$REPO/bench/lib.sh"
+if [ "$BACKEND" = both ]; then
+  rmdir "$RUN" 2>/dev/null || true
+  run_per_backend "$REPO/bench/soak.sh"
+  BOTH="$PERF_DIR/soak-both-$(date +%Y%m%d-%H%M%S)"; mkdir -p "$BOTH"
+  BUDGETS="$BOTH/budgets.tsv"; : >"$BUDGETS"
+  for b in SQLite PostgreSQL; do
+    dir=$SQLITE_RUN rc=$SQLITE_RC; [ "$b" = PostgreSQL ] && dir=$PG_RUN rc=$PG_RC
+    { echo; echo "== $b ($dir)"; grep -v '^RESULT' "$dir/summary.txt" 2>/dev/null || echo "(no summary)"; } | tee -a "$BOTH/summary.txt"
+    budget "$b run: every soak budget met" "$rc" "==" 0 "" "$dir"
+  done
+  judge "$BOTH/summary.txt" || { log "FAILED (above; $BUDGETS)"; exit 1; }
+  exit 0
+fi
+record_run "$RUN"
 BUDGETS="$RUN/budgets.tsv"; : >"$BUDGETS"
 trap stop_started EXIT
 trap 'exit 130' INT TERM
@@ -119,7 +136,9 @@ else
 fi
 
 # ---------------------------------------------------------------- keyhold
-export KEYHOLD_DATABASE_URL="sqlite://$RUN/keyhold.db" KEYHOLD_DATA_DIR="$RUN/data" \
+backend_db_url "$RUN"
+log "backend: $BACKEND"
+export KEYHOLD_DATABASE_URL="$DB_URL" KEYHOLD_DATA_DIR="$RUN/data" \
   KEYHOLD_MASTER_KEYS="v1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" \
   KEYHOLD_SESSION_SECRET="soak-bench-session-secret-0123456789abcdef" \
   KEYHOLD_BIND="127.0.0.1:$KH_PORT" KEYHOLD_PUBLIC_URL="http://127.0.0.1:$KH_PORT" \

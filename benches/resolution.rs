@@ -83,7 +83,7 @@ fn fixture() -> Fixture {
         .build()
         .expect("runtime");
     let metrics = Arc::new(keyhold::metrics::Metrics::default());
-    let (recorder, _rx) = usage::Recorder::new(metrics.clone());
+    let (recorder, _rx) = usage::Recorder::new(metrics.clone(), 100_000);
     let gateway = Gateway::new(recorder, Limits::default(), &config).expect("gateway");
     let state = AppState {
         ctx: keyhold::services::Ctx {
@@ -95,6 +95,7 @@ fn fixture() -> Fixture {
             throttle: Default::default(),
             listener: gateway.clone(),
             key_tester: gateway.clone(),
+            epoch: Default::default(),
         },
         gateway,
         principals: Arc::new(keyhold::web::principals::Principals::new(

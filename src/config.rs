@@ -53,6 +53,12 @@ pub struct Config {
     /// overrides it: a proxy, a local mock).
     pub google_token_url: Url,
     pub workers: Option<usize>,
+    /// Database connections per instance (`KEYHOLD_DB_POOL_SIZE`); `None`: the backend's
+    /// default (see `startup`).
+    pub db_pool_size: Option<u32>,
+    /// Usage events held in memory while the database cannot take them
+    /// (`KEYHOLD_USAGE_QUEUE_MAX`); past it new events are dropped and counted.
+    pub usage_queue_max: usize,
     /// When set, `GET /metrics` wants `Authorization: Bearer <this>`.
     pub metrics_token: Option<SecretString>,
     /// Keys and secrets were generated into `data_dir` (zero-configuration mode).
@@ -253,6 +259,19 @@ impl Config {
             None => None,
         };
 
+        let number = |var: &'static str, max: u32| match get(var) {
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .map(Some)
+                .ok_or_else(|| bad(var, format!("must be a number from 1 to {max}"))),
+            None => Ok(None),
+        };
+        let db_pool_size = number("KEYHOLD_DB_POOL_SIZE", 1000)?;
+        let usage_queue_max =
+            number("KEYHOLD_USAGE_QUEUE_MAX", 10_000_000)?.unwrap_or(100_000) as usize;
+
         let metrics_token = match get("KEYHOLD_METRICS_TOKEN").map(SecretString::from) {
             Some(t) if t.expose_secret().len() >= 16 && !t.expose_secret().contains(' ') => Some(t),
             Some(_) => {
@@ -279,6 +298,8 @@ impl Config {
             outbound_allow,
             google_token_url,
             workers,
+            db_pool_size,
+            usage_queue_max,
             metrics_token,
             generated,
         })
@@ -455,6 +476,26 @@ mod tests {
         )]))
         .expect_err("must refuse");
         assert_eq!(err.var, "KEYHOLD_MASTER_KEYS");
+    }
+
+    #[test]
+    fn pool_size_and_usage_queue_bound_are_checked_numbers() {
+        let c = Config::from_lookup(lookup(&[])).expect("defaults");
+        assert_eq!((c.db_pool_size, c.usage_queue_max), (None, 100_000));
+        let c = Config::from_lookup(lookup(&[
+            ("KEYHOLD_DB_POOL_SIZE", "6"),
+            ("KEYHOLD_USAGE_QUEUE_MAX", "500"),
+        ]))
+        .expect("set");
+        assert_eq!((c.db_pool_size, c.usage_queue_max), (Some(6), 500));
+        for (var, v) in [
+            ("KEYHOLD_DB_POOL_SIZE", "0"),
+            ("KEYHOLD_DB_POOL_SIZE", "many"),
+            ("KEYHOLD_USAGE_QUEUE_MAX", "-1"),
+        ] {
+            let err = Config::from_lookup(lookup(&[(var, v)])).expect_err("must refuse");
+            assert_eq!(err.var, var);
+        }
     }
 
     #[test]

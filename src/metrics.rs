@@ -76,6 +76,8 @@ pub struct Metrics {
     http: [Http; 4],
     calls: Mutex<BTreeMap<CallKey, Calls>>,
     usage_queued: AtomicI64,
+    usage_dropped: AtomicU64,
+    usage_limit: AtomicU64,
     password_checks: AtomicU64,
     throttled: [AtomicU64; 2],
     slowed: AtomicU64,
@@ -111,6 +113,8 @@ impl Default for Metrics {
             http: Default::default(),
             calls: Mutex::default(),
             usage_queued: AtomicI64::new(0),
+            usage_dropped: AtomicU64::new(0),
+            usage_limit: AtomicU64::new(0),
             password_checks: AtomicU64::new(0),
             throttled: Default::default(),
             slowed: AtomicU64::new(0),
@@ -125,6 +129,8 @@ pub struct Gauges {
     pub pool: (u32, u32, u32),
     /// Mails waiting in the outbox, or `None` when the database did not answer.
     pub outbox_pending: Option<i64>,
+    /// The cache-change listener (PostgreSQL): up, and reconnections after a loss.
+    pub listener: Option<(bool, u64)>,
 }
 
 impl Metrics {
@@ -150,6 +156,21 @@ impl Metrics {
     /// Usage events queued (`n` > 0) or written (`n` < 0).
     pub fn usage_queued(&self, n: i64) {
         self.usage_queued.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Usage events recorded and not yet written.
+    pub fn usage_waiting(&self) -> i64 {
+        self.usage_queued.load(Ordering::Relaxed)
+    }
+
+    /// Counts one usage event dropped because too many were waiting.
+    pub fn usage_dropped(&self) {
+        self.usage_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The most usage events that may wait (`KEYHOLD_USAGE_QUEUE_MAX`).
+    pub fn usage_limit(&self, n: usize) {
+        self.usage_limit.store(n as u64, Ordering::Relaxed);
     }
 
     /// Counts one password verified with argon2.
@@ -286,6 +307,28 @@ impl Metrics {
         );
         family(
             &mut out,
+            "keyhold_usage_events_queue_limit",
+            "gauge",
+            "Most usage events kept waiting while the database cannot take them (KEYHOLD_USAGE_QUEUE_MAX).",
+        );
+        let _ = writeln!(
+            out,
+            "keyhold_usage_events_queue_limit {}",
+            self.usage_limit.load(Ordering::Relaxed)
+        );
+        family(
+            &mut out,
+            "keyhold_usage_events_dropped_total",
+            "counter",
+            "Usage events dropped, not recorded, because the queue was full.",
+        );
+        let _ = writeln!(
+            out,
+            "keyhold_usage_events_dropped_total {}",
+            self.usage_dropped.load(Ordering::Relaxed)
+        );
+        family(
+            &mut out,
             "keyhold_password_checks_total",
             "counter",
             "Passwords verified with argon2 (sign-in and the current-password check).",
@@ -347,6 +390,22 @@ impl Metrics {
             "keyhold_db_up {}",
             u8::from(gauges.outbox_pending.is_some())
         );
+        if let Some((up, reconnects)) = gauges.listener {
+            family(
+                &mut out,
+                "keyhold_epoch_listener_up",
+                "gauge",
+                "1 while the cache-change listener is connected (PostgreSQL); 0: the gateway reads the cache epoch per request.",
+            );
+            let _ = writeln!(out, "keyhold_epoch_listener_up {}", u8::from(up));
+            family(
+                &mut out,
+                "keyhold_epoch_listener_reconnects_total",
+                "counter",
+                "Times the cache-change listener connected again after losing its connection.",
+            );
+            let _ = writeln!(out, "keyhold_epoch_listener_reconnects_total {reconnects}");
+        }
         if let Some(pending) = gauges.outbox_pending {
             family(
                 &mut out,
@@ -377,12 +436,15 @@ mod tests {
         m.call(("anthropic", "none", "no_key"), 0, 0, 1);
         m.usage_queued(3);
         m.usage_queued(-1);
+        m.usage_limit(100);
+        m.usage_dropped();
         m.password_checked();
         m.throttled(super::Check::CurrentPassword);
         m.slowed();
         let page = m.render(&Gauges {
             pool: (3, 1, 8),
             outbox_pending: Some(2),
+            listener: Some((true, 1)),
         });
         for line in [
             "keyhold_http_requests_total{kind=\"api\",class=\"2xx\"} 1",
@@ -391,6 +453,10 @@ mod tests {
             "keyhold_http_requests_total{kind=\"static\",class=\"3xx\"} 1",
             "keyhold_http_requests_total{kind=\"probe\",class=\"5xx\"} 1",
             "keyhold_http_request_seconds_total{kind=\"api\"} 0.002000",
+            "keyhold_epoch_listener_up 1",
+            "keyhold_usage_events_queue_limit 100",
+            "keyhold_usage_events_dropped_total 1",
+            "keyhold_epoch_listener_reconnects_total 1",
             "keyhold_gateway_calls_total{provider=\"openai\",source=\"workspace\",outcome=\"ok\"} 2",
             "keyhold_gateway_prompt_tokens_total{provider=\"openai\",source=\"workspace\",outcome=\"ok\"} 10",
             "keyhold_gateway_completion_tokens_total{provider=\"openai\",source=\"workspace\",outcome=\"ok\"} 14",

@@ -46,6 +46,9 @@ pub struct Tuning {
     pub gateway: gateway::Limits,
     /// Limits on password guessing, and the clock they read.
     pub throttle: throttle::Policy,
+    /// First pause before the cache-change listener connects again (PostgreSQL), doubled
+    /// after each failure up to 5 s.
+    pub listen_retry: Duration,
 }
 
 impl Default for Tuning {
@@ -55,6 +58,7 @@ impl Default for Tuning {
             session_absolute_secs: session_store::ABSOLUTE_LIMIT_SECS,
             gateway: gateway::Limits::default(),
             throttle: throttle::Policy::default(),
+            listen_retry: Duration::from_millis(250),
         }
     }
 }
@@ -89,10 +93,13 @@ impl Application {
     /// Connects, migrates, starts the workers and binds the listener.
     pub async fn build_with(config: Config, tuning: Tuning) -> anyhow::Result<Application> {
         let backend = Backend::from_url(&config.database_url).context("KEYHOLD_DATABASE_URL")?;
-        let pool_size = match backend {
+        // SQLite has one writer at a time anyway; on PostgreSQL every instance holds this
+        // many connections (plus one listener), so N instances need N × (size + 1) of the
+        // server's `max_connections` (README, "Several instances").
+        let pool_size = config.db_pool_size.unwrap_or(match backend {
             Backend::Sqlite => 8,
             Backend::Postgres => 16,
-        };
+        });
         secure_data_dir(&config);
         let url = config.database_url.clone();
         let keyring = config.keyring.clone();
@@ -115,7 +122,8 @@ impl Application {
         let workers_n = config.workers;
 
         let metrics = Arc::new(Metrics::default());
-        let (recorder, usage_rx) = gateway::usage::Recorder::new(metrics.clone());
+        let (recorder, usage_rx) =
+            gateway::usage::Recorder::new(metrics.clone(), config.usage_queue_max);
         let gateway = gateway::Gateway::new(recorder, tuning.gateway.clone(), &config)?;
         let state = AppState {
             ctx: crate::services::Ctx {
@@ -127,13 +135,14 @@ impl Application {
                 throttle: Arc::new(tuning.throttle),
                 listener: gateway.clone(),
                 key_tester: gateway.clone(),
+                epoch: Default::default(),
             },
             gateway,
             principals: Arc::new(Principals::new(backend)),
         };
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let workers = vec![
+        let mut workers = vec![
             tokio::spawn(gateway::usage::run_writer(
                 state.ctx.clone(),
                 usage_rx,
@@ -148,9 +157,17 @@ impl Application {
             tokio::spawn(purge_sessions(
                 state.clone(),
                 tuning.session_absolute_secs,
-                shutdown_rx,
+                shutdown_rx.clone(),
             )),
         ];
+        if backend == Backend::Postgres {
+            workers.push(tokio::spawn(db::listen::run(
+                state.config.database_url.clone(),
+                state.epoch.clone(),
+                tuning.listen_retry,
+                shutdown_rx,
+            )));
+        }
 
         let store =
             DbSessionStore::new(pool, backend).with_absolute_limit(tuning.session_absolute_secs);

@@ -3,9 +3,12 @@
 //! compares it before trusting its in-memory copies, so a change takes effect on the very
 //! next request.
 //!
-//! On PostgreSQL (several instances) the gateway reads the counter from the database. On
-//! SQLite (one instance) an in-process counter is enough; it is bumped both inside the
-//! transaction and again after commit, so a copy loaded in between is never trusted.
+//! On PostgreSQL (several instances) the gateway follows the shared counter through
+//! notifications (`listen`); a transaction of this process that moved it leaves the new
+//! version for `AppState::db` to take ([`take_written`]), so this instance follows its own
+//! change at once. On SQLite (one instance) an in-process counter is enough; it is bumped
+//! both inside the transaction and again after commit, so a copy loaded in between is never
+//! trusted.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +22,21 @@ static LOCAL: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     static DIRTY: Cell<bool> = const { Cell::new(false) };
+    /// The shared version this thread's open PostgreSQL transaction moved the counter to.
+    static PENDING: Cell<Option<u64>> = const { Cell::new(None) };
+    /// The newest shared version this thread's committed transactions moved it to.
+    static WRITTEN: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Records that the current (outermost, PostgreSQL) transaction moved the shared counter
+/// to `version`; it counts once committed.
+pub(super) fn moved_to(version: i64) {
+    PENDING.with(|p| p.set(u64::try_from(version).ok()));
+}
+
+/// The shared version a transaction committed on this thread moved the counter to, once.
+pub fn take_written() -> Option<u64> {
+    WRITTEN.with(Cell::take)
 }
 
 /// Records that the current transaction moved the epoch: the in-process counter moves now
@@ -52,9 +70,13 @@ pub(super) fn committed() {
     if DIRTY.with(|d| d.replace(false)) {
         LOCAL.fetch_add(1, Ordering::AcqRel);
     }
+    if let Some(v) = PENDING.with(Cell::take) {
+        WRITTEN.with(|w| w.set(Some(w.get().map_or(v, |old| old.max(v)))));
+    }
 }
 
 /// Called by `write_tx` after a rollback (the in-transaction bump only costs a reload).
 pub(super) fn rolled_back() {
     DIRTY.with(|d| d.set(false));
+    PENDING.with(|p| p.set(None));
 }

@@ -2,6 +2,7 @@
 //! and the transaction helper every service writes through.
 
 pub mod epoch;
+pub mod listen;
 pub mod models;
 pub mod schema;
 pub mod sessions;
@@ -115,18 +116,28 @@ impl ManageConnection for Manager {
         establish(&self.url)
     }
 
+    /// Checked at every check-out (PostgreSQL only, see [`build_pool`]) without a round
+    /// trip: libpq reads what the server already sent, and a connection the server closed
+    /// (a restart, `pg_terminate_backend`, an idle timeout) shows as an error here.
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
-        conn.batch_execute("SELECT 1")
-            .map_err(ConnectionError::CouldntSetupConfiguration)
+        match conn {
+            DbConn::Postgres(pg) => match pg.notifications_iter().next() {
+                Some(Err(e)) => Err(ConnectionError::CouldntSetupConfiguration(e)),
+                _ => Ok(()),
+            },
+            DbConn::Sqlite(_) => Ok(()),
+        }
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
-        // A connection handed back mid-transaction (a panic inside one) is not reusable.
+        // A connection handed back mid-transaction (a panic inside one) is not reusable, nor
+        // one whose server went away while it was out (the query's error path): checked
+        // locally, as at check-out.
         !matches!(
             <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
                 .transaction_depth(),
             Ok(None)
-        )
+        ) || self.is_valid(conn).is_err()
     }
 }
 
@@ -155,10 +166,11 @@ pub fn build_pool(url: &str, max_size: u32) -> Result<DbPool, anyhow::Error> {
     // Fail fast with the real reason before r2d2 starts retrying in the background.
     establish(url).map_err(|e| anyhow::anyhow!("{e}"))?;
     let pool = Pool::builder()
-        // A SQLite connection is a file handle that cannot go stale, so the `SELECT 1` r2d2
-        // runs on every check-out (~5 % of a signed-in page) is skipped there; a PostgreSQL
-        // connection can (a server restart), and a broken one must not be handed out.
-        .test_on_check_out(Backend::from_url(url) != Some(Backend::Sqlite))
+        // A SQLite connection is a file handle that cannot go stale: no check at check-out.
+        // A PostgreSQL connection can (a server restart), and a broken one must not be
+        // handed out; [`Manager::is_valid`] tells without a query (r2d2's `SELECT 1` was a
+        // round trip on every API call and every page).
+        .test_on_check_out(Backend::from_url(url) == Some(Backend::Postgres))
         .max_size(max_size)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(5))
@@ -209,7 +221,26 @@ where
     E: From<diesel::result::Error>,
 {
     let result = match conn {
-        DbConn::Postgres(_) => conn.transaction(f),
+        DbConn::Postgres(_) => {
+            // Only the outermost transaction's change is known to commit with it.
+            let outermost = matches!(
+                <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+                    .transaction_depth(),
+                Ok(None)
+            );
+            conn.transaction(|c| {
+                // As on SQLite: see whether a trigger moved the epoch, so that this
+                // instance follows its own change on its very next request (others hear
+                // of it through `listen`). Two primary-key reads per write.
+                let before = epoch::shared(c)?;
+                let value = f(c)?;
+                let after = epoch::shared(c)?;
+                if outermost && after != before {
+                    epoch::moved_to(after);
+                }
+                Ok(value)
+            })
+        }
         DbConn::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             // Triggers move the epoch on any change the gateway caches; notice it here so

@@ -50,12 +50,30 @@ pub struct Cache {
     routes: RwLock<HashMap<(String, &'static str), Arc<Route>>>,
 }
 
-/// The epoch to compare entries with: in-process on SQLite, shared on PostgreSQL.
+/// The epoch to compare entries with: in-process on SQLite, shared on PostgreSQL, where the
+/// listener keeps it in memory (`db::listen`). While the listener is down, the shared row
+/// is read on every request; if the database cannot be reached either, the last version
+/// known current is kept for a while (no change can commit meanwhile; see
+/// `listen::UNREACHABLE_TRUST`), so cached routes keep answering.
 pub async fn current_epoch(state: &Ctx) -> Result<u64> {
     match Backend::from_url(&state.config.database_url) {
         Some(Backend::Postgres) => {
-            let v = state.db(|c| Ok(epoch::shared(c)?)).await?;
-            Ok(v as u64)
+            use crate::db::listen::Plan;
+            let unreachable =
+                || crate::error::Error::Unavailable("the database cannot be reached".into());
+            match state.epoch.plan() {
+                Plan::Live(v) => Ok(v),
+                Plan::Unreachable(v) => v.ok_or_else(unreachable),
+                Plan::Read => {
+                    let pool = state.pool.clone();
+                    let read =
+                        tokio::task::spawn_blocking(move || crate::db::listen::read_shared(&pool));
+                    match read.await.ok().flatten() {
+                        Some(v) => Ok(state.epoch.confirm(v)),
+                        None => state.epoch.read_failed().ok_or_else(unreachable),
+                    }
+                }
+            }
         }
         _ => Ok(epoch::local()),
     }

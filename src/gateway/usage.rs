@@ -1,5 +1,7 @@
 //! Usage events: queued in memory by the hot path and written in batches by a background
-//! task, so recording never slows an answer; drained on shutdown. Each batch is also added
+//! task, so recording never slows an answer; drained on shutdown. While the database cannot
+//! take them they wait in memory, up to `KEYHOLD_USAGE_QUEUE_MAX` events; past that new
+//! events are dropped and counted (`/metrics`), and the rest are written when it is back. Each batch is also added
 //! to the daily rollup the usage pages read. Also keeps each workspace's month-to-date
 //! platform-key tokens for the allowance check.
 
@@ -149,17 +151,25 @@ pub use crate::db::month_start;
 pub struct Recorder {
     tx: mpsc::UnboundedSender<UsageEvent>,
     metrics: Arc<Metrics>,
+    /// Most events waiting to be written (queued or in a failed batch).
+    max_waiting: i64,
     platform_used: RwLock<HashMap<String, (i64, Arc<AtomicI64>)>>,
 }
 
 impl Recorder {
-    /// A recorder counting into `metrics`, and the receiving end for [`run_writer`].
-    pub fn new(metrics: Arc<Metrics>) -> (Recorder, mpsc::UnboundedReceiver<UsageEvent>) {
+    /// A recorder counting into `metrics` that holds at most `max_waiting` unwritten
+    /// events, and the receiving end for [`run_writer`].
+    pub fn new(
+        metrics: Arc<Metrics>,
+        max_waiting: usize,
+    ) -> (Recorder, mpsc::UnboundedReceiver<UsageEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
+        metrics.usage_limit(max_waiting);
         (
             Recorder {
                 tx,
                 metrics,
+                max_waiting: i64::try_from(max_waiting).unwrap_or(i64::MAX),
                 platform_used: RwLock::default(),
             },
             rx,
@@ -190,7 +200,10 @@ impl Recorder {
             ev.usage.output,
             ev.latency_ms,
         );
-        if self.tx.send(ev).is_ok() {
+        if self.metrics.usage_waiting() >= self.max_waiting {
+            // The database has not taken events for a while: keep memory bounded.
+            self.metrics.usage_dropped();
+        } else if self.tx.send(ev).is_ok() {
             self.metrics.usage_queued(1);
         } else {
             tracing::error!("usage writer stopped; a usage event was dropped");
@@ -415,6 +428,9 @@ pub fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
     })
 }
 
+/// Most events written in one transaction.
+const MAX_BATCH: usize = 5_000;
+
 /// Writes queued events in batches until shutdown, then drains what is left.
 pub async fn run_writer(
     state: Ctx,
@@ -429,6 +445,8 @@ pub async fn run_writer(
                 None => true,
             },
             _ = shutdown.changed() => true,
+            // Events kept from a failed write are retried without waiting for new ones.
+            _ = tokio::time::sleep(Duration::from_secs(1)), if !batch.is_empty() => false,
         };
         if !stop {
             // Gather what arrives in the next moment into the same transaction.
@@ -437,19 +455,23 @@ pub async fn run_writer(
         while let Ok(ev) = rx.try_recv() {
             batch.push(ev);
         }
-        if !batch.is_empty() {
-            let events = Arc::new(std::mem::take(&mut batch));
-            let n = events.len();
+        // A backlog (the database was away) goes in transactions of MAX_BATCH events.
+        while !batch.is_empty() {
+            let n = batch.len().min(MAX_BATCH);
+            let events: Arc<Vec<UsageEvent>> = Arc::new(batch.drain(..n).collect());
             let written = events.clone();
             let result = state.db(move |c| write_batch(c, &written)).await;
-            if result.is_ok() {
-                state.metrics.usage_queued(-(n as i64));
-            }
-            if let Err(e) = result {
-                tracing::error!(error = %e, events = n, "usage events not written; will retry");
-                batch = Arc::try_unwrap(events).unwrap_or_else(|events| (*events).clone());
-                if !stop {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+            match result {
+                Ok(()) => state.metrics.usage_queued(-(n as i64)),
+                Err(e) => {
+                    tracing::error!(error = %e, events = n + batch.len(),
+                        "usage events not written; kept in memory, will retry");
+                    let events = Arc::try_unwrap(events).unwrap_or_else(|e| (*e).clone());
+                    batch.splice(0..0, events);
+                    if !stop {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    break;
                 }
             }
         }

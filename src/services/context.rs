@@ -53,6 +53,8 @@ pub struct Ctx {
     pub listener: Arc<dyn Listener>,
     /// Tests keys of every credential kind.
     pub key_tester: Arc<dyn KeyTester>,
+    /// The shared cache epoch as this instance knows it (PostgreSQL; see `db::listen`).
+    pub epoch: Arc<crate::db::listen::EpochWatch>,
 }
 
 impl Ctx {
@@ -63,9 +65,15 @@ impl Ctx {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let watch = self.epoch.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
-            f(&mut conn)
+            let result = f(&mut conn);
+            // A change this work committed applies to this instance's very next request.
+            if let Some(v) = crate::db::epoch::take_written() {
+                watch.advance(v);
+            }
+            result
         })
         .await
         .map_err(|e| Error::Internal(anyhow::anyhow!("database task failed: {e}")))?

@@ -78,6 +78,8 @@ pub struct Options {
     pub gateway: Option<keyhold::gateway::Limits>,
     /// Password-guessing limits (and their clock) instead of the defaults.
     pub throttle: Option<keyhold::services::throttle::Policy>,
+    /// First pause before the cache-change listener reconnects (PostgreSQL).
+    pub listen_retry: Option<Duration>,
 }
 
 impl TestApp {
@@ -141,6 +143,9 @@ impl TestApp {
             mail_retry_base_secs: 1,
             gateway: opts.gateway.unwrap_or_default(),
             throttle: opts.throttle.unwrap_or_default(),
+            listen_retry: opts
+                .listen_retry
+                .unwrap_or_else(|| Tuning::default().listen_retry),
             ..Tuning::default()
         };
         let app = Application::build_with(config, tuning)
@@ -162,6 +167,12 @@ impl TestApp {
 
     /// A second instance on the same database (and the same secrets).
     pub async fn spawn_sibling(&self) -> TestApp {
+        self.spawn_sibling_with(Options::default()).await
+    }
+
+    /// A second instance on the same database with `opts` (its environment and database
+    /// are this one's).
+    pub async fn spawn_sibling_with(&self, opts: Options) -> TestApp {
         let env: Vec<(String, String)> = self
             .env
             .iter()
@@ -176,7 +187,7 @@ impl TestApp {
             env,
             database_url: Some(self.db_url.clone()),
             no_smtp: false,
-            ..Options::default()
+            ..opts
         })
         .await
     }

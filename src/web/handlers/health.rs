@@ -55,6 +55,9 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
             state.pool.max_size(),
         ),
         outbox_pending,
+        listener: (crate::db::Backend::from_url(&state.config.database_url)
+            == Some(crate::db::Backend::Postgres))
+        .then(|| state.epoch.status()),
     };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -24,13 +24,13 @@ use crate::support::bedrock_mock::BedrockMock;
 use crate::support::google_mock::{self, GoogleMock};
 
 const AZURE_KEY: &str = "azure-canary-key-0123456789abcdef";
-const AWS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
-const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-const REGION: &str = "eu-west-3";
-const BEDROCK_MODEL: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
+pub(crate) const AWS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+pub(crate) const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+pub(crate) const REGION: &str = "eu-west-3";
+pub(crate) const BEDROCK_MODEL: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
 
 /// Stores `cred` as a workspace key of `provider`, sealed as the pages seal it.
-fn store(gw: &Gw, provider: &str, label: &str, cred: &Credential) -> String {
+pub(crate) fn store(gw: &Gw, provider: &str, label: &str, cred: &Credential) -> String {
     let provider = providers::find(provider).expect("in the catalogue");
     let id = uuid::Uuid::new_v4().to_string();
     let secret = cred.to_sealed_json();
@@ -89,7 +89,7 @@ async fn listed(gw: &Gw) -> Vec<String> {
         .collect()
 }
 
-async fn byok_on(gw: &Gw, provider: &str) {
+pub(crate) async fn byok_on(gw: &Gw, provider: &str) {
     let r = gw
         .admin_save(
             provider,
@@ -230,7 +230,7 @@ async fn azure_deployments_answer_through_both_front_doors() {
     assert!(rows.iter().any(|r| r.0 > 0 && r.1 > 0), "{rows:?}");
 }
 
-fn bedrock_cred(secret: &str) -> Credential {
+pub(crate) fn bedrock_cred(secret: &str) -> Credential {
     Credential::Bedrock(Bedrock {
         access_key_id: AWS_KEY_ID.into(),
         secret_access_key: SecretString::from(secret),
@@ -332,7 +332,7 @@ async fn a_bedrock_key_aws_does_not_recognise_is_marked_invalid() {
     assert_eq!(status, "invalid");
 }
 
-fn vertex_cred(google: &GoogleMock) -> Credential {
+pub(crate) fn vertex_cred(google: &GoogleMock) -> Credential {
     Credential::Vertex(Vertex {
         service_account: ServiceAccount {
             client_email: google_mock::CLIENT_EMAIL.into(),

@@ -46,6 +46,50 @@ oai = openai.OpenAI(base_url=URL + "/v1", api_key=TOKEN, max_retries=0, timeout=
 user = [{"role": "user", "content": PROMPT}]
 
 
+# KEYHOLD_EXTRA_MODELS="bedrock/…,vertex/claude-…": only these models, through both SDKs,
+# whole and streamed (the cloud providers' run of tests/app/sdk.rs).
+EXTRA = [m for m in os.environ.get("KEYHOLD_EXTRA_MODELS", "").split(",") if m]
+if EXTRA:
+    ant = anthropic.Anthropic(base_url=URL, api_key=TOKEN, max_retries=0, timeout=30)
+    for model in EXTRA:
+
+        @check(f"openai: chat completion ({model})")
+        def _(model=model):
+            r = oai.chat.completions.create(model=model, messages=user)
+            text = r.choices[0].message.content
+            expect(text == ANSWER, f"answer {text!r}")
+            expect(r.usage is not None and r.usage.total_tokens > 0, f"usage {r.usage}")
+            return text
+
+        @check(f"openai: streaming chat ({model})")
+        def _(model=model):
+            stream = oai.chat.completions.create(model=model, messages=user, stream=True)
+            text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+            expect(text == ANSWER, f"answer {text!r}")
+            return text
+
+        @check(f"anthropic: message ({model})")
+        def _(model=model):
+            m = ant.messages.create(model=model, max_tokens=64, messages=user)
+            text = "".join(b.text for b in m.content if b.type == "text")
+            expect(text == ANSWER, f"answer {text!r}")
+            expect(m.usage.output_tokens > 0, f"usage {m.usage}")
+            return text
+
+        @check(f"anthropic: streaming message ({model})")
+        def _(model=model):
+            with ant.messages.stream(model=model, max_tokens=64, messages=user) as s:
+                text = "".join(s.text_stream)
+            expect(text == ANSWER, f"answer {text!r}")
+            return text
+
+    if failures:
+        print(f"{len(failures)} check(s) failed: {failures}", flush=True)
+        sys.exit(1)
+    print("all checks passed", flush=True)
+    sys.exit(0)
+
+
 @check("openai: chat completion (openai/gpt-4o-mini)")
 def _():
     r = oai.chat.completions.create(model="openai/gpt-4o-mini", messages=user)

@@ -239,8 +239,8 @@ pub(crate) fn bedrock_cred(secret: &str) -> Credential {
     })
 }
 
-#[tokio::test]
-async fn bedrock_converse_is_signed_streamed_and_metered() {
+/// A Bedrock mock that knows the test key, and an app whose Bedrock is that mock, BYOK on.
+async fn with_bedrock() -> (BedrockMock, Gw) {
     let bedrock = BedrockMock::start(REGION).await;
     bedrock.add_key(AWS_KEY_ID, AWS_SECRET, None);
     let gw = Gw::start_with(Options {
@@ -252,6 +252,12 @@ async fn bedrock_converse_is_signed_streamed_and_metered() {
     })
     .await;
     byok_on(&gw, "bedrock").await;
+    (bedrock, gw)
+}
+
+#[tokio::test]
+async fn bedrock_converse_is_signed_streamed_and_metered() {
+    let (bedrock, gw) = with_bedrock().await;
     store(&gw, "bedrock", "AWS prod", &bedrock_cred(AWS_SECRET));
     let model = format!("bedrock/{BEDROCK_MODEL}");
 
@@ -297,17 +303,7 @@ async fn bedrock_converse_is_signed_streamed_and_metered() {
 
 #[tokio::test]
 async fn a_bedrock_key_aws_does_not_recognise_is_marked_invalid() {
-    let bedrock = BedrockMock::start(REGION).await;
-    bedrock.add_key(AWS_KEY_ID, AWS_SECRET, None);
-    let gw = Gw::start_with(Options {
-        env: vec![(
-            "KEYHOLD_PROVIDER_BEDROCK_BASE_URL".into(),
-            bedrock.base_url(),
-        )],
-        ..Options::default()
-    })
-    .await;
-    byok_on(&gw, "bedrock").await;
+    let (_bedrock, gw) = with_bedrock().await; // the mock stays up for the call
     let id = store(
         &gw,
         "bedrock",

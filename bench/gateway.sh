@@ -307,11 +307,11 @@ for rep in $(seq 1 "$REPS"); do
     done
   done
 done
-USAGE_ROWS=$([ "$BACKEND" = postgres ] && echo "(PostgreSQL)" || python3 - "$RUN/keyhold.db" <<'PY' 2>/dev/null || echo "?"
-import sqlite3, sys
-print(sqlite3.connect(sys.argv[1]).execute("select count(*) from usage_events").fetchone()[0])
-PY
-)
+if [ "$BACKEND" = postgres ]; then
+  USAGE_ROWS="(PostgreSQL)"
+else
+  USAGE_ROWS=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from usage_events").fetchone()[0])' "$RUN/keyhold.db" 2>/dev/null || echo "?")
+fi
 log "load after the run: $(cut -d' ' -f1-3 /proc/loadavg); usage_events rows written by keyhold: $USAGE_ROWS"
 
 # ---------------------------------------------------------------- summary and verdicts

@@ -431,14 +431,11 @@ pub async fn send(
 /// The chat endpoint under a provider's base URL.
 pub fn endpoint_for(base: &url::Url, wire: Wire) -> reqwest::Url {
     let path = match wire {
-        Wire::OpenAi => "chat/completions",
-        Wire::Anthropic => "messages",
-        Wire::Converse => "converse",
+        Wire::OpenAi => "/chat/completions",
+        Wire::Anthropic => "/messages",
+        Wire::Converse => "/converse",
     };
-    let mut s = base.as_str().trim_end_matches('/').to_owned();
-    s.push('/');
-    s.push_str(path);
-    reqwest::Url::parse(&s).unwrap_or_else(|_| base.clone())
+    super::cloud::urls::join(base, path).unwrap_or_else(|_| base.clone())
 }
 
 /// What a workspace can name now, per provider whose route resolves (`/v1/models`): the

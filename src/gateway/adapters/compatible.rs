@@ -8,10 +8,7 @@ use super::{NotSent, Outgoing, secret_header};
 use crate::domain::credentials::Compatible;
 
 fn url(c: &Compatible, path: &str) -> reqwest::Url {
-    let mut s = c.host.as_str().trim_end_matches('/').to_owned();
-    s.push('/');
-    s.push_str(path);
-    reqwest::Url::parse(&s).unwrap_or_else(|_| c.host.clone())
+    crate::gateway::cloud::urls::join(&c.host, path).unwrap_or_else(|_| c.host.clone())
 }
 
 fn with_key(
@@ -41,7 +38,7 @@ pub(super) fn request(
         return Err(NotSent::NotServed);
     }
     let req = client
-        .post(url(c, "chat/completions"))
+        .post(url(c, "/chat/completions"))
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .body(call.body.clone());
     with_key(req, c)?.build().map_err(NotSent::Http)
@@ -49,7 +46,7 @@ pub(super) fn request(
 
 /// `GET {API host}/models`.
 pub(super) fn test(client: &reqwest::Client, c: &Compatible) -> Result<reqwest::Request, NotSent> {
-    with_key(client.get(url(c, "models")), c)?
+    with_key(client.get(url(c, "/models")), c)?
         .build()
         .map_err(NotSent::Http)
 }

@@ -26,7 +26,7 @@ pub fn bedrock_control_base(region: &str) -> String {
 }
 
 /// Joins `path` (already encoded, starting with `/`) to `base`, keeping any base path.
-fn join(base: &Url, path: &str) -> Result<Url, url::ParseError> {
+pub(crate) fn join(base: &Url, path: &str) -> Result<Url, url::ParseError> {
     let base = base.as_str().trim_end_matches('/');
     Url::parse(&format!("{base}{path}"))
 }

@@ -3,15 +3,14 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use diesel::prelude::*;
 use serde::Deserialize;
 
 use super::{ok, render};
 use crate::db::models::{User, Workspace};
 use crate::db::now;
-use crate::db::schema::{memberships, users, workspaces as ws_table};
 use crate::error::{Error, Result};
 use crate::services::getting_started::{self, Checklist};
+use crate::services::users;
 use crate::services::workspaces::{self, MemberView};
 use crate::services::{accounts, keys, settings, usage_report};
 use crate::state::AppState;
@@ -45,8 +44,7 @@ pub async fn overview(
     let cost = cost::view(&state, None, &q, "/admin/cost.csv", true).await?;
     let (users, workspaces, signup_enabled, report, checklist) = state
         .db(|c| {
-            let u: i64 = users::table.count().get_result(c)?;
-            let w: i64 = ws_table::table.count().get_result(c)?;
+            let (u, w) = users::counts(c)?;
             let report = usage_report::report(c, None, now())?;
             let checklist = getting_started::checklist(c)?;
             Ok((u, w, settings::signup_enabled(c)?, report, checklist))
@@ -101,12 +99,7 @@ pub async fn user(
     let (user, workspaces) = state
         .db(move |c| {
             let user = accounts::get_user(c, &id)?;
-            let ws: Vec<(Workspace, String)> = memberships::table
-                .inner_join(ws_table::table)
-                .filter(memberships::user_id.eq(&id))
-                .order(ws_table::slug.asc())
-                .select((Workspace::as_select(), memberships::role))
-                .load(c)?;
+            let ws = users::workspaces_of(c, &id)?;
             Ok((user, ws))
         })
         .await?;

@@ -2,6 +2,9 @@
 //! visible labels and buttons, as a person would. Every page of the journey is checked
 //! with axe-core (zero serious or critical violations) and saved as a full-page
 //! screenshot under `$CARGO_TARGET_DIR/e2e/` (default `target/e2e/`), a CI artifact.
+//! On the main pages it also takes README's screenshots (see `screenshots.rs`): kept in
+//! the e2e folder as `readme-*.png`, and written to `docs/screenshots/` with
+//! `KEYHOLD_SCREENSHOTS=write`.
 //!
 //! Needs `chromium` and `chromedriver` on the `PATH` (Debian: `chromium chromium-driver`)
 //! and `KEYHOLD_AXE_JS` pointing at axe-core's `axe.min.js` (`npm install axe-core@4`); see
@@ -19,6 +22,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp};
+use crate::screenshots::Shots;
 
 /// How long to wait for a page, an element or a text (a loaded 2-core machine is slow).
 const WAIT: Duration = Duration::from_secs(10);
@@ -252,6 +256,19 @@ struct Browser {
     secrets: Vec<String>,
     /// Time spent injecting and running axe-core.
     axe_time: std::cell::Cell<Duration>,
+    /// README's screenshots, written when the journey has passed.
+    shots: Shots,
+}
+
+/// How one of README's screenshots shows its page.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// The top of the page at a desktop's 1280 × 900.
+    Desktop,
+    /// The top of the page at a phone's 390 × 844.
+    Phone,
+    /// As `Desktop`, in the dark color scheme.
+    Dark,
 }
 
 impl Browser {
@@ -315,6 +332,27 @@ impl Browser {
                     .await;
             }
             tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Reloads the page until its visible text holds every one of `needles` (what another
+    /// process writes, like the usage queue, shows up a little later).
+    async fn reload_until(&self, needles: &[&str]) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.body_text().await;
+            if needles.iter().all(|n| text.contains(n)) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let missing: Vec<_> = needles.iter().filter(|n| !text.contains(*n)).collect();
+                self.fail(&format!(
+                    "after reloading, the page does not show {missing:?}"
+                ))
+                .await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.c.refresh().await.expect("reload the page");
         }
     }
 
@@ -653,6 +691,82 @@ impl Browser {
         let _ = self.c.set_window_size(1280, 900).await;
     }
 
+    /// Resizes the window until the page's viewport is `width` × `height` CSS pixels (the
+    /// window is larger than its viewport by an amount the page cannot see).
+    async fn viewport(&self, width: u32, height: u32) {
+        let want = (u64::from(width), u64::from(height));
+        let (mut w, mut h) = want;
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            let _ = self.c.set_window_size(w as u32, h as u32).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let Some(inner) = self
+                .two_numbers("return [window.innerWidth, window.innerHeight];")
+                .await
+            else {
+                continue;
+            };
+            if inner == want {
+                return;
+            }
+            seen.push(inner);
+            w = (w + want.0).saturating_sub(inner.0);
+            h = (h + want.1).saturating_sub(inner.1);
+        }
+        self.fail(&format!(
+            "the viewport cannot be set to {width} × {height} (it was {seen:?})"
+        ))
+        .await;
+    }
+
+    /// Takes README's screenshot `<name>.png` of the current page (already checked by
+    /// `step` or `page`): its top, at the size and in the scheme of `view`.
+    async fn readme_shot(&mut self, name: &str, view: View) {
+        self.readme_shot_at(name, view, None).await;
+    }
+
+    /// As `readme_shot`, scrolled down to the card holding the element `at` (a CSS
+    /// selector) when given.
+    async fn readme_shot_at(&mut self, name: &str, view: View, at: Option<&str>) {
+        let (width, height) = if view == View::Phone {
+            (390, 844)
+        } else {
+            (1280, 900)
+        };
+        self.viewport(width, height).await;
+        if view == View::Dark {
+            self.color_scheme("dark").await;
+        }
+        // Without a focus ring, a blinking caret or the page's scroll bar (phones and many
+        // desktops show none); from the top or from the card asked for.
+        let scrolled = self
+            .c
+            .execute(
+                "document.documentElement.style.scrollbarWidth = 'none';
+                 if (document.activeElement) document.activeElement.blur();
+                 var at = arguments[0] && document.querySelector(arguments[0]);
+                 var card = at && (at.closest('.card') || at);
+                 window.scrollTo(0, card ? card.getBoundingClientRect().top + window.scrollY - 16 : 0);
+                 return !arguments[0] || !!at;",
+                vec![json!(at)],
+            )
+            .await
+            .expect("prepare a screenshot");
+        if scrolled != json!(true) {
+            self.fail(&format!("no {at:?} to scroll to for {name}"))
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let png = self.c.screenshot().await.expect("a screenshot");
+        self.js("document.documentElement.style.scrollbarWidth = ''; return null;")
+            .await;
+        if view == View::Dark {
+            self.color_scheme("light").await;
+        }
+        let _ = self.c.set_window_size(1280, 900).await;
+        self.shots.add(&format!("{name}.png"), png);
+    }
+
     /// One step: checks the page (secrets, axe), asserts its visible text, and keeps
     /// a screenshot.
     async fn step(&mut self, shot: &str, expect: &[&str]) {
@@ -726,6 +840,7 @@ async fn the_main_journey_works_in_a_real_browser() {
         axe_notes: Vec::new(),
         secrets: Vec::new(),
         axe_time: Default::default(),
+        shots: Shots::default(),
     };
 
     // axe-core really reports: a page with an image without alt text fails.
@@ -741,8 +856,9 @@ async fn the_main_journey_works_in_a_real_browser() {
             .any(|v| v["id"] == "image-alt" && v["impact"] == "critical"),
         "axe-core should flag an image without alt text: {found:?}"
     );
-    let global_key = format!("sk-proj-PLATFORM-{}", uuid::Uuid::new_v4().simple());
-    let canary = format!("sk-proj-CANARY-{}", uuid::Uuid::new_v4().simple());
+    // Unique to this run, but their masks (on README's screenshots) end in fixed words.
+    let global_key = format!("sk-proj-PLATFORM-{}-main", uuid::Uuid::new_v4().simple());
+    let canary = format!("sk-proj-CANARY-{}-demo", uuid::Uuid::new_v4().simple());
     b.secrets.push(global_key.clone());
     b.secrets.push(canary.clone());
 
@@ -760,6 +876,7 @@ async fn the_main_journey_works_in_a_real_browser() {
         &["Set up Keyhold", "Create the first platform admin"],
     )
     .await;
+    b.readme_shot("01-setup", View::Desktop).await;
     b.press("Create admin account").await;
     b.step(
         "02-admin-overview",
@@ -789,6 +906,7 @@ async fn the_main_journey_works_in_a_real_browser() {
         ],
     )
     .await;
+    b.readme_shot("02-integrations", View::Desktop).await;
 
     // 3. The admin creates a workspace and invites an owner and a member.
     b.follow("Workspaces").await;
@@ -813,6 +931,7 @@ async fn the_main_journey_works_in_a_real_browser() {
         ],
     )
     .await;
+    b.readme_shot("03-workspace", View::Desktop).await;
     let mut links = Vec::new();
     for email in [OWNER, MEMBER] {
         let mail = app
@@ -862,6 +981,51 @@ async fn the_main_journey_works_in_a_real_browser() {
         !b.body_text().await.contains(&canary),
         "the key itself is shown"
     );
+    b.readme_shot_at("04-owner-keys", View::Desktop, Some("#p-openai"))
+        .await;
+    b.readme_shot("04-owner-keys-phone", View::Phone).await;
+
+    // ...and an API token for a program: shown once, then only its prefix.
+    b.follow("Access tokens").await;
+    b.fill("Name", "Support bot").await;
+    b.press("Create token").await;
+    b.expect_text(&["Your new token “Support bot”", "Copy it now"])
+        .await;
+    let api_token = b
+        .displayed("//code[@id='new-token']", "the new token")
+        .await
+        .text()
+        .await
+        .expect("the new token's text");
+    assert!(api_token.starts_with("kh_"), "a token: {}", api_token.len());
+    b.secrets.push(api_token.clone());
+    b.follow("Access tokens").await;
+    b.step("token-list", &["Support bot", "Active", "Olive Owner"])
+        .await;
+    b.readme_shot("05-tokens", View::Desktop).await;
+
+    // The program's call (README's curl) is answered with the workspace key.
+    let answer = reqwest::Client::new()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&api_token)
+        .json(&json!({
+            "model": "openai/gpt-4o-mini",
+            "messages": [{ "role": "user", "content": "Hi" }],
+        }))
+        .send()
+        .await
+        .expect("call the API with the token");
+    assert_eq!(answer.status(), reqwest::StatusCode::OK, "the API call");
+    let answer: Value = answer.json().await.expect("a JSON answer");
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        json!("mock answer to: Hi")
+    );
+    assert_eq!(
+        last_chat_key(&app).as_deref(),
+        Some(canary.as_str()),
+        "the workspace key answered the token's call"
+    );
     b.sign_out().await;
 
     // 5. The member accepts in a fresh session and chats: the workspace key answers.
@@ -891,6 +1055,8 @@ async fn the_main_journey_works_in_a_real_browser() {
         ],
     )
     .await;
+    b.readme_shot("06-chat", View::Desktop).await;
+    b.readme_shot("06-chat-dark", View::Dark).await;
     assert_eq!(
         last_chat_key(&app).as_deref(),
         Some(canary.as_str()),
@@ -950,6 +1116,24 @@ async fn the_main_journey_works_in_a_real_browser() {
         .await
         .expect("the owner is told that BYOK was turned off");
     assert!(!mail.shows(&canary) && !mail.shows(&global_key));
+    b.sign_out().await;
+
+    // 7. The owner sees the workspace's usage (two calls on its key, one on the platform's,
+    // once the usage queue has recorded them) and its audit log.
+    b.sign_in(OWNER).await;
+    b.follow("Usage").await;
+    b.reload_until(&["on the platform key and 2 on workspace keys"])
+        .await;
+    b.step("13-owner-usage", &["Usage", "By provider and key source"])
+        .await;
+    b.readme_shot("07-usage", View::Desktop).await;
+    b.follow("Audit log").await;
+    b.step(
+        "14-owner-audit",
+        &["Audit log", "api_token.created", "invitation.accepted"],
+    )
+    .await;
+    b.readme_shot("08-audit", View::Desktop).await;
 
     driver.close(b.c.clone()).await;
     drop(driver);
@@ -962,14 +1146,17 @@ async fn the_main_journey_works_in_a_real_browser() {
         "axe-core found serious or critical violations:\n{}",
         b.axe_failures.join("\n")
     );
+    // Only a journey that passed writes README's screenshots.
+    let shots = std::mem::take(&mut b.shots).finish(&dir);
     let _ = writeln!(
         std::io::stderr(),
         "browser journey: {} pages checked with axe-core (light and dark), 0 serious or critical violations, \
-         {} minor/moderate (axe took {:.1} s); screenshots in {}; {:.1} s",
+         {} minor/moderate (axe took {:.1} s); screenshots in {}, README's in {}; {:.1} s",
         b.axe_pages.len(),
         b.axe_notes.len(),
         b.axe_time.get().as_secs_f64(),
         dir.display(),
+        shots.display(),
         started.elapsed().as_secs_f64()
     );
 }

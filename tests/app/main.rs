@@ -41,6 +41,7 @@ mod previews;
 mod process;
 mod propagation;
 mod provider_misbehaves;
+mod screenshots;
 mod sdk;
 mod sessions;
 mod token_revocation;

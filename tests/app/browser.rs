@@ -263,9 +263,9 @@ struct Browser {
 /// How one of README's screenshots shows its page.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum View {
-    /// The top of the page at a desktop's 1280 × 900.
+    /// A desktop's 1280 × 900.
     Desktop,
-    /// The top of the page at a phone's 390 × 844.
+    /// A phone's 390 × 844.
     Phone,
     /// As `Desktop`, in the dark color scheme.
     Dark,
@@ -720,7 +720,8 @@ impl Browser {
     }
 
     /// Takes README's screenshot `<name>.png` of the current page (already checked by
-    /// `step` or `page`): its top, at the size and in the scheme of `view`.
+    /// `step` or `page`): its top, at the size and in the scheme of `view` (the viewport,
+    /// not the whole page, so that each picture stays small).
     async fn readme_shot(&mut self, name: &str, view: View) {
         self.readme_shot_at(name, view, None).await;
     }

@@ -47,3 +47,4 @@ mod token_revocation;
 mod usage_pages;
 mod usage_queue;
 mod usage_rollup;
+mod vertex_tokens;

@@ -42,6 +42,7 @@ mod process;
 mod propagation;
 mod provider_misbehaves;
 mod sdk;
+mod seed_demo;
 mod sessions;
 mod token_revocation;
 mod usage_pages;

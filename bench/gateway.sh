@@ -20,6 +20,16 @@
 #   5. prints a per-target table (medians over rounds, spread = (max-min)/median), then
 #      bench/judge.py the budget table with a verdict per budget.
 #
+# Bedrock round (BEDROCK=1, non-streaming): a second nginx (bench/bedrock-mock.nginx.conf,
+#   :18081) answers Converse with a fixed body; the SQLite Keyhold is seeded with
+#   `seed-demo --bedrock` (a global Bedrock key, sealed as the admin's page seals one) and
+#   KEYHOLD_PROVIDER_BEDROCK_BASE_URL points at that mock. Target `keyhold_bedrock` is the
+#   same Keyhold process and the same wrk load with "model": "bedrock/$BEDROCK_MODEL": the
+#   call is translated to Converse, SigV4-signed and its answer translated back. It runs in
+#   the same interleaved rounds, and the summary prints its req/s, p50/p99 and CPU us per
+#   call beside the OpenAI-wire `keyhold` target. nginx does not verify signatures (the
+#   test suite does); the only budget is 0 socket errors and 0 non-2xx, the rest is a figure.
+#
 # Budgets checked (SPEC §12; STREAM=1 uses the streaming CPU budget)
 #   Keyhold/passproxy req/s at 64 conns >= 0.9; zero socket errors and zero non-2xx on every
 #   target (a reference that errs makes the ratio meaningless); CPU <= 80 us/request at 64
@@ -43,6 +53,9 @@
 #   bench/gateway.sh                    # non-streaming, 3 rounds x 1/8/64 conns x 10 s
 #   STREAM=1 bench/gateway.sh           # SSE: mock .../stream/v1, "stream": true
 #   DURATION=5 REPS=1 CONCURRENCY=64 SKIP_BUILD=1 bench/gateway.sh   # quick look
+#   BEDROCK=1 bench/gateway.sh          # + the Bedrock round (keyhold_bedrock)
+#   KH_PROFILE=debug SKIP_BUILD=1 PASSPROXY=0 BACKEND=sqlite BEDROCK=1 DURATION=3 REPS=1 \
+#     STARTUP_REPS=1 bench/gateway.sh   # the harness on a debug build: answers, no figures
 #   WITH_LITELLM=1 bench/gateway.sh     # afterwards, the shared harness with LiteLLM beside
 #                                       # Keyhold (installs litellm into a venv; slow)
 #
@@ -60,6 +73,12 @@
 #   KH_LOG [file]: where Keyhold's per-request log line goes (a file in the run directory,
 #   as a deployment writing to disk; "null" for /dev/null); NO_INSTALL [0]: fail instead
 #   of apt-get installing wrk/nginx/curl.
+#   KH_PROFILE [release]: the cargo profile Keyhold is built with and run from
+#   ($CARGO_TARGET_DIR/<profile>/keyhold; "debug" = `cargo build`) — anything but release
+#   makes the figures meaningless, it only checks the harness; KH_BIN: a prebuilt Keyhold to
+#   run instead (not built); PP_BIN: the same for passproxy; PASSPROXY [1]: 0 leaves
+#   passproxy out (its budgets are then NOT TAKEN); BEDROCK [0]: 1 adds the Bedrock round;
+#   BEDROCK_MODEL [anthropic.claude-3-5-haiku-20241022-v1:0]: a catalogue Bedrock model.
 #
 # Bounds and cleanup: every wrk run stops after DURATION s (and is killed by `timeout`
 #   30 s later); every readiness poll gives up after STARTUP_TIMEOUT s; the RSS sampler is
@@ -100,6 +119,13 @@ PP_BUILD="${PP_BUILD:-fast}"
 BACKEND="${BACKEND:-both}"
 PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
 KH_PG_PORT="${KH_PG_PORT:-18093}"
+KH_PROFILE="${KH_PROFILE:-release}"
+PASSPROXY="${PASSPROXY:-1}"
+BEDROCK="${BEDROCK:-0}"
+BEDROCK_MODEL="${BEDROCK_MODEL:-anthropic.claude-3-5-haiku-20241022-v1:0}"
+BEDROCK_PORT=18081   # fixed in bench/bedrock-mock.nginx.conf
+[ "$BEDROCK" = 1 ] && [ "$STREAM" = 1 ] &&
+  { echo "BEDROCK=1 is non-streaming only: the nginx mock cannot send AWS event-stream frames" >&2; exit 2; }
 case "$BACKEND" in sqlite|postgres|both) ;; *) echo "BACKEND must be sqlite, postgres or both" >&2; exit 2 ;; esac
 case "$PP_BUILD" in
   release) PP_CARGO=(--release) ;;
@@ -127,6 +153,9 @@ post_code() {   # url authheader bodyfile -> http code
   curl -s -o /dev/null -w '%{http_code}' --max-time 3 -X POST -H "$2" \
     -H 'Content-Type: application/json' --data-binary @"$3" "$1" 2>/dev/null || true
 }
+mib() {         # kb -> "N MiB", or "unreadable" for an empty reading
+  if [ -n "$1" ]; then echo "$(($1 / 1024)) MiB"; else echo unreadable; fi
+}
 wait_200() {    # url auth body timeout_s -> ms until the first 200 (rc 1 on timeout)
   local t0 deadline; t0=$(now_ms); deadline=$((t0 + $4 * 1000))
   while [ "$(now_ms)" -lt "$deadline" ]; do
@@ -142,24 +171,33 @@ need_tools wrk nginx curl python3
   die "shared bench files not found under $SHARED (set SHARED=)"
 
 # ---------------------------------------------------------------- build
-if [ "$SKIP_BUILD" != 1 ]; then
-  log "building Keyhold (release: fat LTO, codegen-units=1) ..."
-  (cd "$REPO" && cargo build --release --bin keyhold) >&2
+if [ "$SKIP_BUILD" != 1 ] && [ -z "${KH_BIN:-}" ]; then
+  case "$KH_PROFILE" in
+    release) log "building Keyhold (release: fat LTO, codegen-units=1) ..."; KH_CARGO=(--release) ;;
+    debug) log "building Keyhold (debug: the harness only, figures meaningless) ..."; KH_CARGO=() ;;
+    *) log "building Keyhold (profile $KH_PROFILE) ..."; KH_CARGO=(--profile "$KH_PROFILE") ;;
+  esac
+  (cd "$REPO" && cargo build "${KH_CARGO[@]}" --bin keyhold) >&2
+fi
+if [ "$SKIP_BUILD" != 1 ] && [ -z "${PP_BIN:-}" ] && [ "$PASSPROXY" = 1 ]; then
   log "building passproxy (shared limit crate, $PP_BUILD build) into $LIMIT_TARGET_DIR ..."
   CARGO_TARGET_DIR="$LIMIT_TARGET_DIR" cargo build "${PP_CARGO[@]}" --locked \
     --manifest-path "$SHARED/limit/Cargo.toml" --bin passproxy >&2
 fi
-KH_BIN="$TARGET_DIR/release/keyhold"
-PP_BIN="$LIMIT_TARGET_DIR/$PP_BUILD/passproxy"
-[ -x "$KH_BIN" ] || die "$KH_BIN missing (run without SKIP_BUILD=1)"
-[ -x "$PP_BIN" ] || die "$PP_BIN missing (run without SKIP_BUILD=1)"
-for p in "$KH_PORT" "$PP_PORT" $([ "$BACKEND" = both ] && echo "$KH_PG_PORT"); do port_busy "$p" && die "port $p is already in use" || true; done
+KH_BIN="${KH_BIN:-$TARGET_DIR/$KH_PROFILE/keyhold}"
+PP_BIN="${PP_BIN:-$LIMIT_TARGET_DIR/$PP_BUILD/passproxy}"
+[ -x "$KH_BIN" ] || die "$KH_BIN missing (run without SKIP_BUILD=1, or set KH_BIN)"
+[ "$PASSPROXY" != 1 ] || [ -x "$PP_BIN" ] || die "$PP_BIN missing (run without SKIP_BUILD=1, or set PP_BIN)"
+[ "$KH_PROFILE" = release ] || log "WARNING: Keyhold built with profile $KH_PROFILE: the figures are meaningless"
+for p in "$KH_PORT" $([ "$PASSPROXY" = 1 ] && echo "$PP_PORT") $([ "$BACKEND" = both ] && echo "$KH_PG_PORT"); do port_busy "$p" && die "port $p is already in use" || true; done
 
 # ---------------------------------------------------------------- bodies
 MOCK="http://127.0.0.1:$MOCK_PORT"
 if [ "$STREAM" = 1 ]; then FLAG=true; UP_BASE="$MOCK/stream/v1"; else FLAG=false; UP_BASE="$MOCK/v1"; fi
 BODY="$RUN/body.json"
 printf '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":16,"temperature":0,"stream":%s}\n' "$FLAG" >"$BODY"
+BODY_BEDROCK="$RUN/body-bedrock.json"   # the same request for a Bedrock model
+sed "s|\"model\":\"gpt-4o-mini\"|\"model\":\"bedrock/$BEDROCK_MODEL\"|" "$BODY" >"$BODY_BEDROCK"
 
 # ---------------------------------------------------------------- mock upstream
 if [ "$(curl -s --max-time 2 "$MOCK/health" || true)" = ok ]; then
@@ -176,6 +214,25 @@ else
 fi
 [ "$(post_code "$UP_BASE/chat/completions" "X-Bench: 1" "$BODY")" = 200 ] || die "mock chat endpoint is not 200"
 
+# ---------------------------------------------------------------- mock Bedrock (BEDROCK=1)
+BEDROCK_MOCK="http://127.0.0.1:$BEDROCK_PORT"
+if [ "$BEDROCK" = 1 ]; then
+  if [ "$(curl -s --max-time 2 "$BEDROCK_MOCK/health" || true)" = ok ]; then
+    log "mock Bedrock already answering on :$BEDROCK_PORT (reused, left running)"
+  else
+    port_busy "$BEDROCK_PORT" && die "port $BEDROCK_PORT busy but not the Bedrock mock"
+    mkdir -p "$RUN/bedrock-nginx/logs" "$RUN/bedrock-nginx/tmp"
+    nginx -p "$RUN/bedrock-nginx" -e "$RUN/bedrock-nginx/logs/error.log" -c "$REPO/bench/bedrock-mock.nginx.conf" \
+      -g 'daemon off;' >"$RUN/bedrock-nginx/stdout.log" 2>&1 &
+    STARTED+=("$!:nginx")
+    for _ in $(seq 1 50); do [ "$(curl -s --max-time 1 "$BEDROCK_MOCK/health" || true)" = ok ] && break; sleep 0.1; done
+    [ "$(curl -s --max-time 2 "$BEDROCK_MOCK/health" || true)" = ok ] || die "mock Bedrock did not start ($RUN/bedrock-nginx/logs)"
+    log "mock Bedrock: nginx pid ${STARTED[-1]%%:*}"
+  fi
+  [ "$(post_code "$BEDROCK_MOCK/model/$BEDROCK_MODEL/converse" "X-Bench: 1" "$BODY")" = 200 ] ||
+    die "mock Bedrock converse endpoint is not 200"
+fi
+
 # ---------------------------------------------------------------- keyhold
 KH_DB="sqlite://$RUN/keyhold.db"
 if [ "$BACKEND" != sqlite ]; then
@@ -189,9 +246,12 @@ export KEYHOLD_DATABASE_URL="$KH_DB" KEYHOLD_DATA_DIR="$RUN/data" \
   KEYHOLD_SESSION_SECRET="gateway-bench-session-secret-0123456789abcdef" \
   KEYHOLD_BIND="127.0.0.1:$KH_PORT" KEYHOLD_PUBLIC_URL="http://127.0.0.1:$KH_PORT" \
   KEYHOLD_PROVIDER_OPENAI_BASE_URL="$UP_BASE" KEYHOLD_WORKERS="$WORKERS"
+# Bedrock's runtime and control plane at the mock (the key's region still signs).
+[ "$BEDROCK" = 1 ] && export KEYHOLD_PROVIDER_BEDROCK_BASE_URL="$BEDROCK_MOCK"
 unset KEYHOLD_SMTP_URL RUST_LOG
 mkdir -p "$RUN/data"
-TOKEN="$("$KH_BIN" seed-demo --workspaces "$SEED_WORKSPACES" --keys "$SEED_KEYS" --audit "$SEED_AUDIT" --token-only)"
+TOKEN="$("$KH_BIN" seed-demo --workspaces "$SEED_WORKSPACES" --keys "$SEED_KEYS" --audit "$SEED_AUDIT" --token-only \
+  $([ "$BEDROCK" = 1 ] && echo --bedrock))"
 [[ "$TOKEN" == kh_* ]] || die "seed-demo printed no token"
 KH_URL="http://127.0.0.1:$KH_PORT/v1/chat/completions"
 PP_URL="http://127.0.0.1:$PP_PORT/v1/chat/completions"
@@ -208,19 +268,30 @@ for r in $(seq 1 "$STARTUP_REPS"); do
     { tail -20 "$RUN/keyhold.log" >&2 || true; die "keyhold: no 200 within ${STARTUP_TIMEOUT}s"; }
   sleep 2; kb=$(rss_kb "$KH_PID")
   STARTUP_MS+=("$ms"); IDLE_KB+=("${kb:--}")   # "-": the reading was not taken
-  log "keyhold start #$r: first 200 after $ms ms, idle RSS ${kb:+$((kb / 1024)) MiB}${kb:-unreadable} (pid $KH_PID)"
+  log "keyhold start #$r: first 200 after $ms ms, idle RSS $(mib "$kb") (pid $KH_PID)"
   if [ "$r" -lt "$STARTUP_REPS" ]; then
     stop_pid "$KH_PID" "$KH_BIN"; forget "$KH_PID"
     for _ in $(seq 1 100); do port_busy "$KH_PORT" || break; sleep 0.05; done
   fi
 done
 
+if [ "$BEDROCK" = 1 ]; then
+  [ "$(post_code "$KH_URL" "$KH_AUTH" "$BODY_BEDROCK")" = 200 ] ||
+    { tail -20 "$RUN/keyhold.log" >&2 || true; die "keyhold: no 200 for bedrock/$BEDROCK_MODEL"; }
+  log "keyhold: 200 for bedrock/$BEDROCK_MODEL through the Bedrock mock"
+fi
+
 # ---------------------------------------------------------------- passproxy
-BIND="127.0.0.1:$PP_PORT" WORKERS="$WORKERS" UPSTREAM_BASE="$UP_BASE" "$PP_BIN" >"$RUN/passproxy.log" 2>&1 &
-PP_PID=$!; STARTED+=("$PP_PID:$PP_BIN")
-PP_MS=$(wait_200 "$PP_URL" "$PP_AUTH" "$BODY" "$STARTUP_TIMEOUT") || die "passproxy: no 200 within ${STARTUP_TIMEOUT}s"
-sleep 2; kb=$(rss_kb "$PP_PID"); PP_IDLE_KB=${kb:--}
-log "passproxy ($PP_BUILD build): first 200 after $PP_MS ms, idle RSS ${kb:+$((kb / 1024)) MiB}${kb:-unreadable} (pid $PP_PID)"
+PP_MS="-"; PP_IDLE_KB="-"; PP_PID=""
+if [ "$PASSPROXY" = 1 ]; then
+  BIND="127.0.0.1:$PP_PORT" WORKERS="$WORKERS" UPSTREAM_BASE="$UP_BASE" "$PP_BIN" >"$RUN/passproxy.log" 2>&1 &
+  PP_PID=$!; STARTED+=("$PP_PID:$PP_BIN")
+  PP_MS=$(wait_200 "$PP_URL" "$PP_AUTH" "$BODY" "$STARTUP_TIMEOUT") || die "passproxy: no 200 within ${STARTUP_TIMEOUT}s"
+  sleep 2; kb=$(rss_kb "$PP_PID"); PP_IDLE_KB=${kb:--}
+  log "passproxy ($PP_BUILD build): first 200 after $PP_MS ms, idle RSS $(mib "$kb") (pid $PP_PID)"
+else
+  log "PASSPROXY=0: passproxy left out (its budgets are NOT TAKEN)"
+fi
 
 # ---------------------------------------------------------------- keyhold on PostgreSQL (BACKEND=both)
 if [ "$BACKEND" = both ]; then
@@ -238,11 +309,19 @@ if [ "$BACKEND" = both ]; then
   log "keyhold on PostgreSQL: first 200 after $ms ms (pid $KH_PG_PID)"
 fi
 
-declare -A URL AUTH PID
+declare -A URL AUTH PID BODYF
 URL[direct]="$UP_BASE/chat/completions"; AUTH[direct]="X-Bench: direct"; PID[direct]=""
 URL[passproxy]="$PP_URL"; AUTH[passproxy]="$PP_AUTH"; PID[passproxy]="$PP_PID"
 URL[keyhold]="$KH_URL"; AUTH[keyhold]="$KH_AUTH"; PID[keyhold]="$KH_PID"
-TARGETS=(direct passproxy keyhold)
+TARGETS=(direct)
+[ "$PASSPROXY" = 1 ] && TARGETS+=(passproxy)
+TARGETS+=(keyhold)
+if [ "$BEDROCK" = 1 ]; then
+  # The same Keyhold process and token, a Bedrock model: CPU per call is that process's.
+  URL[keyhold_bedrock]="$KH_URL"; AUTH[keyhold_bedrock]="$KH_AUTH"; PID[keyhold_bedrock]="$KH_PID"
+  BODYF[keyhold_bedrock]="$BODY_BEDROCK"
+  TARGETS+=(keyhold_bedrock)
+fi
 if [ "$BACKEND" = both ]; then
   URL[keyhold_pg]="$KH_PG_URL"; AUTH[keyhold_pg]="Authorization: Bearer $PG_TOKEN"; PID[keyhold_pg]="$KH_PG_PID"
   TARGETS+=(keyhold_pg)
@@ -264,7 +343,7 @@ run_one() {   # rep conc target warm(0|1)
     SAMPLER_PID=$!
   fi
   s0=$(cpu_snapshot)
-  out=$(WRK_BODY_FILE="$BODY" timeout $((dur + 30)) wrk -t"$th" -c"$c" -d"${dur}s" --timeout "${WRK_TIMEOUT}s" \
+  out=$(WRK_BODY_FILE="${BODYF[$n]:-$BODY}" timeout $((dur + 30)) wrk -t"$th" -c"$c" -d"${dur}s" --timeout "${WRK_TIMEOUT}s" \
         -s "$WRK_LUA" -H "${AUTH[$n]}" "${URL[$n]}" 2>"$RUN/wrk.stderr" || true)
   s1=$(cpu_snapshot)
   [ -n "$pid" ] && cpu1=$(cpu_ticks "$pid")
@@ -292,7 +371,7 @@ d.update(rep=rep, conc=c, target=n, rss_peak_kb=int(peak) if peak and samples el
 print(json.dumps(d))
 PY
   fi
-  python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).readlines()[-1]); print("[run] round %d c=%-3d %-9s %s" % (d["rep"], d["conc"], d["target"], "NOT TAKEN: " + d["missing"])) if "missing" in d else print("[run] round %d c=%-3d %-9s %8.0f req/s  p50 %6.3f ms  p99 %7.3f ms  err %d  non-2xx %s  cpu %s us/req  idle %4.1f%% steal %4.1f%%" % (d["rep"], d["conc"], d["target"], d["rps"], d["lat_p50_us"]/1e3, d["lat_p99_us"]/1e3, d["errors"], d["non2xx"], "%.0f" % d["cpu_us_per_req"] if d["cpu_us_per_req"] is not None else "-", d["host_idle_pct"], d["host_steal_pct"]))' "$RES" >&2
+  python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).readlines()[-1]); print("[run] round %d c=%-3d %-15s %s" % (d["rep"], d["conc"], d["target"], "NOT TAKEN: " + d["missing"])) if "missing" in d else print("[run] round %d c=%-3d %-15s %8.0f req/s  p50 %6.3f ms  p99 %7.3f ms  err %d  non-2xx %s  cpu %s us/req  idle %4.1f%% steal %4.1f%%" % (d["rep"], d["conc"], d["target"], d["rps"], d["lat_p50_us"]/1e3, d["lat_p99_us"]/1e3, d["errors"], d["non2xx"], "%.0f" % d["cpu_us_per_req"] if d["cpu_us_per_req"] is not None else "-", d["host_idle_pct"], d["host_steal_pct"]))' "$RES" >&2
 }
 
 # ---------------------------------------------------------------- run
@@ -310,7 +389,7 @@ done
 if [ "$BACKEND" = postgres ]; then
   USAGE_ROWS="(PostgreSQL)"
 else
-  USAGE_ROWS=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from usage_events").fetchone()[0])' "$RUN/keyhold.db" 2>/dev/null || echo "?")
+  USAGE_ROWS=$(python3 -c 'import sqlite3, sys; print(", ".join("%s %d" % r for r in sqlite3.connect(sys.argv[1]).execute("select provider, count(*) from usage_events group by provider order by provider")) or "0")' "$RUN/keyhold.db" 2>/dev/null || echo "?")
 fi
 log "load after the run: $(cut -d' ' -f1-3 /proc/loadavg); usage_events rows written by keyhold: $USAGE_ROWS"
 

@@ -5,8 +5,13 @@ budgets whose connection count was not run are recorded NOT TAKEN, never skipped
 
     gateway_summary.py --results R --budgets B --stream 0|1 --reps N --concurrency "1 8 64"
         --startup-ms "412 398 405" --idle-kb "17000 - 17100" --pp-ms 30 --pp-idle-kb 9000
-        --pp-build release [--targets "direct passproxy keyhold keyhold_pg" --backend both]
+        --pp-build release [--targets "direct passproxy keyhold keyhold_pg keyhold_bedrock"
+        --backend both]
 ("-" in --idle-kb / --pp-idle-kb: that reading was not taken.)
+
+keyhold_bedrock (BEDROCK=1) is the same Keyhold calling a Bedrock model: its only budget is
+the errors + non-2xx line every target gets; its req/s, latency and CPU per call are printed
+beside the OpenAI-wire keyhold target as figures.
 """
 import argparse
 import json
@@ -14,7 +19,7 @@ import statistics as st
 
 from judge import Budgets, number
 
-TARGETS = ("direct", "passproxy", "keyhold")  # + keyhold_pg with --backend both
+TARGETS = ("direct", "passproxy", "keyhold")  # + keyhold_pg (--backend both), keyhold_bedrock
 HI, LO = 64, 1  # the connection counts SPEC §12 names
 
 
@@ -71,7 +76,7 @@ def main():
         print("keyhold runs on %s" % ("PostgreSQL" if a.backend == "postgres" else "SQLite"))
     else:
         print("keyhold on SQLite, keyhold_pg on PostgreSQL (same build, same rounds)")
-    print("%-10s %4s %9s %6s %8s %6s %8s %6s %8s %7s %6s %7s" % (
+    print("%-15s %4s %9s %6s %8s %6s %8s %6s %8s %7s %6s %7s" % (
         "target", "conc", "req/s", "sprd%", "p50 ms", "sprd%", "p99 ms", "sprd%", "cpu us/r", "peakMiB",
         "errors", "non-2xx"))
     for t in targets:
@@ -85,7 +90,7 @@ def main():
             cpu = [r["cpu_us_per_req"] for r in s if r["cpu_us_per_req"] is not None]
             rss = [r["rss_peak_kb"] for r in s if r.get("rss_peak_kb")]
             n2 = [r["non2xx"] for r in s]
-            print("%-10s %4d %9.0f %6.1f %8.3f %6.1f %8.3f %6.1f %8s %7s %6d %7s" % (
+            print("%-15s %4d %9.0f %6.1f %8.3f %6.1f %8.3f %6.1f %8s %7s %6d %7s" % (
                 t, c, med(rps), spread(rps), med(p50), spread(p50), med(p99), spread(p99),
                 fmt(med(cpu), "%.1f"), fmt(max(rss) / 1024 if rss else None, "%.1f"),
                 sum(r["errors"] for r in s), "?" if None in n2 else sum(n2)))
@@ -94,6 +99,9 @@ def main():
         steal = [r["host_steal_pct"] for r in good]
         print("host during runs: idle%% median %.1f (min %.1f), steal%% median %.2f (max %.2f)" % (
             med(idle), min(idle), med(steal), max(steal)))
+
+    if "keyhold_bedrock" in targets:
+        bedrock_figures(sel, concs)
 
     # Zero socket errors and zero non-2xx on every target, in every run that has numbers.
     for t in targets:
@@ -215,6 +223,32 @@ def postgres_budgets(b, sel, per_round, concs, good):
         b.not_taken(name, "VmRSS not read in every keyhold_pg run")
     else:
         b.check(name, max(r["rss_peak_kb"] for r in runs) / 1024, "<=", 80, "MiB", "", fmt="%.1f")
+
+
+def bedrock_figures(sel, concs):
+    """The Bedrock round beside the OpenAI wire, per connection count: figures, no budget."""
+    print("\nBedrock (Converse + SigV4) beside the OpenAI wire: the same Keyhold, the same rounds "
+          "(medians; a figure, not a budget)")
+    print("%4s %10s %10s %7s %16s %16s %15s %15s %9s" % (
+        "conc", "req/s bdr", "req/s oai", "ratio", "p50 ms bdr/oai", "p99 ms bdr/oai",
+        "cpu us/call bdr", "cpu us/call oai", "+cpu us"))
+    for c in concs:
+        b, o = sel("keyhold_bedrock", c), sel("keyhold", c)
+        if not b or not o:
+            print("%4d  (no keyhold or keyhold_bedrock run with numbers)" % c)
+            continue
+
+        def m(rows, key, scale=1.0):
+            return med([r[key] / scale if r[key] is not None else None for r in rows])
+
+        brps, orps = m(b, "rps"), m(o, "rps")
+        bcpu, ocpu = m(b, "cpu_us_per_req"), m(o, "cpu_us_per_req")
+        print("%4d %10.0f %10.0f %7.2f %16s %16s %15s %15s %9s" % (
+            c, brps, orps, brps / orps if orps else float("nan"),
+            "%.3f / %.3f" % (m(b, "lat_p50_us", 1e3), m(o, "lat_p50_us", 1e3)),
+            "%.3f / %.3f" % (m(b, "lat_p99_us", 1e3), m(o, "lat_p99_us", 1e3)),
+            fmt(bcpu, "%.1f"), fmt(ocpu, "%.1f"),
+            fmt(bcpu - ocpu if bcpu is not None and ocpu is not None else None, "%+.1f")))
 
 
 def read_rows(path):

@@ -107,6 +107,30 @@ case("gateway: CONCURRENCY without 1 fails", run_summary(
     "gateway_summary.py", gw_rows(), [x if x != "1 64" else "64" for x in GW]), 1)
 
 
+def bedrock_rows(non2xx=0, missing=False):
+    """The BEDROCK=1 round beside a clean run: the same process, a slower call."""
+    rows = gw_rows()
+    for c in (1, 64):
+        d = wrk_row(wrk(5000, 400, non2xx=non2xx), "1000", str(1000 + int(110 * 5000 * 10 / 1e4)), 100)
+        d.update(rep=1, conc=c, target="keyhold_bedrock", rss_peak_kb=40000, rss_samples=40,
+                 host_idle_pct=10.0, host_steal_pct=0.1)
+        if missing and c == 64:
+            d = {"rep": 1, "conc": 64, "target": "keyhold_bedrock", "missing": "wrk printed no numbers"}
+        rows.append(d)
+    return rows
+
+
+GWB = GW + ["--targets", "direct passproxy keyhold keyhold_bedrock"]
+case("gateway: clean Bedrock round passes (its CPU is a figure)", run_summary(
+    "gateway_summary.py", bedrock_rows(), GWB), 0)
+case("gateway: non-2xx in the Bedrock round fail", run_summary(
+    "gateway_summary.py", bedrock_rows(non2xx=3), GWB), 1)
+case("gateway: a Bedrock run without numbers fails", run_summary(
+    "gateway_summary.py", bedrock_rows(missing=True), GWB), 1)
+case("gateway: a Bedrock round asked for but never run fails", run_summary(
+    "gateway_summary.py", gw_rows(), GWB), 1)
+
+
 # ---------------------------------------------------------------- pages_summary.py
 def pg_rows(bounce=False):
     rows = []

@@ -85,6 +85,10 @@ enum Command {
         /// Print only the API token (for scripts).
         #[arg(long)]
         token_only: bool,
+        /// Also turn AWS Bedrock on with a global key that only a mock accepts (point
+        /// KEYHOLD_PROVIDER_BEDROCK_BASE_URL at one): the benchmark's Bedrock round.
+        #[arg(long)]
+        bedrock: bool,
     },
 }
 
@@ -273,6 +277,7 @@ fn run(command: Command) -> Result<(), ExitCode> {
             keys,
             audit: events,
             token_only,
+            bedrock,
         } => {
             let config = load_config()?;
             let mut conn = open_db(&config)?;
@@ -287,6 +292,12 @@ fn run(command: Command) -> Result<(), ExitCode> {
                     eprintln!("keyhold: seeding failed: {e}");
                     ExitCode::FAILURE
                 })?;
+            if bedrock {
+                keyhold::services::seed::seed_bedrock(&mut conn, &config.keyring).map_err(|e| {
+                    eprintln!("keyhold: seeding the Bedrock key failed: {e}");
+                    ExitCode::FAILURE
+                })?;
+            }
             if token_only {
                 println!("{}", report.token);
             } else {
@@ -296,6 +307,9 @@ fn run(command: Command) -> Result<(), ExitCode> {
                     "API token of /w/{}: {}",
                     report.first_workspace, report.token
                 );
+                if bedrock {
+                    println!("AWS Bedrock: on, with a global demo key that only a mock accepts.");
+                }
             }
             Ok(())
         }

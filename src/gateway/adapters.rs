@@ -13,6 +13,7 @@ mod vertex;
 
 use actix_web::web::Bytes;
 use reqwest::header::HeaderValue;
+use secrecy::SecretString;
 
 use super::cloud::google::TokenCache;
 use super::errors::{ErrorCode, GatewayError};
@@ -107,11 +108,29 @@ impl Adapter {
     }
 
     /// Sends one key's request (the timeout is the caller's). The credential travels only
-    /// in headers marked sensitive, so it is never printed.
+    /// in headers marked sensitive, so it is never printed. Beside the answer: the secret
+    /// derived from the credential for this call (Vertex's access token), which the answer
+    /// must be scrubbed of as much as the credential's own secrets.
     pub async fn send(
         self,
         up: &Upstream<'_>,
         key_id: &str,
+        cred: &Credential,
+        call: &Outgoing<'_>,
+    ) -> Result<(reqwest::Response, Option<SecretString>), NotSent> {
+        if let (Adapter::Vertex, Credential::Vertex(c)) = (self, cred) {
+            let (req, token) = vertex::request(up, key_id, c, call).await?;
+            let resp = up.client.execute(req).await.map_err(NotSent::Http)?;
+            return Ok((resp, Some(token)));
+        }
+        let resp = self.send_plain(up, cred, call).await?;
+        Ok((resp, None))
+    }
+
+    /// A request whose only secrets are the credential's own.
+    async fn send_plain(
+        self,
+        up: &Upstream<'_>,
         cred: &Credential,
         call: &Outgoing<'_>,
     ) -> Result<reqwest::Response, NotSent> {
@@ -137,10 +156,6 @@ impl Adapter {
                 let req = bedrock::request(up.client, c, call)?;
                 up.client.execute(req).await.map_err(NotSent::Http)
             }
-            (Adapter::Vertex, Credential::Vertex(c)) => {
-                let req = vertex::request(up, key_id, c, call).await?;
-                up.client.execute(req).await.map_err(NotSent::Http)
-            }
             _ => Err(NotSent::Failed(wrong_kind())),
         }
     }
@@ -154,10 +169,7 @@ impl Adapter {
 
     /// The authentication headers of an API key's test, `None` when the key cannot be a
     /// header value (so it is not a key).
-    pub fn test_headers(
-        self,
-        secret: &secrecy::SecretString,
-    ) -> Option<reqwest::header::HeaderMap> {
+    pub fn test_headers(self, secret: &SecretString) -> Option<reqwest::header::HeaderMap> {
         match self {
             Adapter::Anthropic { version } => anthropic::headers(secret, version).ok(),
             _ => openai::headers(secret).ok(),

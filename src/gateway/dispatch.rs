@@ -188,15 +188,16 @@ fn open(state: &Ctx, provider: &Provider, key: &SealedKey) -> Result<Credential,
     }
 }
 
-/// The secret parts of a credential, for the scrubber.
-fn secrets_of(cred: Credential) -> Secrets {
+/// The secret parts of a credential and what the call derived from it, for the scrubber.
+fn secrets_of(cred: Credential, derived: Option<SecretString>) -> Secrets {
     match cred {
-        Credential::ApiKey(k) => Secrets::one(k),
+        Credential::ApiKey(k) => Secrets::new(std::iter::once(k).chain(derived)),
         other => Secrets::new(
             other
                 .secret_parts()
                 .into_iter()
-                .map(|s| SecretString::from(s.to_owned())),
+                .map(|s| SecretString::from(s.to_owned()))
+                .chain(derived),
         ),
     }
 }
@@ -321,7 +322,7 @@ pub async fn send(
             ));
         };
         match outcome {
-            Ok(Ok(resp)) => {
+            Ok(Ok((resp, derived))) => {
                 served = true;
                 let status = resp.status().as_u16();
                 if rejects_key(adapter, &resp) {
@@ -363,7 +364,7 @@ pub async fn send(
                             key_id: key.id.clone(),
                             source: key.source,
                             started,
-                            secrets: secrets_of(cred),
+                            secrets: secrets_of(cred, derived),
                         });
                     }
                 }

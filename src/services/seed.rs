@@ -15,6 +15,7 @@ use crate::db::schema::{
 };
 use crate::db::{DbConn, now, write_tx};
 use crate::domain::audit::{ChainKey, ChainedFields, Head, chain_hash};
+use crate::domain::credentials::{Bedrock, Credential};
 use crate::domain::ids::new_id;
 use crate::domain::password;
 use crate::domain::providers::{self, Provider};
@@ -203,6 +204,55 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
         admin_password,
         first_workspace,
         token,
+    })
+}
+
+/// The demo Bedrock key: AWS's documentation example, which only a mock accepts.
+const DEMO_AWS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+const DEMO_AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+const DEMO_AWS_REGION: &str = "us-east-1";
+
+/// Turns AWS Bedrock on with a global key (the benchmark's Bedrock round: point
+/// `KEYHOLD_PROVIDER_BEDROCK_BASE_URL` at a mock). The credential is sealed as the admin's
+/// page seals a global key: its document, to its record.
+pub fn seed_bedrock(conn: &mut DbConn, keyring: &Keyring) -> Result<()> {
+    let bedrock = provider("bedrock")?;
+    let cred = Credential::Bedrock(Bedrock {
+        access_key_id: DEMO_AWS_KEY_ID.to_owned(),
+        secret_access_key: SecretString::from(DEMO_AWS_SECRET),
+        session_token: None,
+        region: DEMO_AWS_REGION.to_owned(),
+    });
+    let t = now();
+    write_tx(conn, |c| {
+        diesel::update(provider_settings::table.find(bedrock.id))
+            .set((
+                provider_settings::enabled.eq(true),
+                provider_settings::updated_at.eq(t),
+            ))
+            .execute(c)?;
+        let id = new_id();
+        let sealed = key_records::seal(
+            keyring,
+            Scope::Global,
+            None,
+            bedrock,
+            &id,
+            &cred.to_sealed_json(),
+        )?;
+        diesel::insert_into(provider_keys::table)
+            .values(&key_row(
+                id,
+                Scope::Global,
+                None,
+                bedrock,
+                "Global key",
+                0,
+                sealed,
+                t,
+            ))
+            .execute(c)?;
+        Ok::<_, Error>(())
     })
 }
 

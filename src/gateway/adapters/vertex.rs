@@ -55,12 +55,13 @@ fn bearer(token: &SecretString) -> Result<HeaderValue, NotSent> {
     secret_header(&format!("Bearer {}", token.expose_secret())).map_err(NotSent::Failed)
 }
 
+/// The request, and the access token it carries (the answer is scrubbed of it too).
 pub(super) async fn request(
     up: &Upstream<'_>,
     key_id: &str,
     c: &Vertex,
     call: &Outgoing<'_>,
-) -> Result<reqwest::Request, NotSent> {
+) -> Result<(reqwest::Request, SecretString), NotSent> {
     let token = token(up, key_id, c).await?;
     let base = base(call.base, c)?;
     let project = &c.service_account.project_id;
@@ -84,13 +85,15 @@ pub(super) async fn request(
         }
     }
     .map_err(bad_url)?;
-    up.client
+    let req = up
+        .client
         .post(url)
         .header(AUTHORIZATION, bearer(&token)?)
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .body(Bytes::from(body.to_string()))
         .build()
-        .map_err(NotSent::Http)
+        .map_err(NotSent::Http)?;
+    Ok((req, token))
 }
 
 /// The token exchange, then an authenticated read: the publisher's model list.

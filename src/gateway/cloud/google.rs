@@ -1,8 +1,10 @@
 //! The Vertex AI token source: a service account's RS256-signed JWT traded for an access
 //! token (OAuth2 JWT-bearer grant, RFC 7523), cached per key until 5 minutes before it
-//! expires. Concurrent callers of one key wait for a single refresh.
+//! expires. Concurrent callers of one key wait for a single refresh; a refresh that failed
+//! is the key's answer for [`RETRY_AFTER_FAILURE`] before Google is asked again.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +23,10 @@ const ASSERTION_LIFETIME: u64 = 3_600;
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// How long a token request may take.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a failed token request stays the answer for its key before Google is asked
+/// again: long enough that a broken service account does not cost a token request per
+/// call, short enough that a fixed one (or Google back up) is noticed at once.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
 
 /// Why no access token was obtained. Messages never hold a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,15 +143,37 @@ pub fn refresh_at(now: Instant, expires_in: Duration) -> Instant {
 struct Cached {
     token: SecretString,
     refresh_at: Instant,
+    /// The credential the token was issued for ([`TokenCache::credential_of`]).
+    of: u64,
+}
+
+/// A refresh that failed, given back as the answer until `until` (for the same credential).
+#[derive(Debug, Clone)]
+struct Failed {
+    error: TokenError,
+    until: Instant,
+    of: u64,
 }
 
 /// One slot per key: the lock is held while refreshing, so callers wait for one refresh.
 type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
 
-/// Access tokens by key id, shared by every worker.
-#[derive(Debug, Default)]
+/// Access tokens by key id, shared by every worker, and the refreshes that failed lately:
+/// a broken service account (or Google down) costs one token request per key every
+/// [`RETRY_AFTER_FAILURE`], not one per call.
+#[derive(Debug)]
 pub struct TokenCache {
     slots: Mutex<HashMap<String, Slot>>,
+    failures: Mutex<HashMap<String, Failed>>,
+    retry_after: Duration,
+    /// Tells one stored credential from another (a key edited in place keeps its id).
+    seed: RandomState,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self::with_retry_after(RETRY_AFTER_FAILURE)
+    }
 }
 
 impl TokenCache {
@@ -154,13 +182,62 @@ impl TokenCache {
         Self::default()
     }
 
+    /// An empty cache that answers a failed refresh for `retry_after` before asking again.
+    pub fn with_retry_after(retry_after: Duration) -> Self {
+        TokenCache {
+            slots: Mutex::default(),
+            failures: Mutex::default(),
+            retry_after,
+            seed: RandomState::new(),
+        }
+    }
+
     fn slot(&self, key_id: &str) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.entry(key_id.to_owned()).or_default().clone()
     }
 
+    /// Which credential a key holds now: a keyed hash of everything the token depends on,
+    /// so an edited key (same id, another account or private key) is asked for afresh.
+    fn credential_of(
+        &self,
+        client_email: &str,
+        private_key_pem: &SecretString,
+        token_url: &Url,
+    ) -> u64 {
+        self.seed.hash_one((
+            client_email,
+            private_key_pem.expose_secret(),
+            token_url.as_str(),
+        ))
+    }
+
+    /// The failure still standing for `key_id`'s credential `of`, if any.
+    fn failed_lately(&self, key_id: &str, of: u64, now: Instant) -> Option<TokenError> {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let f = failures.get(key_id)?;
+        if f.of == of && now < f.until {
+            return Some(f.error.clone());
+        }
+        failures.remove(key_id);
+        None
+    }
+
+    fn record_failure(&self, key_id: &str, of: u64, error: &TokenError) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.insert(
+            key_id.to_owned(),
+            Failed {
+                error: error.clone(),
+                until: Instant::now() + self.retry_after,
+                of,
+            },
+        );
+    }
+
     /// The access token of key `key_id`: the cached one while fresh, else a new one (one
-    /// refresh however many callers ask at once).
+    /// refresh however many callers ask at once). A refresh that failed less than
+    /// `retry_after` ago is answered with its error again, without asking Google.
     pub async fn token(
         &self,
         http: &reqwest::Client,
@@ -169,23 +246,41 @@ impl TokenCache {
         private_key_pem: &SecretString,
         token_url: &Url,
     ) -> Result<SecretString, TokenError> {
+        let of = self.credential_of(client_email, private_key_pem, token_url);
+        if let Some(error) = self.failed_lately(key_id, of, Instant::now()) {
+            return Err(error);
+        }
         let slot = self.slot(key_id);
         let mut cached = slot.lock().await;
         if let Some(c) = cached.as_ref()
+            && c.of == of
             && Instant::now() < c.refresh_at
         {
             return Ok(c.token.clone());
         }
-        let (token, expires_in) =
-            fetch_token(http, client_email, private_key_pem, token_url).await?;
-        *cached = Some(Cached {
-            token: token.clone(),
-            refresh_at: refresh_at(Instant::now(), expires_in),
-        });
-        Ok(token)
+        // Callers that waited for a refresh that failed get its answer, not another try.
+        if let Some(error) = self.failed_lately(key_id, of, Instant::now()) {
+            return Err(error);
+        }
+        match fetch_token(http, client_email, private_key_pem, token_url).await {
+            Ok((token, expires_in)) => {
+                *cached = Some(Cached {
+                    token: token.clone(),
+                    refresh_at: refresh_at(Instant::now(), expires_in),
+                    of,
+                });
+                Ok(token)
+            }
+            Err(error) => {
+                *cached = None;
+                self.record_failure(key_id, of, &error);
+                Err(error)
+            }
+        }
     }
 
-    /// Drops the token of `key_id` (the key changed, or Vertex refused the token).
+    /// Drops the token of `key_id` (Vertex refused it, or the key was refused). A failed
+    /// refresh stays the answer until it is due again.
     pub fn forget(&self, key_id: &str) {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.remove(key_id);

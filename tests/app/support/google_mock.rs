@@ -4,11 +4,15 @@
 //!
 //! Routes, under [`GoogleMock::base_url`]:
 //! - `POST /token` ([`GoogleMock::token_url`]): the grant; a bad assertion gets `400
-//!   {"error": "invalid_grant"}` like Google;
+//!   {"error": "invalid_grant"}` like Google; [`GoogleMock::fail_tokens`] makes it answer
+//!   an error status instead (Google down); every request is counted;
 //! - `POST /v1/projects/{p}/locations/{l}/endpoints/openapi/chat/completions`: Gemini
 //!   through the OpenAI-compatible endpoint (model `google/...`), streamed or not;
 //! - `POST /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict` and
 //!   `:streamRawPredict`: Claude on the Anthropic wire (`anthropic_version` in the body).
+//!
+//! [`GoogleMock::echo_token`] makes Vertex repeat the access token it was sent, in an
+//! error's message or in the answer's text (a provider that echoes credentials back).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +35,16 @@ pub const CLIENT_EMAIL: &str = "keyhold-test@keyhold-test.iam.gserviceaccount.co
 /// What Vertex wants in Claude requests' bodies.
 pub const ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
 
+/// Where Vertex repeats the access token it was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    No,
+    /// `400 {"error": {"message": "... <token> ..."}}`.
+    InError,
+    /// The answer's text (streamed or not) holds the token.
+    InAnswer,
+}
+
 /// One Vertex call the mock received.
 #[derive(Debug, Clone)]
 pub struct VertexCall {
@@ -49,6 +63,10 @@ struct State {
     issued: Mutex<HashSet<String>>,
     grants: AtomicU64,
     refused_grants: AtomicU64,
+    token_requests: AtomicU64,
+    /// 0: grant normally; else the status every token request gets.
+    token_failure: AtomicU64,
+    echo: Mutex<Echo>,
     calls: Mutex<Vec<VertexCall>>,
     port: AtomicU64,
 }
@@ -77,6 +95,9 @@ impl GoogleMock {
             issued: Mutex::new(HashSet::new()),
             grants: AtomicU64::new(0),
             refused_grants: AtomicU64::new(0),
+            token_requests: AtomicU64::new(0),
+            token_failure: AtomicU64::new(0),
+            echo: Mutex::new(Echo::No),
             calls: Mutex::new(Vec::new()),
             port: AtomicU64::new(0),
         });
@@ -109,6 +130,34 @@ impl GoogleMock {
         self.state.grants.load(Ordering::SeqCst)
     }
 
+    /// How many requests reached the token endpoint (granted, refused or failed).
+    pub fn token_requests(&self) -> u64 {
+        self.state.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// From now on every token request gets `status` (`None`: grant again).
+    pub fn fail_tokens(&self, status: Option<u16>) {
+        self.state
+            .token_failure
+            .store(status.map_or(0, u64::from), Ordering::SeqCst);
+    }
+
+    /// From now on Vertex repeats the access token as `echo` says.
+    pub fn echo_token(&self, echo: Echo) {
+        *self.state.echo.lock().expect("lock") = echo;
+    }
+
+    /// Every access token handed out so far.
+    pub fn issued(&self) -> Vec<String> {
+        self.state
+            .issued
+            .lock()
+            .expect("lock")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// How many assertions were refused.
     pub fn refused_grants(&self) -> u64 {
         self.state.refused_grants.load(Ordering::SeqCst)
@@ -129,6 +178,11 @@ fn invalid_grant(state: &State, description: &str) -> Response {
 }
 
 fn token(state: &State, req: &Request) -> Response {
+    state.token_requests.fetch_add(1, Ordering::SeqCst);
+    let failure = state.token_failure.load(Ordering::SeqCst);
+    if let Ok(status @ 400..=599) = u16::try_from(failure) {
+        return Response::json(status, &json!({"error": "backend_error"}));
+    }
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&req.body).unwrap_or_default();
     let field = |name: &str| {
         form.iter()
@@ -165,7 +219,8 @@ fn token(state: &State, req: &Request) -> Response {
         return invalid_grant(state, "Invalid JWT: expiry more than an hour after issue.");
     }
     let n = state.grants.fetch_add(1, Ordering::SeqCst) + 1;
-    let access_token = format!("ya29.mock-access-token-{n}");
+    // Unique per mock and grant, so a test can look for this very token in what it got back.
+    let access_token = format!("ya29.mock-{n}-{}", uuid::Uuid::new_v4().simple());
     state
         .issued
         .lock()
@@ -246,7 +301,19 @@ fn handle(state: &State, req: Request) -> Response {
     if !authorized {
         return unauthenticated();
     }
-    let (text, input, output) = loopback_http::answer(&body["messages"]);
+    let (mut text, input, output) = loopback_http::answer(&body["messages"]);
+    let bearer = req.bearer().unwrap_or_default();
+    match *state.echo.lock().expect("lock") {
+        Echo::No => {}
+        Echo::InError => {
+            return Response::json(
+                400,
+                &json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                    "message": format!("Request contains an invalid argument (sent with {bearer}).")}}),
+            );
+        }
+        Echo::InAnswer => text = format!("{text} (your token: {bearer})"),
+    }
     match kind {
         "openai" => {
             if !model.starts_with("google/") {

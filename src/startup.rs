@@ -169,8 +169,9 @@ impl Application {
             )));
         }
 
-        let store =
-            DbSessionStore::new(pool, backend).with_absolute_limit(tuning.session_absolute_secs);
+        let store = DbSessionStore::new(pool, backend)
+            .following(backend, state.epoch.clone())
+            .with_absolute_limit(tuning.session_absolute_secs);
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
             let cookie_name = if https {

@@ -12,9 +12,15 @@
 //! the gateway falls back to reading the shared row on every request, as before
 //! notifications, and the listener reconnects with backoff. On reconnecting it listens
 //! first and then reads the row, so a change committed while it was away is not missed.
+//!
+//! The same connection follows `keyhold_sessions` (migration 000018): every update or
+//! deletion of a session row names the row, and the session store's in-memory copies
+//! ([`SessionCopies`]) drop it, so a signed-in page need not read its session from the
+//! database either. Copies are trusted only while the listener is live, and all of them are
+//! forgotten when it (re)connects, since notifications sent meanwhile were missed.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -23,6 +29,17 @@ use tokio_postgres::AsyncMessage;
 
 /// The channel the epoch triggers notify.
 pub const CHANNEL: &str = "keyhold_epoch";
+/// The channel the `sessions` trigger notifies with the changed row's id.
+pub const SESSIONS_CHANNEL: &str = "keyhold_sessions";
+
+/// In-memory copies of session rows, which another instance may change behind them
+/// (implemented by the web's session store).
+pub trait SessionCopies: Send + Sync {
+    /// Row `id` was updated or deleted.
+    fn forget(&self, id: &str);
+    /// Notifications may have been missed: forget every copy.
+    fn forget_all(&self);
+}
 /// The listener's `application_name`, as `pg_stat_activity` shows it.
 pub const APPLICATION_NAME: &str = "keyhold-epoch-listener";
 /// How often the listener asks for the version on its own connection: a connection that
@@ -52,6 +69,14 @@ pub struct EpochWatch {
     /// unreachable database must not hold every request for the pool's timeout.
     next_probe: Mutex<Option<Instant>>,
     reconnects: AtomicU64,
+    /// The session store's copies, told of every session row changed anywhere.
+    sessions: OnceLock<Arc<dyn SessionCopies>>,
+}
+
+impl std::fmt::Debug for dyn SessionCopies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionCopies")
+    }
 }
 
 /// How a request gets the epoch (see [`EpochWatch::plan`]).
@@ -76,6 +101,7 @@ impl Default for EpochWatch {
             confirmed: Mutex::new(Instant::now()),
             next_probe: Mutex::new(None),
             reconnects: AtomicU64::new(0),
+            sessions: OnceLock::new(),
         }
     }
 }
@@ -86,6 +112,11 @@ impl EpochWatch {
         self.live
             .load(Ordering::Acquire)
             .then(|| self.version.load(Ordering::Acquire))
+    }
+
+    /// Tells `copies` of every session row changed on the database from now on (once).
+    pub fn follow_sessions(&self, copies: Arc<dyn SessionCopies>) {
+        let _ = self.sessions.set(copies);
     }
 
     /// What a request does to learn the epoch.
@@ -242,7 +273,8 @@ async fn listen(
         while let Some(m) = messages.next().await {
             match m {
                 Ok(AsyncMessage::Notification(n)) => {
-                    if tx.send(Ok(n.payload().to_owned())).is_err() {
+                    let sessions = n.channel() == SESSIONS_CHANNEL;
+                    if tx.send(Ok((sessions, n.payload().to_owned()))).is_err() {
                         return;
                     }
                 }
@@ -257,11 +289,15 @@ async fn listen(
     });
     let result = async {
         client
-            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {SESSIONS_CHANNEL}"))
             .await
             .map_err(never)?;
         let v = read_version(&client).await.map_err(Lost::Never)?;
         watch.advance(v);
+        // Session rows changed while nobody listened are unknown: start over.
+        if let Some(copies) = watch.sessions.get() {
+            copies.forget_all();
+        }
         watch.set_live(true);
         if std::mem::replace(connected_before, true) {
             watch.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -272,7 +308,12 @@ async fn listen(
         loop {
             tokio::select! {
                 m = notified.recv() => match m {
-                    Some(Ok(payload)) => match payload.parse::<u64>() {
+                    Some(Ok((true, id))) => {
+                        if let Some(copies) = watch.sessions.get() {
+                            copies.forget(&id);
+                        }
+                    }
+                    Some(Ok((false, payload))) => match payload.parse::<u64>() {
                         Ok(v) => { watch.advance(v); }
                         // Not ours (someone else notified the channel): read the truth.
                         Err(_) => { watch.advance(read_version(&client).await.map_err(Lost::Held)?); }

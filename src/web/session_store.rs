@@ -6,11 +6,14 @@
 //! (sign-in) resets. Refreshing the idle deadline is a write, so it is skipped when the
 //! row was refreshed less than a minute ago.
 //!
-//! On SQLite (one instance, and every session write goes through this store) the rows are
-//! also kept in memory, so a signed-in page does not read its session from the database. A
-//! copy is trusted only while the cache epoch has not moved: the changes that end sessions
-//! behind the store's back (sign out everywhere, disable, removal from a workspace) all
-//! change the user in the same transaction, which moves it.
+//! The rows are also kept in memory, so a signed-in page does not read its session from the
+//! database. A copy is trusted only while the cache epoch has not moved: the changes that
+//! end sessions behind the store's back (sign out everywhere, disable, removal from a
+//! workspace) all change the user in the same transaction, which moves it. On SQLite (one
+//! instance) every session write goes through this store. On PostgreSQL other instances
+//! write rows too: each update or deletion notifies (migration 000018), the epoch listener
+//! passes it on ([`SessionCopies`]), and copies are trusted only while that listener is live
+//! (else every page reads its row, as before).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -19,6 +22,7 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use actix_web::cookie::time::Duration;
 use diesel::prelude::*;
 
+use crate::db::listen::{EpochWatch, SessionCopies};
 use crate::db::schema::sessions;
 use crate::db::{Backend, DbPool, epoch, now};
 use crate::domain::tokens;
@@ -59,8 +63,28 @@ pub struct DbSessionStore {
     absolute_limit: i64,
     /// When this instance last pushed each session's idle deadline forward.
     refreshed: Arc<Mutex<HashMap<String, i64>>>,
-    /// Rows kept in memory (SQLite only, see the module documentation).
+    /// Rows kept in memory (see the module documentation).
     cache: Option<Cache>,
+    /// On PostgreSQL, the listener that tells the copies of other instances' writes.
+    watch: Option<Arc<EpochWatch>>,
+}
+
+/// The copies, as the epoch listener sees them.
+struct Listened(Cache);
+
+impl SessionCopies for Listened {
+    fn forget(&self, id: &str) {
+        let mut cache = self.0.write().unwrap_or_else(|e| e.into_inner());
+        // A read in flight must not keep what it read before this change.
+        cache.writes += 1;
+        cache.rows.remove(id);
+    }
+
+    fn forget_all(&self) {
+        let mut cache = self.0.write().unwrap_or_else(|e| e.into_inner());
+        cache.writes += 1;
+        cache.rows.clear();
+    }
 }
 
 impl DbSessionStore {
@@ -71,11 +95,27 @@ impl DbSessionStore {
             absolute_limit: ABSOLUTE_LIMIT_SECS,
             refreshed: Arc::default(),
             cache: (backend == Backend::Sqlite).then(Cache::default),
+            watch: None,
         }
+    }
+
+    /// Keeps copies on PostgreSQL too, trusted while `watch`'s listener is live and told by
+    /// it of every row another instance changes.
+    pub fn following(mut self, backend: Backend, watch: Arc<EpochWatch>) -> Self {
+        if backend == Backend::Postgres {
+            let cache = Cache::default();
+            watch.follow_sessions(Arc::new(Listened(cache.clone())));
+            self.cache = Some(cache);
+            self.watch = Some(watch);
+        }
+        self
     }
 
     /// The in-memory copy of row `id`, if there is one and it can be trusted.
     fn cached(&self, id: &str) -> Option<Cached> {
+        if let Some(watch) = &self.watch {
+            watch.live()?;
+        }
         let cache = self
             .cache
             .as_ref()?

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::gateway::{GLOBAL_OPENAI, Gw, WS_OPENAI, chat_request, posted_keys};
+use crate::gateway::{GLOBAL_OPENAI, Gw, OWNER_EMAIL, WS_OPENAI, chat_request, posted_keys};
 use crate::helpers::{Options, TestApp};
 
 /// How long B may take to obey (the budget is 100 ms at p99; the test allows for a busy
@@ -274,5 +274,147 @@ async fn a_killed_listener_reconnects_by_itself_and_carries_changes_again() {
         listener(&gw, &b).await,
         (true, 1),
         "through the new listener"
+    );
+}
+
+/// What `app` answers `c` for the owner's keys page: 200 while signed in, else a redirect.
+async fn keys_page(gw: &Gw, app: &TestApp, c: &reqwest::Client) -> StatusCode {
+    let path = format!("/w/{}/settings/keys", gw.slug);
+    let r = app.get(c, &path).await;
+    let status = r.status();
+    let _ = r.bytes().await;
+    status
+}
+
+/// Asks `app` for the keys page until it no longer answers 200; how long that took.
+async fn signed_out_on(gw: &Gw, app: &TestApp, c: &reqwest::Client, what: &str) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        let status = keys_page(gw, app, c).await;
+        if status != StatusCode::OK {
+            assert_eq!(status, StatusCode::SEE_OTHER, "{what}: sent to sign in");
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < OBEY_WITHIN,
+            "{what}: still signed in after {OBEY_WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Signed-in pages on PostgreSQL keep their session rows in memory too (no read per page);
+/// a session another instance ends or changes is dropped from the copies by notification,
+/// and while the listener is down no copy is trusted.
+#[tokio::test]
+async fn a_session_ended_through_one_instance_ends_on_another_and_copies_wait_for_the_listener() {
+    let gw = Gw::start().await;
+    if !on_postgres(&gw) {
+        return;
+    }
+    let b = gw
+        .app
+        .spawn_sibling_with(Options {
+            listen_retry: Some(Duration::from_secs(60)),
+            ..Options::default()
+        })
+        .await;
+    listener_becomes(&gw, &b, true, None).await;
+
+    // Signed in through A, served by B (the same cookie: one database, one session key).
+    let c = gw.app.client();
+    gw.app.sign_in(&c, OWNER_EMAIL).await;
+    assert_eq!(
+        keys_page(&gw, &b, &c).await,
+        StatusCode::OK,
+        "B serves the session"
+    );
+    // B's first page pushed the idle deadline forward, a change every copy hears of (B's
+    // own too): let it arrive, and B copy the row again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        keys_page(&gw, &b, &c).await,
+        StatusCode::OK,
+        "B reads the row again"
+    );
+    // B answers from its copy, not the row: with the notification switched off, a row
+    // deleted behind the instances' backs is not noticed (each page would see it if read).
+    {
+        use diesel::RunQueryDsl;
+        let mut db = gw.app.db();
+        diesel::sql_query("ALTER TABLE sessions DISABLE TRIGGER sessions_notify")
+            .execute(&mut db)
+            .expect("switch the notification off");
+        diesel::sql_query("DELETE FROM sessions")
+            .execute(&mut db)
+            .expect("delete the rows behind the store's back");
+        diesel::sql_query("ALTER TABLE sessions ENABLE TRIGGER sessions_notify")
+            .execute(&mut db)
+            .expect("switch the notification on");
+    }
+    assert_eq!(
+        keys_page(&gw, &b, &c).await,
+        StatusCode::OK,
+        "B, from its copy"
+    );
+    let c = gw.app.client();
+    gw.app.sign_in(&c, OWNER_EMAIL).await;
+    assert_eq!(
+        keys_page(&gw, &b, &c).await,
+        StatusCode::OK,
+        "B serves the new session"
+    );
+
+    // Signing out through A deletes the row; B hears of it.
+    let r = gw.app.post_form(&c, "/logout", &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign out through A");
+    let took = signed_out_on(&gw, &b, &c, "B after a sign-out through A").await;
+    eprintln!("B ended the session {took:?} after A's sign-out");
+    assert!(
+        took < NOTIFIED_WITHIN,
+        "within {NOTIFIED_WITHIN:?}: {took:?}"
+    );
+
+    // "Sign out everywhere" through A ends a session B has copied, the same way.
+    let c = gw.app.client();
+    gw.app.sign_in(&c, OWNER_EMAIL).await;
+    assert_eq!(keys_page(&gw, &b, &c).await, StatusCode::OK);
+    let other = gw.app.client();
+    gw.app.sign_in(&other, OWNER_EMAIL).await;
+    let r = gw
+        .app
+        .post_form(&other, "/account/sign-out-everywhere", &[])
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "sign out everywhere through A"
+    );
+    let took = signed_out_on(&gw, &b, &c, "B after sign out everywhere").await;
+    assert!(
+        took < NOTIFIED_WITHIN,
+        "within {NOTIFIED_WITHIN:?}: {took:?}"
+    );
+
+    // Without its listener B trusts no copy: a sign-out through A ends B's page at once.
+    let c = gw.app.client();
+    gw.app.sign_in(&c, OWNER_EMAIL).await;
+    assert_eq!(keys_page(&gw, &b, &c).await, StatusCode::OK);
+    assert!(
+        kill_listeners(&gw) >= 2,
+        "A's and B's listeners were running"
+    );
+    listener_becomes(&gw, &b, false, None).await;
+    assert_eq!(
+        keys_page(&gw, &b, &c).await,
+        StatusCode::OK,
+        "B still serves it"
+    );
+    let r = gw.app.post_form(&c, "/logout", &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        keys_page(&gw, &b, &c).await,
+        StatusCode::SEE_OTHER,
+        "B without its listener reads the row: signed out on the very next page"
     );
 }

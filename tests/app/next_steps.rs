@@ -152,10 +152,31 @@ async fn the_keys_page_lists_each_provider_once_and_replaces_from_the_row() {
     );
     assert!(page.contains(">Provider keys</a>") && page.contains(">Access tokens</a>"));
     assert!(!page.contains(">API keys</a>") && !page.contains(">API tokens</a>"));
+    // Each provider once: a row when it is on (or holds a key), else named in the one
+    // sentence of turned-off providers under the table.
+    let off = page
+        .split("Turned off on this platform")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .and_then(|rest| rest.split_once("): ").map(|(_, names)| names))
+        .unwrap_or_default();
     for p in keyhold::domain::providers::catalogue() {
         let row = format!("<th scope=\"row\">{}</th>", p.name);
-        assert_eq!(page.matches(&row).count(), 1, "{} listed once", p.name);
+        let rows = page.matches(&row).count();
+        let named = off
+            .split(", ")
+            .any(|n| n.trim_end_matches('.').trim() == p.name);
+        assert_eq!(
+            rows + usize::from(named),
+            1,
+            "{} listed once ({rows} rows)",
+            p.name
+        );
     }
+    assert!(
+        page.contains("<th scope=\"row\">Anthropic</th>"),
+        "on, BYOK off: a row"
+    );
     assert!(
         page.contains("Managed by the platform"),
         "BYOK-off providers say so"

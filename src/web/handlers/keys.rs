@@ -152,6 +152,16 @@ impl KeysPage {
         }
     }
 
+    /// The providers turned off on the platform that hold none of this workspace's keys:
+    /// named once, under the table, rather than a row each.
+    fn turned_off(&self) -> Vec<&'static str> {
+        self.sections
+            .iter()
+            .filter(|s| !s.enabled && s.keys.is_empty())
+            .map(|s| s.name)
+            .collect()
+    }
+
     fn label_for(&self, provider: &str) -> &str {
         if self.form_provider == provider {
             &self.label_value

@@ -2,20 +2,20 @@
 //! line naming the variable (the CLI turns it into exit code 2), never a panic.
 
 use std::collections::HashMap;
-use std::fs;
-use std::io::Write;
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use url::Url;
 
 use crate::domain::providers;
 use crate::domain::vault::Keyring;
 use crate::outbound::OutboundAllow;
+
+mod cidr;
+mod secrets;
+
+pub use cidr::IpNet;
+use secrets::ensure_dir;
 
 /// A configuration problem, always naming the variable at fault and never its value.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +98,6 @@ impl Config {
     /// Reads settings through `get`, so tests can pass a map.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let data_dir = PathBuf::from(get("KEYHOLD_DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let mut generated = Vec::new();
 
         let database_url = match get("KEYHOLD_DATABASE_URL") {
             Some(url) => {
@@ -117,59 +116,17 @@ impl Config {
         };
         let shared_db = database_url.starts_with("postgres");
 
-        let keyring = match get("KEYHOLD_MASTER_KEYS") {
-            Some(spec) => {
-                Keyring::parse(&spec).map_err(|e| bad("KEYHOLD_MASTER_KEYS", e.to_string()))?
-            }
-            None if shared_db => {
-                return Err(bad(
-                    "KEYHOLD_MASTER_KEYS",
-                    "is required with PostgreSQL (every instance must share the same keys); \
-                     create one with `keyhold gen-master-key`",
-                ));
-            }
-            None => {
-                let path = data_dir.join("master.keys");
-                let (spec, fresh) = read_or_create(&path, || Keyring::generate().1)?;
-                if fresh {
-                    generated.push("KEYHOLD_MASTER_KEYS");
-                }
-                Keyring::parse(spec.expose_secret().trim()).map_err(|e| {
-                    bad(
-                        "KEYHOLD_MASTER_KEYS",
-                        format!("{} (in {})", e, path.display()),
-                    )
-                })?
-            }
-        };
-
-        let session_secret = match get("KEYHOLD_SESSION_SECRET") {
-            Some(s) if s.len() >= 32 => SecretBox::new(Box::new(s.into_bytes())),
-            Some(_) => {
-                return Err(bad(
-                    "KEYHOLD_SESSION_SECRET",
-                    "must be at least 32 characters",
-                ));
-            }
-            None if shared_db => {
-                return Err(bad(
-                    "KEYHOLD_SESSION_SECRET",
-                    "is required with PostgreSQL (every instance must share it)",
-                ));
-            }
-            None => {
-                let path = data_dir.join("session.key");
-                let (secret, fresh) = read_or_create(&path, || {
-                    let mut bytes = [0u8; 48];
-                    rand::rng().fill_bytes(&mut bytes);
-                    B64.encode(bytes)
-                })?;
-                if fresh {
-                    generated.push("KEYHOLD_SESSION_SECRET");
-                }
-                SecretBox::new(Box::new(secret.expose_secret().trim().as_bytes().to_vec()))
-            }
-        };
+        let (keyring, new_keys) =
+            secrets::master_keys(get("KEYHOLD_MASTER_KEYS"), &data_dir, shared_db)?;
+        let (session_secret, new_secret) =
+            secrets::session_secret(get("KEYHOLD_SESSION_SECRET"), &data_dir, shared_db)?;
+        let generated = [
+            ("KEYHOLD_MASTER_KEYS", new_keys),
+            ("KEYHOLD_SESSION_SECRET", new_secret),
+        ]
+        .into_iter()
+        .filter_map(|(var, new)| new.then_some(var))
+        .collect();
 
         let bind = get("KEYHOLD_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
         if bind.parse::<std::net::SocketAddr>().is_err() {
@@ -359,92 +316,10 @@ fn parse_http_url(s: &str) -> Result<Url, String> {
     }
 }
 
-fn ensure_dir(dir: &Path) -> Result<(), ConfigError> {
-    crate::private_files::create_dir(dir).map_err(|e| {
-        bad(
-            "KEYHOLD_DATA_DIR",
-            format!("cannot create {}: {e}", dir.display()),
-        )
-    })
-}
-
-/// Reads a secret file, or creates it with mode 0600 from `make` when it does not exist.
-fn read_or_create(
-    path: &Path,
-    make: impl FnOnce() -> String,
-) -> Result<(SecretBox<String>, bool), ConfigError> {
-    if let Ok(existing) = fs::read_to_string(path) {
-        return Ok((SecretBox::new(Box::new(existing)), false));
-    }
-    if let Some(dir) = path.parent() {
-        ensure_dir(dir)?;
-    }
-    let value = make();
-    let mut file = crate::private_files::file_options()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| {
-            bad(
-                "KEYHOLD_DATA_DIR",
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })?;
-    file.write_all(value.as_bytes())
-        .and_then(|_| file.write_all(b"\n"))
-        .map_err(|e| {
-            bad(
-                "KEYHOLD_DATA_DIR",
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })?;
-    Ok((SecretBox::new(Box::new(value)), true))
-}
-
-/// An IP address or CIDR range from `KEYHOLD_TRUSTED_PROXIES`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl IpNet {
-    /// Parses `10.0.0.1` or `10.0.0.0/8` or `::1/128`.
-    pub fn parse(s: &str) -> Option<IpNet> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
-            None => {
-                let a = s.parse::<IpAddr>().ok()?;
-                (a, if a.is_ipv4() { 32 } else { 128 })
-            }
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        (prefix <= max).then_some(IpNet { addr, prefix })
-    }
-
-    /// Whether `ip` falls inside this range.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs

@@ -17,3 +17,6 @@ pub mod startup;
 pub mod state;
 pub mod upstream;
 pub mod web;
+
+#[cfg(test)]
+mod layout_tests;

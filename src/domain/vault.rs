@@ -1,18 +1,23 @@
 //! The vault: seals provider secrets with AES-256-GCM under versioned master keys,
-//! binds each ciphertext to its record, fingerprints and masks keys for display.
+//! binds each ciphertext to its record, fingerprints and masks keys for display. This file
+//! seals and opens; `master_keys` reads the configured keys, `shown` fingerprints and masks.
 
 use std::fmt;
 
 use aes_gcm::aead::{Aead, Generate, KeyInit, Nonce, Payload};
 use aes_gcm::{Aes256Gcm, Key};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
 pub use secrecy::{ExposeSecret, SecretString};
+
+mod master_keys;
+mod shown;
+
+pub use master_keys::KeyringError;
+use master_keys::valid_key_id;
+pub use shown::mask;
 
 /// Version byte that opens every sealed blob.
 const FORMAT_VERSION: u8 = 1;
@@ -24,59 +29,6 @@ const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 /// Longest accepted master-key id.
 const MAX_ID_LEN: usize = 16;
-/// Domain separation for the fingerprint key, so it never equals the sealing key.
-const FINGERPRINT_CONTEXT: &[u8] = b"keyhold/fingerprint/v1|";
-
-/// Why a master-key specification (`KEYHOLD_MASTER_KEYS`) could not be parsed.
-/// No variant carries key material: entries are named by position (1-based) or by an
-/// id that already passed validation. Texts are reasons meant to follow the source's
-/// name, e.g. `KEYHOLD_MASTER_KEYS: entry 2 is malformed: ...`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyringError {
-    /// The specification holds no entry at all.
-    #[error("no master key given: expected `v1:<base64 of 32 random bytes>`")]
-    Empty,
-    /// An entry is not of the form `<id>:<base64 key>`.
-    #[error("entry {position} is malformed: expected `<id>:<base64 key>`")]
-    MalformedEntry {
-        /// 1-based position of the entry.
-        position: usize,
-    },
-    /// An entry's id is empty, too long or uses characters outside `[A-Za-z0-9_-]`.
-    #[error(
-        "entry {position} has an invalid id: use 1 to 16 characters from A-Z, a-z, 0-9, `_` and `-`"
-    )]
-    BadId {
-        /// 1-based position of the entry.
-        position: usize,
-    },
-    /// The key is not valid standard base64.
-    #[error("key `{id}` is not valid standard base64")]
-    BadBase64 {
-        /// Id of the offending key.
-        id: String,
-    },
-    /// The key does not decode to exactly 32 bytes.
-    #[error("key `{id}` decodes to {len} bytes; it must be exactly 32 bytes")]
-    WrongLength {
-        /// Id of the offending key.
-        id: String,
-        /// Decoded length in bytes.
-        len: usize,
-    },
-    /// The key is all zero bytes, which is never a real random key.
-    #[error("key `{id}` is all zero bytes; generate a random key")]
-    AllZero {
-        /// Id of the offending key.
-        id: String,
-    },
-    /// Two entries share an id.
-    #[error("key id `{id}` appears more than once")]
-    DuplicateId {
-        /// The repeated id.
-        id: String,
-    },
-}
 
 /// Why a secret could not be sealed or opened. Never carries plaintext or key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,83 +124,7 @@ impl fmt::Debug for Keyring {
     }
 }
 
-/// Whether `id` is 1..=16 characters of `[A-Za-z0-9_-]`.
-fn valid_key_id(id: &str) -> bool {
-    (1..=MAX_ID_LEN).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 impl Keyring {
-    /// Parses `KEYHOLD_MASTER_KEYS`: `v2:<base64 32 bytes>,v1:<base64 32 bytes>`.
-    /// The first entry is the active key; the others only open older ciphertexts.
-    ///
-    /// # Errors
-    /// A [`KeyringError`] naming the faulty entry by position or id, never by its key.
-    pub fn parse(spec: &str) -> Result<Keyring, KeyringError> {
-        if spec.trim().is_empty() {
-            return Err(KeyringError::Empty);
-        }
-        let mut keys: Vec<MasterKey> = Vec::new();
-        for (index, entry) in spec.split(',').enumerate() {
-            let position = index + 1;
-            let Some((id, encoded)) = entry.trim().split_once(':') else {
-                return Err(KeyringError::MalformedEntry { position });
-            };
-            let (id, encoded) = (id.trim(), encoded.trim());
-            if !valid_key_id(id) {
-                return Err(KeyringError::BadId { position });
-            }
-            if keys.iter().any(|k| k.id == id) {
-                return Err(KeyringError::DuplicateId { id: id.to_owned() });
-            }
-            if encoded.is_empty() {
-                return Err(KeyringError::MalformedEntry { position });
-            }
-            let decoded = Zeroizing::new(
-                STANDARD
-                    .decode(encoded)
-                    .map_err(|_| KeyringError::BadBase64 { id: id.to_owned() })?,
-            );
-            if decoded.len() != KEY_LEN {
-                return Err(KeyringError::WrongLength {
-                    id: id.to_owned(),
-                    len: decoded.len(),
-                });
-            }
-            if decoded.iter().all(|&b| b == 0) {
-                return Err(KeyringError::AllZero { id: id.to_owned() });
-            }
-            let mut bytes = Box::new([0u8; KEY_LEN]);
-            bytes.copy_from_slice(&decoded);
-            keys.push(MasterKey {
-                id: id.to_owned(),
-                bytes,
-            });
-        }
-        Ok(Keyring { keys })
-    }
-
-    /// Generates a keyring with one fresh random key `v1` and returns it with the
-    /// `KEYHOLD_MASTER_KEYS` value to persist. The returned string is key material.
-    pub fn generate() -> (Keyring, String) {
-        let mut bytes = Box::new([0u8; KEY_LEN]);
-        let mut rng = rand::rng();
-        // An all-zero draw is astronomically unlikely, but `parse` would reject it.
-        while bytes.iter().all(|&b| b == 0) {
-            rng.fill_bytes(&mut bytes[..]);
-        }
-        let spec = format!("v1:{}", STANDARD.encode(&bytes[..]));
-        let ring = Keyring {
-            keys: vec![MasterKey {
-                id: "v1".to_owned(),
-                bytes,
-            }],
-        };
-        (ring, spec)
-    }
-
     /// The id of the active key, which seals every new secret.
     pub fn active_id(&self) -> &str {
         self.active().map_or("", |k| k.id.as_str())
@@ -344,39 +220,6 @@ impl Keyring {
         tag.zeroize();
         Some(out)
     }
-
-    /// Fingerprint of a secret: hex of the first 16 bytes of HMAC-SHA256 keyed with a key
-    /// derived from the ACTIVE master key. Spots the same key entered twice without
-    /// decrypting; fingerprints change when the active master key changes.
-    pub fn fingerprint(&self, secret: &SecretString) -> String {
-        // HMAC zero-pads keys shorter than its 64-byte block, so this equals keying with
-        // the 32-byte derived key itself.
-        let mut mac_key = Zeroizing::new([0u8; 64]);
-        if let Some(master) = self.active() {
-            let mut derive = Sha256::new();
-            derive.update(FINGERPRINT_CONTEXT);
-            derive.update(&master.bytes[..]);
-            let mut derived = derive.finalize();
-            mac_key[..derived.len()].copy_from_slice(&derived);
-            derived.zeroize();
-        }
-        let mut mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new(
-            hmac::digest::generic_array::GenericArray::from_slice(&mac_key[..]),
-        );
-        mac.update(secret.expose_secret().as_bytes());
-        let tag = mac.finalize().into_bytes();
-        tag.iter()
-            .take(16)
-            .fold(String::with_capacity(32), |mut s, b| {
-                s.push(hex_digit(b >> 4));
-                s.push(hex_digit(b & 0x0f));
-                s
-            })
-    }
-}
-
-fn hex_digit(nibble: u8) -> char {
-    char::from(b"0123456789abcdef"[usize::from(nibble & 0x0f)])
 }
 
 /// A blob split into its fields, borrowed.
@@ -418,44 +261,12 @@ pub fn key_id_of(blob: &[u8]) -> Option<&str> {
     Parts::parse(blob).map(|p| p.key_id)
 }
 
-/// Display mask for a stored key: the longest matching known prefix, `…`, and the last
-/// four characters (`sk-proj-…7f3a`); `…` and the last four when no prefix matches.
-///
-/// Short secrets (under 12 characters) show only `…` and at most the last two characters,
-/// never more than a third of the secret. The prefix is dropped when fewer than eight
-/// characters would stay hidden. Works on characters, so any UTF-8 input is safe.
-pub fn mask(secret: &str, known_prefixes: &[&str]) -> String {
-    const SHORT: usize = 12;
-    const MIN_HIDDEN: usize = 8;
-    let total = secret.chars().count();
-    if total < SHORT {
-        let shown = (total / 3).min(2);
-        return format!("…{}", last_chars(secret, shown));
-    }
-    let prefix = known_prefixes
-        .iter()
-        .copied()
-        .filter(|p| !p.is_empty() && secret.starts_with(p))
-        .max_by_key(|p| p.chars().count())
-        .filter(|p| total >= p.chars().count() + 4 + MIN_HIDDEN)
-        .unwrap_or("");
-    format!("{prefix}…{}", last_chars(secret, 4))
-}
-
-/// The last `n` characters of `s` (all of it if shorter).
-fn last_chars(s: &str, n: usize) -> &str {
-    if n == 0 {
-        return "";
-    }
-    match s.char_indices().rev().nth(n - 1) {
-        Some((start, _)) => &s[start..],
-        None => s,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use sha2::Digest;
     use std::collections::HashSet;
 
     const CANARY: &str = "sk-proj-CANARY-do-not-leak-0123456789abcdef";
@@ -850,7 +661,7 @@ mod tests {
     fn fingerprint_matches_hmac_of_derived_key() {
         let r = ring(&format!("v1:{}", b64([9; 32])));
         let derived = Sha256::new()
-            .chain_update(FINGERPRINT_CONTEXT)
+            .chain_update(shown::FINGERPRINT_CONTEXT)
             .chain_update([9u8; 32])
             .finalize();
         let mut mac = Hmac::<Sha256>::new_from_slice(&derived).expect("any length");

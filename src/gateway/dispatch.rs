@@ -1,121 +1,34 @@
 //! The hot path: authenticate, resolve, open the key, call the provider, fail over.
+//! This file sends a call through the route's keys in order; `authenticate` finds the
+//! caller, `keys` opens and judges keys, `failures` words the errors before any key
+//! answers, `models` says what a workspace can name.
 
 use std::time::Instant;
 
-use actix_web::HttpRequest;
 use actix_web::web::Bytes;
 
-use secrecy::SecretString;
-
 use super::adapters::{Adapter, NotSent, Outgoing, Upstream};
-use super::cache::{Route, SealedKey, current_epoch};
+use super::cache::{Route, SealedKey};
 use super::errors::GatewayError;
 use super::redact::Secrets;
-use super::{CallContext, Caller, Gateway};
-use crate::domain::credentials::{Credential, CredentialKind};
+use super::{CallContext, Gateway};
 use crate::domain::error_code::ErrorCode;
-use crate::domain::providers::{Provider, Wire};
-use crate::domain::resolution::{ResolveError, Source};
-use crate::domain::tokens;
+use crate::domain::providers::Wire;
+use crate::domain::resolution::Source;
 use crate::outbound::HostField;
 use crate::services::Ctx;
 
-/// The token a request carries: `Authorization: Bearer kh_…` or `x-api-key: kh_…`.
-pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    let h = req.headers();
-    if let Some(k) = h.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(k.trim());
-    }
-    h.get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-}
+mod authenticate;
+mod failures;
+mod keys;
+mod models;
 
-/// Authenticates an API request: the token's workspace and the epoch the answer is built on.
-pub async fn authenticate(
-    state: &Ctx,
-    gw: &Gateway,
-    req: &HttpRequest,
-) -> Result<(CallContext, Option<i64>, u64), GatewayError> {
-    let token = bearer_token(req)
-        .filter(|t| t.starts_with("kh_"))
-        .ok_or_else(GatewayError::unauthorized)?;
-    let epoch = current_epoch(state).await.map_err(|e| unavailable(&e))?;
-    let entry = gw
-        .cache
-        .token(state, &tokens::hash(token), epoch)
-        .await
-        .map_err(|e| unavailable(&e))?
-        .ok_or_else(GatewayError::unauthorized)?;
-    Ok((
-        CallContext {
-            workspace_id: entry.workspace_id.clone(),
-            caller: Caller::Token {
-                token_id: entry.token_id.clone(),
-            },
-        },
-        entry.allowance,
-        epoch,
-    ))
-}
-
-/// A 503 for a database outage, logged with its cause.
-pub fn unavailable(e: &crate::error::Error) -> GatewayError {
-    tracing::error!(error = %e, "gateway: database unavailable");
-    GatewayError::new(
-        503,
-        ErrorCode::Unavailable,
-        "Keyhold cannot reach its database right now. Try again shortly.",
-    )
-}
-
-/// The error a failed resolution becomes.
-pub fn resolve_error(e: ResolveError, provider: &Provider) -> GatewayError {
-    let name = provider.name;
-    let mut error = match e {
-        ResolveError::ProviderDisabled => GatewayError::new(
-            403,
-            ErrorCode::ProviderDisabled,
-            format!("{name} is turned off on this Keyhold. Ask a platform admin to enable it."),
-        ),
-        ResolveError::NoKey { byok_enabled: true } => GatewayError::new(
-            403,
-            ErrorCode::NoKey,
-            format!(
-                "No {name} key is available for this workspace. A workspace owner can add one under Settings → API keys, or a platform admin can set a global key."
-            ),
-        ),
-        ResolveError::NoKey {
-            byok_enabled: false,
-        } => GatewayError::new(
-            403,
-            ErrorCode::NoKey,
-            format!("No {name} key is available. Ask a platform admin to set a global {name} key."),
-        ),
-        ResolveError::AllowanceExhausted => allowance_exhausted(name),
-        ResolveError::WorkspaceKeysInvalid => GatewayError::new(
-            403,
-            ErrorCode::WorkspaceKeysInvalid,
-            e.message(name, crate::domain::resolution::Viewer::Member),
-        ),
-    };
-    error.cause = Some(e);
-    error
-}
-
-fn allowance_exhausted(name: &str) -> GatewayError {
-    GatewayError::new(
-        402,
-        ErrorCode::AllowanceExhausted,
-        format!(
-            "This workspace has used its monthly platform allowance for {name}. A workspace owner can add the workspace's own key, or a platform admin can raise the allowance."
-        ),
-    )
-}
+pub use authenticate::{authenticate, bearer_token};
+use failures::allowance_exhausted;
+pub use failures::{resolve_error, unavailable};
+pub use keys::key_rejected;
+use keys::{open, rejects_key, secrets_of};
+pub use models::{available_models, endpoint_for};
 
 /// The provider client of the current thread. Each server worker keeps its own (the same
 /// settings as `state.upstream`), so a pooled upstream connection is driven by the worker
@@ -162,68 +75,6 @@ pub struct Ask<'a> {
     pub stream: bool,
     pub wire: Wire,
     pub body: &'a Bytes,
-}
-
-/// Opens a route's key into its credential (an API key, or a structured credential's
-/// sealed document read back).
-fn open(state: &Ctx, provider: &Provider, key: &SealedKey) -> Result<Credential, GatewayError> {
-    let unavailable = |why: &str| {
-        // Never fall back silently: the owner or admin must know.
-        tracing::error!(key_id = %key.id, "key unavailable: {why}");
-        GatewayError::new(
-            500,
-            ErrorCode::KeyUnavailable,
-            "A stored key cannot be opened (key unavailable). A platform admin should run `keyhold check`.",
-        )
-    };
-    let secret = state
-        .config
-        .keyring
-        .open(&key.sealed, &key.aad)
-        .map_err(|_| unavailable("cannot open the sealed key"))?;
-    match provider.auth.credential_kind() {
-        CredentialKind::ApiKey => Ok(Credential::ApiKey(secret)),
-        kind => Credential::from_opened(kind, &secret)
-            .map_err(|_| unavailable("the sealed credential is not of its provider's kind")),
-    }
-}
-
-/// The secret parts of a credential and what the call derived from it, for the scrubber.
-fn secrets_of(cred: Credential, derived: Option<SecretString>) -> Secrets {
-    match cred {
-        Credential::ApiKey(k) => Secrets::new(std::iter::once(k).chain(derived)),
-        other => Secrets::new(
-            other
-                .secret_parts()
-                .into_iter()
-                .map(|s| SecretString::from(s.to_owned()))
-                .chain(derived),
-        ),
-    }
-}
-
-/// Whether an answer says the key itself was refused: a 401, or a provider's own
-/// "invalid key" error under another status (AWS answers an unknown or badly signed
-/// access key with 403 and `x-amzn-ErrorType: UnrecognizedClientException`).
-fn rejects_key(adapter: Adapter, resp: &reqwest::Response) -> bool {
-    let status = resp.status().as_u16();
-    status == 401
-        || (adapter == Adapter::Bedrock
-            && status == 403
-            && resp
-                .headers()
-                .get("x-amzn-errortype")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|t| {
-                    [
-                        "UnrecognizedClientException",
-                        "InvalidSignatureException",
-                        "MissingAuthenticationTokenException",
-                        "IncompleteSignatureException",
-                    ]
-                    .iter()
-                    .any(|e| t.starts_with(e))
-                }))
 }
 
 /// Tries the route's keys in order (SPEC §4): a refused key (401, or the provider's own
@@ -427,72 +278,4 @@ pub async fn send(
         )));
     }
     Err(last.unwrap_or_else(|| fail(allowance_exhausted(provider.name))))
-}
-
-/// The chat endpoint under a provider's base URL.
-pub fn endpoint_for(base: &url::Url, wire: Wire) -> reqwest::Url {
-    let path = match wire {
-        Wire::OpenAi => "/chat/completions",
-        Wire::Anthropic => "/messages",
-        Wire::Converse => "/converse",
-    };
-    super::cloud::urls::join(base, path).unwrap_or_else(|_| base.clone())
-}
-
-/// What a workspace can name now, per provider whose route resolves (`/v1/models`): the
-/// catalogue's models, and for Azure and compatible hosts what the workspace's keys hold
-/// (deployments, the hosts' models), read from the keys themselves.
-pub async fn available_models(
-    state: &Ctx,
-    gw: &Gateway,
-    workspace_id: &str,
-    epoch: u64,
-) -> crate::error::Result<Vec<(&'static Provider, Vec<String>)>> {
-    let mut out = Vec::new();
-    for p in super::cache::available_providers(state, &gw.cache, workspace_id, epoch).await? {
-        if !p.models.is_empty() {
-            out.push((p, p.models.iter().map(|m| (*m).to_owned()).collect()));
-            continue;
-        }
-        let route = gw.cache.route(state, workspace_id, p, epoch).await?;
-        let mut models: Vec<String> = Vec::new();
-        for key in route
-            .outcome
-            .as_ref()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            match open(state, p, key) {
-                Ok(Credential::Azure(c)) => {
-                    models.extend(c.deployments.into_iter().map(|d| d.model));
-                }
-                Ok(Credential::Compatible(c)) => models.extend(c.models),
-                _ => {}
-            }
-        }
-        models.sort();
-        models.dedup();
-        out.push((p, models));
-    }
-    Ok(out)
-}
-
-/// Marks a workspace key the provider rejected as invalid, audits it and tells the owners —
-/// in the background, so the failover is not slowed.
-pub fn key_rejected(
-    state: &Ctx,
-    ctx: &CallContext,
-    provider: &'static Provider,
-    key: &super::cache::SealedKey,
-) {
-    let state = state.clone();
-    let ws = ctx.workspace_id.clone();
-    let key_id = key.id.clone();
-    tokio::spawn(async move {
-        if let Err(e) =
-            crate::services::key_health::mark_rejected(&state, ws, provider, key_id).await
-        {
-            tracing::error!(error = %e, "could not mark a rejected key invalid");
-        }
-    });
 }

@@ -1,9 +1,11 @@
 //! Translation between the OpenAI chat-completions and Anthropic Messages wire formats.
 //!
 //! Everything here is pure (JSON in, JSON out, and small state machines for
-//! server-sent-event streams in the child module `stream`): no I/O. Whole requests and
-//! responses are translated in `to_anthropic` and `to_openai`; streams passed on in the
-//! client's own format go through `pass`.
+//! server-sent-event streams): no I/O. Whole requests and responses are translated in
+//! `to_anthropic` and `to_openai`, streams in `to_anthropic_stream` and `to_openai_stream`
+//! (events parsed by `sse`, the OpenAI side written and ended by `openai_chunks`, which
+//! Bedrock's `converse_stream` shares); streams passed on in the client's own format go
+//! through `pass`.
 //!
 //! Requests come from clients and are translated best-effort; whatever cannot be
 //! expressed in the other format is a [`TranslateError::BadRequest`] with a message
@@ -27,20 +29,31 @@ pub mod converse_stream;
 #[cfg(test)]
 #[path = "translate/fixtures.rs"]
 mod fixtures;
+#[path = "translate/openai_chunks.rs"]
+mod openai_chunks;
 #[path = "translate/pass.rs"]
 mod pass;
-#[path = "translate/stream.rs"]
-mod stream;
+#[path = "translate/sse.rs"]
+mod sse;
+#[cfg(test)]
+#[path = "translate/stream_tests.rs"]
+mod stream_tests;
 #[path = "translate/to_anthropic.rs"]
 mod to_anthropic;
+#[path = "translate/to_anthropic_stream.rs"]
+mod to_anthropic_stream;
 #[path = "translate/to_openai.rs"]
 mod to_openai;
+#[path = "translate/to_openai_stream.rs"]
+mod to_openai_stream;
 
 pub use pass::PassThrough;
 pub(crate) use pass::joined;
-pub use stream::{AnthropicToOpenAiStream, OpenAiToAnthropicStream, SseEvent, SseParser};
+pub use sse::{SseEvent, SseParser};
 pub use to_anthropic::{openai_request_to_anthropic, openai_response_to_anthropic};
+pub use to_anthropic_stream::OpenAiToAnthropicStream;
 pub use to_openai::{anthropic_request_to_openai, anthropic_response_to_openai};
+pub use to_openai_stream::AnthropicToOpenAiStream;
 
 /// Anthropic requires `max_tokens`; this is used when an OpenAI request gives none.
 pub const DEFAULT_MAX_TOKENS: i64 = 4096;

@@ -1,4 +1,4 @@
-//! Tests of SSE parsing and stream translation.
+//! Tests of SSE parsing and stream translation (`sse`, `to_openai_stream`, `to_anthropic_stream`).
 
 use serde_json::{Value, json};
 

@@ -10,7 +10,7 @@ use super::workspace::format_time;
 use super::{ok, render};
 use crate::db::now;
 use crate::error::Result;
-use crate::services::admin_lists::{self, UserSummary, WorkspaceSummary};
+use crate::services::admin_lists::{self, Page, UserSummary, WorkspaceSummary};
 use crate::services::{accounts, workspaces};
 use crate::state::AppState;
 use crate::web::charts::thousands;
@@ -24,6 +24,73 @@ use crate::web::pager::{Pager, requested_page};
 pub struct ListQuery {
     q: Option<String>,
     page: Option<String>,
+}
+
+/// One page of a list as found: its rows, the search as read (trimmed) and the page links.
+struct Found<T> {
+    rows: Vec<T>,
+    q: String,
+    pager: Pager,
+}
+
+impl ListQuery {
+    /// Runs a list's search: `find` gets the trimmed search and the page asked for.
+    async fn find<T, F>(self, noun: (&str, &str), find: F) -> Result<Found<T>>
+    where
+        F: AsyncFnOnce(String, i64) -> Result<Page<T>>,
+    {
+        let q = self.q.unwrap_or_default().trim().to_owned();
+        let found = find(q.clone(), requested_page(self.page.as_deref())).await?;
+        Ok(Found {
+            pager: Pager::new(found.page, found.pages, found.total, noun, &q),
+            rows: found.rows,
+            q,
+        })
+    }
+}
+
+/// A list's page: built for a search, with the create form's errors and the values it keeps
+/// (empty when the list is simply shown).
+trait ListPage: Template + Sized {
+    /// The create form's values, kept when the form is refused.
+    type Kept: Default;
+
+    async fn build(
+        admin: &PlatformAdmin,
+        state: &AppState,
+        q: ListQuery,
+        errors: FormErrors,
+        kept: Self::Kept,
+    ) -> Result<Self>;
+}
+
+/// `GET` of a list.
+async fn show<P: ListPage>(
+    admin: PlatformAdmin,
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse> {
+    let page = P::build(
+        &admin,
+        &state,
+        q.into_inner(),
+        FormErrors::default(),
+        P::Kept::default(),
+    );
+    ok(&page.await?)
+}
+
+/// The list again, first page, with the refused create form's errors and values (400); an
+/// error that is not the form's is passed on.
+async fn refused<P: ListPage>(
+    admin: &PlatformAdmin,
+    state: &AppState,
+    e: crate::error::Error,
+    kept: P::Kept,
+) -> Result<HttpResponse> {
+    let errors = FormErrors::from_error(e)?;
+    let page = P::build(admin, state, ListQuery::default(), errors, kept);
+    render(&page.await?, StatusCode::BAD_REQUEST)
 }
 
 /// `2026-11-23` (UTC).
@@ -81,34 +148,33 @@ struct UsersPage {
     new_name: String,
 }
 
-async fn users_page(
-    admin: &PlatformAdmin,
-    state: &AppState,
-    q: ListQuery,
-    errors: FormErrors,
-    (new_email, new_name): (String, String),
-) -> Result<UsersPage> {
-    let query = q.q.unwrap_or_default().trim().to_owned();
-    let page = requested_page(q.page.as_deref());
-    let search = query.clone();
-    let found = state
-        .db(move |c| admin_lists::users_page(c, Some(&search), page))
-        .await?;
-    Ok(UsersPage {
-        layout: admin.0.layout("Users", "admin-users"),
-        pager: Pager::new(
-            found.page,
-            found.pages,
-            found.total,
-            ("user", "users"),
-            &query,
-        ),
-        users: found.rows.into_iter().map(UserRow::of).collect(),
-        q: query,
-        errors,
-        new_email,
-        new_name,
-    })
+impl ListPage for UsersPage {
+    type Kept = (String, String);
+
+    async fn build(
+        admin: &PlatformAdmin,
+        state: &AppState,
+        q: ListQuery,
+        errors: FormErrors,
+        (new_email, new_name): (String, String),
+    ) -> Result<UsersPage> {
+        let found = q
+            .find(("user", "users"), async |search, page| {
+                state
+                    .db(move |c| admin_lists::users_page(c, Some(&search), page))
+                    .await
+            })
+            .await?;
+        Ok(UsersPage {
+            layout: admin.0.layout("Users", "admin-users"),
+            users: found.rows.into_iter().map(UserRow::of).collect(),
+            q: found.q,
+            pager: found.pager,
+            errors,
+            new_email,
+            new_name,
+        })
+    }
 }
 
 /// `GET /admin/users`.
@@ -117,14 +183,7 @@ pub async fn users(
     state: web::Data<AppState>,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse> {
-    let page = users_page(
-        &admin,
-        &state,
-        q.into_inner(),
-        FormErrors::default(),
-        Default::default(),
-    );
-    ok(&page.await?)
+    show::<UsersPage>(admin, state, q).await
 }
 
 #[derive(Deserialize)]
@@ -155,17 +214,7 @@ pub async fn create_user(
             );
             Ok(see_other(&format!("/admin/users/{}", user.id)))
         }
-        Err(e) => {
-            let errors = FormErrors::from_error(e)?;
-            let page = users_page(
-                &admin,
-                &state,
-                ListQuery::default(),
-                errors,
-                (f.email, f.name),
-            );
-            render(&page.await?, StatusCode::BAD_REQUEST)
-        }
+        Err(e) => refused::<UsersPage>(&admin, &state, e, (f.email, f.name)).await,
     }
 }
 
@@ -223,34 +272,33 @@ struct WorkspacesPage {
     new_slug: String,
 }
 
-async fn workspaces_page(
-    admin: &PlatformAdmin,
-    state: &AppState,
-    q: ListQuery,
-    errors: FormErrors,
-    (new_name, new_slug): (String, String),
-) -> Result<WorkspacesPage> {
-    let query = q.q.unwrap_or_default().trim().to_owned();
-    let page = requested_page(q.page.as_deref());
-    let search = query.clone();
-    let found = state
-        .db(move |c| admin_lists::workspaces_page(c, Some(&search), page, now()))
-        .await?;
-    Ok(WorkspacesPage {
-        layout: admin.0.layout("Workspaces", "admin-workspaces"),
-        pager: Pager::new(
-            found.page,
-            found.pages,
-            found.total,
-            ("workspace", "workspaces"),
-            &query,
-        ),
-        rows: found.rows.into_iter().map(WorkspaceRow::of).collect(),
-        q: query,
-        errors,
-        new_name,
-        new_slug,
-    })
+impl ListPage for WorkspacesPage {
+    type Kept = (String, String);
+
+    async fn build(
+        admin: &PlatformAdmin,
+        state: &AppState,
+        q: ListQuery,
+        errors: FormErrors,
+        (new_name, new_slug): (String, String),
+    ) -> Result<WorkspacesPage> {
+        let found = q
+            .find(("workspace", "workspaces"), async |search, page| {
+                state
+                    .db(move |c| admin_lists::workspaces_page(c, Some(&search), page, now()))
+                    .await
+            })
+            .await?;
+        Ok(WorkspacesPage {
+            layout: admin.0.layout("Workspaces", "admin-workspaces"),
+            rows: found.rows.into_iter().map(WorkspaceRow::of).collect(),
+            q: found.q,
+            pager: found.pager,
+            errors,
+            new_name,
+            new_slug,
+        })
+    }
 }
 
 /// `GET /admin/workspaces`.
@@ -259,14 +307,7 @@ pub async fn workspaces(
     state: web::Data<AppState>,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse> {
-    let page = workspaces_page(
-        &admin,
-        &state,
-        q.into_inner(),
-        FormErrors::default(),
-        Default::default(),
-    );
-    ok(&page.await?)
+    show::<WorkspacesPage>(admin, state, q).await
 }
 
 #[derive(Deserialize)]
@@ -293,16 +334,6 @@ pub async fn create_workspace(
             );
             Ok(see_other(&format!("/admin/workspaces/{}", ws.id)))
         }
-        Err(e) => {
-            let errors = FormErrors::from_error(e)?;
-            let page = workspaces_page(
-                &admin,
-                &state,
-                ListQuery::default(),
-                errors,
-                (f.name, f.slug),
-            );
-            render(&page.await?, StatusCode::BAD_REQUEST)
-        }
+        Err(e) => refused::<WorkspacesPage>(&admin, &state, e, (f.name, f.slug)).await,
     }
 }

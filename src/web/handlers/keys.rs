@@ -1,19 +1,20 @@
 //! `/w/<slug>/settings/keys`: a workspace owner's own provider keys (BYOK), and which key
 //! answers each provider now. Owners only; the extractor answers members with 403 and
-//! everyone else with 404. Pages show a key's mask, never the key.
+//! everyone else with 404. Pages show a key's mask, never the key. This file holds the
+//! keys page and adding a key; `replace` and `actions` what is done to one key.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::integrations::{ConfirmPage, badge_status, last_test_text};
+use super::integrations::{badge_status, last_test_text};
 use super::workspace::format_time;
 use super::{ok, render};
 use crate::db::models::ProviderKeyRow;
 use crate::domain::credentials::{CredentialKind, FormInput};
 use crate::domain::resolution::KeyStatus;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::services::key_records::{self, status_of};
 use crate::services::keys::{self, ProviderExplanation};
 use crate::state::AppState;
@@ -22,6 +23,12 @@ use crate::web::credential_fields::{self as cf, FieldView, Mode};
 use crate::web::extractors::WorkspaceOwner;
 use crate::web::forms::{FormErrors, see_other};
 use crate::web::layout::{Layout, flash_error, flash_success, flash_warning_retry};
+
+mod actions;
+mod replace;
+
+pub use actions::{disable, enable, move_key, remove, remove_form, test};
+pub use replace::{replace, replace_form};
 
 struct KeyRow {
     id: String,
@@ -285,255 +292,4 @@ pub struct KeyPath {
     #[allow(dead_code)]
     slug: String,
     id: String,
-}
-
-#[derive(Template)]
-#[template(path = "workspace/key_replace.html")]
-struct ReplacePage {
-    layout: Layout,
-    slug: String,
-    id: String,
-    provider: &'static str,
-    label: String,
-    mask: String,
-    label_value: String,
-    errors: FormErrors,
-    /// A structured credential's fields, its plain parts prefilled (empty for an API key).
-    fields: Vec<FieldView>,
-}
-
-async fn replace_page(
-    o: &WorkspaceOwner,
-    state: &AppState,
-    id: String,
-    errors: FormErrors,
-    label_value: Option<String>,
-    submitted: Option<&FormInput>,
-) -> Result<ReplacePage> {
-    let ws = o.0.workspace.workspace_id.clone();
-    let row = state
-        .db(move |c| key_records::workspace_key(c, &ws, &id))
-        .await?;
-    if row.removed_at.is_some() {
-        return Err(Error::NotFound);
-    }
-    let catalogued = crate::domain::providers::find(&row.provider);
-    let provider = catalogued.map_or("the provider", |p| p.name);
-    let kind = catalogued.map_or(CredentialKind::ApiKey, |p| p.auth.credential_kind());
-    // An error on a field this page has no input for is shown above the form.
-    let errors = cf::place(errors, kind);
-    // The stored credential's plain parts prefill its fields (never a secret part).
-    let stored: Vec<(&'static str, String)> = match (catalogued, submitted) {
-        (Some(p), None) if kind != CredentialKind::ApiKey => {
-            key_records::open_secret(&state.config.keyring, &row)
-                .ok()
-                .and_then(|s| key_records::credential_of(p, &s).ok())
-                .map(|c| c.shown_values())
-                .unwrap_or_default()
-        }
-        _ => Vec::new(),
-    };
-    let fields = cf::views(
-        kind,
-        "edit",
-        |name| match submitted {
-            Some(f) => f.shown(name),
-            None => stored
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default(),
-        },
-        &errors,
-        Mode::Edit,
-    );
-    Ok(ReplacePage {
-        layout: o.0.layout(format!("Replace “{}”", row.label), "ws-keys"),
-        slug: o.0.workspace.slug.clone(),
-        label_value: label_value.unwrap_or_else(|| row.label.clone()),
-        id: row.id,
-        provider,
-        label: row.label,
-        mask: row.mask,
-        errors,
-        fields,
-    })
-}
-
-/// `GET /w/{slug}/settings/keys/{id}/replace`: the Replace button of a key's row.
-pub async fn replace_form(
-    o: WorkspaceOwner,
-    state: web::Data<AppState>,
-    path: web::Path<KeyPath>,
-) -> Result<HttpResponse> {
-    let id = path.into_inner().id;
-    ok(&replace_page(&o, &state, id, FormErrors::default(), None, None).await?)
-}
-
-/// `POST /w/{slug}/settings/keys/{id}/replace`: a new credential and/or a new label;
-/// empty secret fields keep the stored ones.
-pub async fn replace(
-    o: WorkspaceOwner,
-    state: web::Data<AppState>,
-    path: web::Path<KeyPath>,
-    form: web::Form<FormInput>,
-) -> Result<HttpResponse> {
-    let f = form.into_inner();
-    let label = f.text("label").to_owned();
-    let ws = o.0.workspace.workspace_id.clone();
-    let id = path.into_inner().id;
-    let r = keys::replace(&state, o.0.user.actor(), ws, id.clone(), &label, &f).await;
-    match r {
-        Ok(Some(test)) => {
-            let words = (
-                "The key was replaced.",
-                "The key was replaced, but untested.",
-            );
-            flash_test(&o, words, &id, &test);
-        }
-        Ok(None) => flash_success(
-            &o.0.user.session,
-            "The key was updated; the stored key was kept.",
-        ),
-        Err(Error::Conflict(message)) => flash_error(
-            &o.0.user.session,
-            format!("The key was not changed. {message}"),
-        ),
-        Err(e @ Error::Invalid { .. }) => {
-            let errors = FormErrors::from_error(e)?;
-            // A label that holds the key is refused, and not shown back in the form.
-            let label = if label_holds_key(&label, &f) {
-                String::new()
-            } else {
-                label
-            };
-            let page = replace_page(&o, &state, id, errors, Some(label), Some(&f)).await?;
-            return render(&page, StatusCode::BAD_REQUEST);
-        }
-        Err(e) => return Err(e),
-    }
-    Ok(back(&o))
-}
-
-/// `POST /w/{slug}/settings/keys/{id}/test`.
-pub async fn test(
-    o: WorkspaceOwner,
-    state: web::Data<AppState>,
-    path: web::Path<KeyPath>,
-) -> Result<HttpResponse> {
-    let ws = o.0.workspace.workspace_id.clone();
-    let id = path.into_inner().id;
-    match keys::test(&state, o.0.user.actor(), ws, id.clone()).await {
-        Ok(test) => flash_test(&o, ("Test done.", "Test done."), &id, &test),
-        Err(Error::Conflict(m)) => flash_error(&o.0.user.session, m),
-        Err(e) => return Err(e),
-    }
-    Ok(back(&o))
-}
-
-async fn set_enabled(
-    o: WorkspaceOwner,
-    state: &AppState,
-    id: String,
-    on: bool,
-) -> Result<HttpResponse> {
-    let ws = o.0.workspace.workspace_id.clone();
-    match keys::set_enabled(state, o.0.user.actor(), ws, id, on).await {
-        Ok(()) if on => flash_success(&o.0.user.session, "The key is enabled."),
-        Ok(()) => flash_success(
-            &o.0.user.session,
-            "The key is disabled. It is kept but no longer answers.",
-        ),
-        Err(Error::Conflict(m)) => flash_error(&o.0.user.session, m),
-        Err(e) => return Err(e),
-    }
-    Ok(back(&o))
-}
-
-/// `POST /w/{slug}/settings/keys/{id}/disable`.
-pub async fn disable(
-    o: WorkspaceOwner,
-    state: web::Data<AppState>,
-    path: web::Path<KeyPath>,
-) -> Result<HttpResponse> {
-    set_enabled(o, &state, path.into_inner().id, false).await
-}
-
-/// `POST /w/{slug}/settings/keys/{id}/enable`.
-pub async fn enable(
-    o: WorkspaceOwner,
-    state: web::Data<AppState>,
-    path: web::Path<KeyPath>,
-) -> Result<HttpResponse> {
-    set_enabled(o, &state, path.into_inner().id, true).await
-}
-
-/// `GET /w/{slug}/settings/keys/{id}/remove`: asks first (works without JS).
-pub async fn remove_form(
-    o: WorkspaceOwner,
-    state: web::Data<AppState>,
-    path: web::Path<KeyPath>,
-) -> Result<HttpResponse> {
-    let ws = o.0.workspace.workspace_id.clone();
-    let id = path.into_inner().id;
-    let row = state
-        .db(move |c| crate::services::key_records::workspace_key(c, &ws, &id))
-        .await?;
-    let slug = &o.0.workspace.slug;
-    ok(&ConfirmPage {
-        layout: o.0.layout("Remove this key?", "ws-keys"),
-        heading: format!("Remove the key “{}”?", row.label),
-        impact: "The stored key is wiped and can never be used again.".into(),
-        details: vec![
-            "Its label, mask and history stay in the list of removed keys and in the audit log."
-                .into(),
-            "The other owners of this workspace are told by mail.".into(),
-        ],
-        action: format!("/w/{slug}/settings/keys/{}/remove", row.id),
-        hidden: Vec::new(),
-        button: "Remove key",
-        back_href: format!("/w/{slug}/settings/keys"),
-        back_label: "Provider keys".into(),
-    })
-}
-
-/// `POST /w/{slug}/settings/keys/{id}/remove`.
-pub async fn remove(
-    o: WorkspaceOwner,
-    state: web::Data<AppState>,
-    path: web::Path<KeyPath>,
-) -> Result<HttpResponse> {
-    let ws = o.0.workspace.workspace_id.clone();
-    keys::remove(&state, o.0.user.actor(), ws, path.into_inner().id).await?;
-    flash_success(
-        &o.0.user.session,
-        "The key was removed and its stored secret wiped.",
-    );
-    Ok(back(&o))
-}
-
-#[derive(Deserialize)]
-pub struct MoveForm {
-    direction: String,
-}
-
-/// `POST /w/{slug}/settings/keys/{id}/move`: `direction` is `up` or `down`.
-pub async fn move_key(
-    o: WorkspaceOwner,
-    state: web::Data<AppState>,
-    path: web::Path<KeyPath>,
-    form: web::Form<MoveForm>,
-) -> Result<HttpResponse> {
-    let up = match form.direction.as_str() {
-        "up" => true,
-        "down" => false,
-        _ => return Err(Error::invalid("direction", "Choose up or down.")),
-    };
-    let ws = o.0.workspace.workspace_id.clone();
-    match keys::move_key(&state, o.0.user.actor(), ws, path.into_inner().id, up).await {
-        Ok(()) => flash_success(&o.0.user.session, "The order of the keys was changed."),
-        Err(Error::Conflict(m)) => flash_error(&o.0.user.session, m),
-        Err(e) => return Err(e),
-    }
-    Ok(back(&o))
 }

@@ -283,7 +283,10 @@ mod tests {
             legacy_until: 100,
             sealed_at: 2,
         };
-        assert!(!k.head_matches(&mac, &head), "a checkpoint MAC is no head MAC");
+        assert!(
+            !k.head_matches(&mac, &head),
+            "a checkpoint MAC is no head MAC"
+        );
         for other in [
             Checkpoint {
                 verified_id: 6,

@@ -66,6 +66,8 @@ pub struct Event<'a> {
     pub details: &'a Value,
     /// The workspace's name, when the event happened in one.
     pub workspace: Option<&'a str>,
+    /// The actor's email, to tell "joined" from "added someone".
+    pub actor_email: Option<&'a str>,
     /// Leaves masks out (owners reading platform events about the global key).
     pub without_masks: bool,
 }
@@ -100,11 +102,28 @@ impl Event<'_> {
 
     /// `" in Acme Labs"`, or nothing outside a workspace.
     fn in_ws(&self) -> String {
-        self.workspace.map(|w| format!(" in {w}")).unwrap_or_default()
+        self.workspace
+            .map(|w| format!(" in {w}"))
+            .unwrap_or_default()
+    }
+
+    /// `" to Acme Labs"`, or nothing outside a workspace.
+    fn to_ws(&self) -> String {
+        self.workspace
+            .map(|w| format!(" to {w}"))
+            .unwrap_or_default()
+    }
+
+    /// Whether the actor did it to themselves (joining, accepting).
+    fn by_target(&self) -> bool {
+        matches!((self.actor_email, self.target), (Some(a), Some(t)) if a.eq_ignore_ascii_case(t))
     }
 
     fn mask(&self, field: &str) -> String {
-        match self.str(field).filter(|m| !m.is_empty() && !self.without_masks) {
+        match self
+            .str(field)
+            .filter(|m| !m.is_empty() && !self.without_masks)
+        {
             Some(m) => format!(" ({m})"),
             None => String::new(),
         }
@@ -310,21 +329,35 @@ pub fn sentence(e: &Event<'_>) -> String {
             tokens(&e.text("before")),
             tokens(&e.text("after"))
         ),
-        "member.added" => format!("{who} added {t}{ws} as {}", role(&e.text("role"))),
-        "member.removed" => format!("{who} removed {t} ({}){ws}", e.text("role")),
+        "member.added" if e.by_target() => {
+            let ws = e.workspace.unwrap_or("the workspace");
+            format!("{who} joined {ws} as {}", role(&e.text("role")))
+        }
+        "member.added" => format!("{who} added {t}{} as {}", e.to_ws(), role(&e.text("role"))),
+        "member.removed" => format!(
+            "{who} removed {t} ({}) from {}",
+            e.text("role"),
+            e.workspace.unwrap_or("the workspace")
+        ),
         "member.role_changed" => format!(
             "{who} changed the role of {t}{ws} from {} to {}",
             e.text("before"),
             e.text("after")
         ),
-        "invitation.created" => format!("{who} invited {t}{ws} as {}", role(&e.text("role"))),
-        "invitation.resent" => format!("{who} sent the invitation of {t}{ws} again"),
-        "invitation.link_shown" => {
-            format!("{who} renewed the invitation of {t}{ws} and copied its link")
-        }
-        "invitation.revoked" => format!("{who} revoked the invitation of {t}{ws}"),
+        "invitation.created" => format!(
+            "{who} invited {t}{} as {}",
+            e.to_ws(),
+            role(&e.text("role"))
+        ),
+        "invitation.resent" => format!("{who} sent {t}\u{2019}s invitation{} again", e.to_ws()),
+        "invitation.link_shown" => format!(
+            "{who} renewed {t}\u{2019}s invitation{} and copied its link",
+            e.to_ws()
+        ),
+        "invitation.revoked" => format!("{who} revoked {t}\u{2019}s invitation{}", e.to_ws()),
         "invitation.accepted" => format!(
-            "{who} accepted the invitation{ws} and joined as {}",
+            "{who} accepted the invitation{} as {}",
+            e.to_ws(),
             role(&e.text("role"))
         ),
         // ---- API tokens
@@ -341,7 +374,11 @@ pub fn sentence(e: &Event<'_>) -> String {
         "price.added" | "price.changed" => {
             let after = e.details.get("after").unwrap_or(e.details);
             let usd = |f: &str| after.get(f).map(|v| v.to_string().replace('"', ""));
-            let verb = if e.action == "price.added" { "set" } else { "changed" };
+            let verb = if e.action == "price.added" {
+                "set"
+            } else {
+                "changed"
+            };
             format!(
                 "{who} {verb} the price of {t}: ${} per million input tokens, ${} per million output tokens",
                 usd("input_usd_per_million").unwrap_or_default(),

@@ -9,6 +9,7 @@ fn say(action: &str, who: &Who, target: Option<&str>, details: Value, ws: Option
         target,
         details: &details,
         workspace: ws,
+        actor_email: Some("olivia@example.test"),
         without_masks: false,
     })
 }
@@ -46,12 +47,18 @@ fn workspace_key_events_name_the_provider_label_mask_and_workspace() {
         "workspace_key.removed",
         json!({"provider": "openai", "mask": "sk-…abcd"}),
     );
-    assert!(removed.starts_with("Olivia removed the OpenAI key"), "{removed}");
+    assert!(
+        removed.starts_with("Olivia removed the OpenAI key"),
+        "{removed}"
+    );
     let tested = key(
         "workspace_key.tested",
         json!({"provider": "openai", "mask": "sk-…abcd", "result": "invalid"}),
     );
-    assert!(tested.ends_with("in Acme Labs: the provider rejected it."), "{tested}");
+    assert!(
+        tested.ends_with("in Acme Labs: the provider rejected it."),
+        "{tested}"
+    );
     let moved = key(
         "workspace_key.priority_changed",
         json!({"provider": "openai", "mask": "m", "before": 2, "after": 1}),
@@ -64,13 +71,19 @@ fn workspace_key_events_name_the_provider_label_mask_and_workspace() {
         json!({"provider": "openai", "mask": "sk-…abcd"}),
         Some("Acme Labs"),
     );
-    assert!(rejected.starts_with("OpenAI rejected the OpenAI key"), "{rejected}");
+    assert!(
+        rejected.starts_with("OpenAI rejected the OpenAI key"),
+        "{rejected}"
+    );
     for (action, verb) in [
         ("workspace_key.enabled", "enabled"),
         ("workspace_key.disabled", "disabled"),
     ] {
         let s = key(action, json!({"provider": "openai", "mask": "m"}));
-        assert!(s.starts_with(&format!("Olivia {verb} the OpenAI key")), "{s}");
+        assert!(
+            s.starts_with(&format!("Olivia {verb} the OpenAI key")),
+            "{s}"
+        );
     }
 }
 
@@ -88,8 +101,17 @@ fn platform_events_name_the_provider_and_can_leave_masks_out() {
         off,
         "An administrator turned off BYOK for OpenAI: every workspace now uses the platform key."
     );
-    let on = say("provider.byok_enabled", &olivia(), Some("anthropic"), json!({}), None);
-    assert!(on.starts_with("Olivia turned on BYOK for Anthropic"), "{on}");
+    let on = say(
+        "provider.byok_enabled",
+        &olivia(),
+        Some("anthropic"),
+        json!({}),
+        None,
+    );
+    assert!(
+        on.starts_with("Olivia turned on BYOK for Anthropic"),
+        "{on}"
+    );
     let details = json!({"label": "Global", "mask_before": "sk-…1111", "mask": "sk-…2222"});
     let shown = say(
         "provider.global_key_replaced",
@@ -108,9 +130,13 @@ fn platform_events_name_the_provider_and_can_leave_masks_out() {
         target: Some("openai"),
         details: &details,
         workspace: None,
+        actor_email: None,
         without_masks: true,
     });
-    assert_eq!(hidden, "An administrator replaced the platform\u{2019}s OpenAI key.");
+    assert_eq!(
+        hidden,
+        "An administrator replaced the platform\u{2019}s OpenAI key."
+    );
     let policy = say(
         "provider.failure_policy_changed",
         &olivia(),
@@ -122,14 +148,23 @@ fn platform_events_name_the_provider_and_can_leave_masks_out() {
         policy.contains("the platform key answers (was: the call fails)"),
         "{policy}"
     );
-    let unknown = say("provider.disabled", &olivia(), Some("acme_ai"), json!({}), None);
+    let unknown = say(
+        "provider.disabled",
+        &olivia(),
+        Some("acme_ai"),
+        json!({}),
+        None,
+    );
     assert_eq!(unknown, "Olivia turned off acme_ai for the platform.");
 }
 
 #[test]
 fn account_and_sign_in_events_read_as_sentences() {
     let o = olivia();
-    assert_eq!(say("user.signed_in", &o, None, json!({}), None), "Olivia signed in.");
+    assert_eq!(
+        say("user.signed_in", &o, None, json!({}), None),
+        "Olivia signed in."
+    );
     let failed = say(
         "user.sign_in_failed",
         &Who::Email("x@example.test".into()),
@@ -160,7 +195,13 @@ fn account_and_sign_in_events_read_as_sentences() {
         created,
         "An operator on the command line created the platform admin account root@example.test."
     );
-    let signup = say("settings.signup_changed", &o, None, json!({"after": false}), None);
+    let signup = say(
+        "settings.signup_changed",
+        &o,
+        None,
+        json!({"after": false}),
+        None,
+    );
     assert_eq!(signup, "Olivia turned public sign-up off.");
 }
 
@@ -169,8 +210,24 @@ fn workspace_member_and_token_events_name_the_workspace() {
     let o = olivia();
     let ws = Some("Acme Labs");
     assert_eq!(
-        say("member.added", &o, Some("b@example.test"), json!({"role": "owner"}), ws),
-        "Olivia added b@example.test in Acme Labs as an owner."
+        say(
+            "member.added",
+            &o,
+            Some("b@example.test"),
+            json!({"role": "owner"}),
+            ws
+        ),
+        "Olivia added b@example.test to Acme Labs as an owner."
+    );
+    assert_eq!(
+        say(
+            "member.added",
+            &o,
+            Some("olivia@example.test"),
+            json!({"role": "member"}),
+            ws
+        ),
+        "Olivia joined Acme Labs as a member."
     );
     assert_eq!(
         say(
@@ -211,7 +268,10 @@ fn workspace_member_and_token_events_name_the_workspace() {
         json!({"role": "member"}),
         ws,
     );
-    assert_eq!(invited, "Olivia invited c@example.test in Acme Labs as a member.");
+    assert_eq!(
+        invited,
+        "Olivia invited c@example.test to Acme Labs as a member."
+    );
 }
 
 #[test]
@@ -235,7 +295,10 @@ fn prices_and_the_master_key() {
         json!({"from": "v1", "to": "v2", "resealed": 3, "failed": 0}),
         None,
     );
-    assert!(rotated.contains("from v1 to v2: 3 keys resealed, 0 failed"), "{rotated}");
+    assert!(
+        rotated.contains("from v1 to v2: 3 keys resealed, 0 failed"),
+        "{rotated}"
+    );
 }
 
 #[test]
@@ -258,8 +321,17 @@ fn an_unknown_action_falls_back_to_a_readable_sentence() {
 /// The action strings written anywhere under `src/services/` (`"family.verb"` literals).
 fn emitted_actions() -> Vec<String> {
     const FAMILIES: &[&str] = &[
-        "user", "workspace_key", "provider", "member", "invitation", "api_token", "price",
-        "master_key", "platform", "settings", "workspace",
+        "user",
+        "workspace_key",
+        "provider",
+        "member",
+        "invitation",
+        "api_token",
+        "price",
+        "master_key",
+        "platform",
+        "settings",
+        "workspace",
     ];
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/services");
     let mut found = Vec::new();
@@ -269,7 +341,8 @@ fn emitted_actions() -> Vec<String> {
             let Some((family, verb)) = literal.split_once('.') else {
                 continue;
             };
-            let word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+            let word =
+                |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '_');
             if FAMILIES.contains(&family) && word(verb) {
                 found.push(literal.to_owned());
             }
@@ -286,10 +359,16 @@ fn every_action_the_services_write_has_its_own_sentence() {
     assert!(actions.len() > 40, "the scan found too little: {actions:?}");
     for action in &actions {
         let s = say(action, &olivia(), Some("t"), json!({}), Some("W"));
-        assert!(!s.contains("recorded \u{201c}"), "{action} has no wording: {s}");
+        assert!(
+            !s.contains("recorded \u{201c}"),
+            "{action} has no wording: {s}"
+        );
         assert!(s.ends_with('.'), "{s}");
     }
     for listed in SIGN_IN_ACTIONS.iter().chain(ROUTING_ACTIONS) {
-        assert!(actions.iter().any(|a| a == listed), "{listed} is never written");
+        assert!(
+            actions.iter().any(|a| a == listed),
+            "{listed} is never written"
+        );
     }
 }

@@ -204,9 +204,11 @@ pub fn list(conn: &mut DbConn, f: &Filter, limit: i64) -> Result<(Vec<AuditRow>,
         let ws = workspace_id_of(conn, ws)?.unwrap_or_else(|| ws.clone());
         if f.platform_routing && f.actor.is_none() {
             q = q.filter(
-                audit_events::workspace_id.eq(ws).or(audit_events::workspace_id
-                    .is_null()
-                    .and(audit_events::action.eq_any(ROUTING_ACTIONS))),
+                audit_events::workspace_id
+                    .eq(ws)
+                    .or(audit_events::workspace_id
+                        .is_null()
+                        .and(audit_events::action.eq_any(ROUTING_ACTIONS))),
             );
         } else {
             q = q.filter(audit_events::workspace_id.eq(ws));

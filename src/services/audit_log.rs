@@ -102,7 +102,11 @@ pub fn page(
     limit: i64,
 ) -> Result<(Vec<Line>, Option<i64>)> {
     let (rows, next) = list(conn, filter, limit)?;
-    let people = names(conn, rows.iter().filter_map(|r| r.actor_id.as_deref()), true)?;
+    let people = names(
+        conn,
+        rows.iter().filter_map(|r| r.actor_id.as_deref()),
+        true,
+    )?;
     let spaces = names(
         conn,
         rows.iter().filter_map(|r| r.workspace_id.as_deref()),
@@ -134,6 +138,7 @@ pub fn page(
                 target: row.target.as_deref(),
                 details: &details,
                 workspace: workspace.as_deref(),
+                actor_email: row.actor_email.as_deref(),
                 without_masks: platform,
             });
             Line {
@@ -154,10 +159,7 @@ pub fn page(
 }
 
 /// The workspaces the admin's filter offers, by name: (id, slug, name), at most `limit`.
-pub fn workspace_choices(
-    conn: &mut DbConn,
-    limit: i64,
-) -> Result<Vec<(String, String, String)>> {
+pub fn workspace_choices(conn: &mut DbConn, limit: i64) -> Result<Vec<(String, String, String)>> {
     Ok(workspaces::table
         .order((workspaces::name.asc(), workspaces::slug.asc()))
         .select((workspaces::id, workspaces::slug, workspaces::name))

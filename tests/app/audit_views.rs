@@ -414,10 +414,15 @@ async fn a_key_added_reads_as_one_sentence_with_its_label_mask_and_workspace_nam
         assert_eq!(found[0].action, "workspace_key.added");
         assert_eq!(found[0].actor, "owner@example.test");
         assert!(
-            body.contains("<pre class=\"audit-details\">{\n  &#34;mask&#34;: &#34;sk-proj-…wxyz&#34;"),
+            body.contains(
+                "<pre class=\"audit-details\">{\n  &#34;mask&#34;: &#34;sk-proj-…wxyz&#34;"
+            ),
             "the raw details behind Details: {body}"
         );
-        assert!(!body.contains(PROD) && !body.contains("0000wxyz"), "{path} shows the key");
+        assert!(
+            !body.contains(PROD) && !body.contains("0000wxyz"),
+            "{path} shows the key"
+        );
     }
     // The workspace's creation names it as it was then.
     let body = get_ok(&b.app, &b.admin, "/admin/audit?action=workspace.created").await;
@@ -454,7 +459,10 @@ async fn hide_sign_ins_hides_sign_in_traffic_and_nothing_else() {
     let body = get_ok(&app, &admin, "/admin/audit?hide_sign_ins=1").await;
     assert!(body.contains("name=\"hide_sign_ins\" type=\"checkbox\" value=\"1\" aria-describedby=\"f-hide-hint\" checked"));
     let next = next_link(&body).expect("more than one page");
-    assert!(next.contains("hide_sign_ins=1"), "the pager keeps it: {next}");
+    assert!(
+        next.contains("hide_sign_ins=1"),
+        "the pager keeps it: {next}"
+    );
     let hidden = all_rows(&app, &admin, "/admin/audit?hide_sign_ins=1").await;
     assert_eq!(hidden.len(), total - sign_ins);
     assert!(
@@ -473,8 +481,14 @@ async fn the_admin_picks_a_workspace_by_name_and_old_links_by_id_still_work() {
 
     let body = get_ok(&app, &admin, "/admin/audit").await;
     let option = "<option value=\"bravo\">Bravo Corp (bravo)</option>";
-    assert!(body.contains("<select id=\"f-workspace\" name=\"workspace\">"), "{body}");
-    assert!(body.contains(option), "a workspace is picked by name: {body}");
+    assert!(
+        body.contains("<select id=\"f-workspace\" name=\"workspace\">"),
+        "{body}"
+    );
+    assert!(
+        body.contains(option),
+        "a workspace is picked by name: {body}"
+    );
     assert!(!body.contains(&ws_b), "no workspace id on the page");
 
     for path in [
@@ -491,7 +505,7 @@ async fn the_admin_picks_a_workspace_by_name_and_old_links_by_id_still_work() {
         assert!(
             found
                 .iter()
-                .any(|r| r.sentence == "An operator on the command line added b@example.test in Bravo Corp as an owner."),
+                .any(|r| r.sentence == "An operator on the command line added b@example.test to Bravo Corp as an owner."),
             "{path}: {found:?}"
         );
         assert!(found.iter().all(|r| r.target != "a@example.test"), "{path}");
@@ -530,7 +544,10 @@ async fn the_admin_page_says_how_far_the_chain_is_verified_and_names_a_tampered_
     let body = get_ok(&app, &admin, "/admin/audit").await;
     let state = chain_state(&body);
     assert!(
-        state.starts_with(&format!("Chain verified up to event {} (written ", last_event(&app))),
+        state.starts_with(&format!(
+            "Chain verified up to event {} (written ",
+            last_event(&app)
+        )),
         "{state}"
     );
     assert!(!body.contains("callout-bad"), "{state}");
@@ -540,7 +557,10 @@ async fn the_admin_page_says_how_far_the_chain_is_verified_and_names_a_tampered_
     let body = get_ok(&app, &admin, "/admin/audit").await;
     let state = chain_state(&body);
     assert!(
-        state.starts_with(&format!("Chain verified up to event {} (", last_event(&app))),
+        state.starts_with(&format!(
+            "Chain verified up to event {} (",
+            last_event(&app)
+        )),
         "{state}"
     );
 
@@ -588,7 +608,11 @@ const GLOBAL: &str = "sk-proj-platformglobal00000000000000q9q9";
 async fn an_owner_sees_the_platform_changes_to_their_routing_without_the_admins_email_or_ip() {
     let b = crate::byok::Byok::start().await;
     let r = b
-        .save_openai(&[("enabled", "on"), ("byok_enabled", "on"), ("api_key", GLOBAL)])
+        .save_openai(&[
+            ("enabled", "on"),
+            ("byok_enabled", "on"),
+            ("api_key", GLOBAL),
+        ])
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "global key saved");
     let r = b
@@ -611,9 +635,15 @@ async fn an_owner_sees_the_platform_changes_to_their_routing_without_the_admins_
         "newest first"
     );
     assert!(platform.iter().all(|r| r.actor.is_empty()));
-    assert!(!body.contains("admin@example.test"), "the admin is not named");
+    assert!(
+        !body.contains("admin@example.test"),
+        "the admin is not named"
+    );
     assert!(!body.contains("127.0.0.1"), "nor their address");
-    assert!(!body.contains("…q9q9") && !body.contains(GLOBAL), "nor the global key's mask");
+    assert!(
+        !body.contains("…q9q9") && !body.contains(GLOBAL),
+        "nor the global key's mask"
+    );
     assert_eq!(
         found.len() - platform.len(),
         count_where(&b.app, None, Some(&b.ws_id)),
@@ -623,7 +653,12 @@ async fn an_owner_sees_the_platform_changes_to_their_routing_without_the_admins_
     let body = get_ok(&b.app, &b.owner, "/w/acme/audit?actor=admin@example.test").await;
     assert!(rows(&body).is_empty(), "{body}");
     // The admin's own page keeps them as they are, named.
-    let body = get_ok(&b.app, &b.admin, "/admin/audit?action=provider.byok_disabled").await;
+    let body = get_ok(
+        &b.app,
+        &b.admin,
+        "/admin/audit?action=provider.byok_disabled",
+    )
+    .await;
     let found = rows(&body);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].actor, "admin@example.test");

@@ -918,6 +918,29 @@ async fn the_main_journey_works_in_a_real_browser() {
         &["Changes saved.", "1 workspace owner was notified by mail."],
     )
     .await;
+    // The audit log reads as sentences; the chain's state is on top; filters by name.
+    b.follow("Audit log").await;
+    b.step(
+        "11b-admin-audit",
+        &[
+            "Chain verified up to event",
+            "Ada Admin turned off BYOK for OpenAI: every workspace now uses the platform key.",
+        ],
+    )
+    .await;
+    assert!(b.body_text().await.contains("Ada Admin signed in."));
+    b.set_checkbox("Hide sign-ins", true).await;
+    b.press("Filter").await;
+    b.expect_text(&["Ada Admin turned off BYOK for OpenAI"])
+        .await;
+    assert!(
+        !b.body_text().await.contains("signed in."),
+        "sign-ins are hidden"
+    );
+    b.choose("Workspace", "Acme Research").await;
+    b.press("Filter").await;
+    b.expect_text(&["Olive Owner added the OpenAI key"]).await;
+    b.page("admin-audit-filtered").await;
     b.sign_out().await;
 
     // ...and the member's next answer comes from the platform key.
@@ -950,6 +973,27 @@ async fn the_main_journey_works_in_a_real_browser() {
         .await
         .expect("the owner is told that BYOK was turned off");
     assert!(!mail.shows(&canary) && !mail.shows(&global_key));
+    b.sign_out().await;
+
+    // 7. The owner's audit log: their events, and the platform's change to their routing
+    // marked as such, the admin unnamed.
+    b.sign_in(OWNER).await;
+    b.follow("Audit log").await;
+    b.step(
+        "13-owner-audit",
+        &[
+            "Platform",
+            "An administrator turned off BYOK for OpenAI: every workspace now uses the platform key.",
+            &format!(
+                "Olive Owner added the OpenAI key \u{201c}Production\u{201d} ({canary_mask}) in Acme Research."
+            ),
+        ],
+    )
+    .await;
+    assert!(
+        !b.body_text().await.contains("Ada Admin turned off BYOK"),
+        "the admin is not named on a platform event"
+    );
 
     driver.close(b.c.clone()).await;
     drop(driver);

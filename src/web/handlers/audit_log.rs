@@ -3,10 +3,10 @@
 //! state of the chain.
 
 use super::workspace::{AuditQuery, format_time, query_string, to_filter};
+use crate::error::Result;
 use crate::services::audit_checkpoint::{self, ChainState};
 use crate::services::audit_log::{self, Line, Reader};
 use crate::state::AppState;
-use crate::error::Result;
 
 /// Events per page.
 const PAGE: i64 = 50;
@@ -15,7 +15,7 @@ const PAGE: i64 = 50;
 const CHOICES: i64 = 1_000;
 
 /// One event as the audit table shows it.
-pub struct EventView {
+pub(crate) struct EventView {
     pub id: i64,
     pub time: String,
     pub sentence: String,
@@ -48,14 +48,14 @@ impl From<Line> for EventView {
 }
 
 /// A workspace in the admin's filter.
-pub struct WorkspaceOption {
+pub(crate) struct WorkspaceOption {
     pub value: String,
     pub name: String,
     pub selected: bool,
 }
 
 /// The chain's state, worded.
-pub struct ChainView {
+pub(crate) struct ChainView {
     pub ok: bool,
     pub text: String,
     pub note: String,
@@ -114,7 +114,7 @@ impl From<ChainState> for ChainView {
 }
 
 /// The audit table with its filters, the next-page link and (admin) the chain's state.
-pub struct AuditView {
+pub(crate) struct AuditView {
     pub entries: Vec<EventView>,
     pub actor: String,
     pub action: String,
@@ -135,7 +135,7 @@ pub struct AuditView {
 
 /// Loads one page of the audit log for the admin (`workspace_id` None) or one workspace's
 /// owners (with the platform events that changed their routing).
-pub async fn audit_view(
+pub(crate) async fn audit_view(
     state: &AppState,
     q: AuditQuery,
     workspace_id: Option<String>,
@@ -161,9 +161,7 @@ pub async fn audit_view(
         })
         .await?;
     let picked = q.workspace.clone().unwrap_or_default();
-    let workspace_typed = choices
-        .as_ref()
-        .is_some_and(|c| c.len() as i64 > CHOICES);
+    let workspace_typed = choices.as_ref().is_some_and(|c| c.len() as i64 > CHOICES);
     let workspaces = choices.map(|c| {
         c.into_iter()
             .take(CHOICES as usize)

@@ -279,6 +279,7 @@ pub fn sentence(e: &Event<'_>) -> String {
             test_result(&e.text("result"))
         ),
         // ---- accounts
+        "user.created" if e.by_target() => format!("{t} created their account"),
         "user.created" if e.flag("is_admin") == Some(true) => {
             format!("{who} created the platform admin account {t}")
         }
@@ -314,7 +315,7 @@ pub fn sentence(e: &Event<'_>) -> String {
         "user.sign_up_existing_email" => format!(
             "{who} tried to sign up as {t}, which already has an account; its owner was emailed"
         ),
-        "platform.setup_completed" => format!("{who} set up Keyhold as its first admin ({t})"),
+        "platform.setup_completed" => format!("{t} set up Keyhold as its first admin"),
         "settings.signup_changed" if e.flag("after") == Some(true) => {
             format!("{who} turned public sign-up on")
         }

@@ -195,6 +195,14 @@ fn account_and_sign_in_events_read_as_sentences() {
         created,
         "An operator on the command line created the platform admin account root@example.test."
     );
+    let joined = say(
+        "user.created",
+        &Who::Email("olivia@example.test".into()),
+        Some("olivia@example.test"),
+        json!({"is_admin": false}),
+        None,
+    );
+    assert_eq!(joined, "olivia@example.test created their account.");
     let signup = say(
         "settings.signup_changed",
         &o,

@@ -85,7 +85,7 @@ impl From<ChainState> for ChainView {
                     String::new()
                 };
                 note.push_str(&match swept_to {
-                    0 => "Older events are re-checked on every view, a few thousand at a time."
+                    0 => "Older events are re-checked on every view, a few hundred at a time."
                         .to_owned(),
                     n => format!("The re-check of older events has reached event {n}."),
                 });

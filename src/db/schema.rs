@@ -107,6 +107,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_checkpoint (id) {
+        id -> Integer,
+        verified_id -> BigInt,
+        verified_hash -> Text,
+        verified_at -> BigInt,
+        swept_id -> BigInt,
+        key_version -> Text,
+        mac -> Text,
+    }
+}
+
+diesel::table! {
     outbox (id) {
         id -> Text,
         to_addr -> Text,
@@ -279,6 +291,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     password_resets,
     sessions,
     settings,
+    audit_checkpoint,
     audit_events,
     audit_chain,
     outbox,

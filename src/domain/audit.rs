@@ -66,6 +66,17 @@ pub struct Head {
     pub sealed_at: i64,
 }
 
+/// How far the audit page has verified the chain: every event up to `verified_id` (whose
+/// link is `verified_hash`) held at `verified_at`, and the re-check of older events has
+/// reached `swept_id` (0: it starts over from the first event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub verified_id: i64,
+    pub verified_hash: String,
+    pub verified_at: i64,
+    pub swept_id: i64,
+}
+
 /// The key that MACs the chain, derived from one master key: HMAC-SHA256(master,
 /// "keyhold/audit-chain/v1"). Each keyed event and the head record the master-key version,
 /// so events stay verifiable after rotation while the old master key is configured.
@@ -141,6 +152,23 @@ impl ChainKey {
             &head.legacy_until.to_string(),
             &head.sealed_at.to_string(),
         ])
+    }
+
+    /// The checkpoint's MAC (hex).
+    pub fn checkpoint_mac(&self, c: &Checkpoint) -> String {
+        self.mac_of(&[
+            "keyhold-audit-checkpoint/v1",
+            &self.version,
+            &c.verified_id.to_string(),
+            &c.verified_hash,
+            &c.verified_at.to_string(),
+            &c.swept_id.to_string(),
+        ])
+    }
+
+    /// Whether `mac` is this key's MAC of `checkpoint`.
+    pub fn checkpoint_matches(&self, mac: &str, checkpoint: &Checkpoint) -> bool {
+        constant_time_eq(&self.checkpoint_mac(checkpoint), mac)
     }
 
     /// Whether `mac` is this key's MAC of `head`.
@@ -235,6 +263,49 @@ mod tests {
             },
         ] {
             assert!(!k.head_matches(&mac, &other), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn the_checkpoint_mac_covers_every_field_and_differs_from_the_head_mac() {
+        let k = ChainKey::active(&ring(V1)).expect("v1");
+        let c = Checkpoint {
+            verified_id: 5,
+            verified_hash: "abc".into(),
+            verified_at: 100,
+            swept_id: 2,
+        };
+        let mac = k.checkpoint_mac(&c);
+        assert!(k.checkpoint_matches(&mac, &c));
+        let head = Head {
+            last_id: 5,
+            last_hash: "abc".into(),
+            legacy_until: 100,
+            sealed_at: 2,
+        };
+        assert!(
+            !k.head_matches(&mac, &head),
+            "a checkpoint MAC is no head MAC"
+        );
+        for other in [
+            Checkpoint {
+                verified_id: 6,
+                ..c.clone()
+            },
+            Checkpoint {
+                verified_hash: "abd".into(),
+                ..c.clone()
+            },
+            Checkpoint {
+                verified_at: 101,
+                ..c.clone()
+            },
+            Checkpoint {
+                swept_id: 0,
+                ..c.clone()
+            },
+        ] {
+            assert!(!k.checkpoint_matches(&mac, &other), "{other:?}");
         }
     }
 }

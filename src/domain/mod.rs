@@ -1,6 +1,7 @@
 //! The domain core: rules of the product, free of HTTP and SQL.
 
 pub mod audit;
+pub mod audit_words;
 pub mod credentials;
 pub mod error_code;
 pub mod ids;

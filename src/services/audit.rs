@@ -8,9 +8,10 @@ use serde_json::Value;
 use super::audit_chain as chain;
 pub use super::audit_chain::{Verdict, verify};
 use crate::db::models::AuditRow;
-use crate::db::schema::{audit_chain, audit_events};
+use crate::db::schema::{audit_chain, audit_events, workspaces};
 use crate::db::{DbConn, now};
 use crate::domain::audit::{ChainKey, ChainedFields, Head, chain_hash};
+use crate::domain::audit_words::{ROUTING_ACTIONS, SIGN_IN_ACTIONS};
 use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
 
@@ -150,7 +151,14 @@ pub fn record(
 /// Filters for the audit views.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// A workspace's id, or its slug (the admin's picker sends slugs; older links ids).
     pub workspace_id: Option<String>,
+    /// With `workspace_id`: also the platform events that changed every workspace's
+    /// routing (`audit_words::ROUTING_ACTIONS`), unless an actor is asked for (which would
+    /// tell whether an email belongs to an admin).
+    pub platform_routing: bool,
+    /// Leaves out sign-in traffic (`audit_words::SIGN_IN_ACTIONS`).
+    pub hide_sign_ins: bool,
     pub actor: Option<String>,
     pub action: Option<String>,
     pub from: Option<i64>,
@@ -172,11 +180,42 @@ pub fn escape_like(s: &str) -> String {
     out
 }
 
+/// The id of the workspace whose id is `id_or_slug` or, failing that, whose slug it is.
+fn workspace_id_of(conn: &mut DbConn, id_or_slug: &str) -> Result<Option<String>> {
+    let by_id: Option<String> = workspaces::table
+        .find(id_or_slug)
+        .select(workspaces::id)
+        .first(conn)
+        .optional()?;
+    if by_id.is_some() {
+        return Ok(by_id);
+    }
+    Ok(workspaces::table
+        .filter(workspaces::slug.eq(id_or_slug))
+        .select(workspaces::id)
+        .first(conn)
+        .optional()?)
+}
+
 /// One page of events, newest first, and the cursor for the next page.
 pub fn list(conn: &mut DbConn, f: &Filter, limit: i64) -> Result<(Vec<AuditRow>, Option<i64>)> {
     let mut q = audit_events::table.into_boxed();
     if let Some(ws) = &f.workspace_id {
-        q = q.filter(audit_events::workspace_id.eq(ws.clone()));
+        let ws = workspace_id_of(conn, ws)?.unwrap_or_else(|| ws.clone());
+        if f.platform_routing && f.actor.is_none() {
+            q = q.filter(
+                audit_events::workspace_id
+                    .eq(ws)
+                    .or(audit_events::workspace_id
+                        .is_null()
+                        .and(audit_events::action.eq_any(ROUTING_ACTIONS))),
+            );
+        } else {
+            q = q.filter(audit_events::workspace_id.eq(ws));
+        }
+    }
+    if f.hide_sign_ins {
+        q = q.filter(audit_events::action.ne_all(SIGN_IN_ACTIONS));
     }
     if let Some(actor) = &f.actor {
         q = q.filter(audit_events::actor_email.eq(actor.to_lowercase()));

@@ -35,7 +35,7 @@ pub enum HeadError {
     Altered,
 }
 
-type HeadRow = (
+pub(super) type HeadRow = (
     i64,
     String,
     Option<String>,
@@ -44,7 +44,7 @@ type HeadRow = (
     Option<String>,
 );
 
-fn read_head(conn: &mut DbConn) -> Result<HeadRow> {
+pub(super) fn read_head(conn: &mut DbConn) -> Result<HeadRow> {
     Ok(audit_chain::table
         .find(1)
         .select((
@@ -172,6 +172,60 @@ pub enum Verdict {
     },
 }
 
+/// The master-key versions met while walking the chain, derived once each (`None`: not
+/// configured, so that version's event MACs cannot be checked).
+pub(super) type Keys = HashMap<String, Option<ChainKey>>;
+
+/// Checks one event against the link before it (`prev`): that it follows it, that its
+/// fields hash to its link, and its MAC when it was written after keying (events up to
+/// `legacy_until` were not). `None` when it holds, else what is wrong.
+pub(super) fn check_event(
+    row: &AuditRow,
+    prev: &str,
+    legacy_until: i64,
+    keys: &mut Keys,
+    keyring: &Keyring,
+) -> Option<String> {
+    let id = row.id;
+    if row.prev_hash != prev {
+        return Some(format!("event {id} does not follow the one before it"));
+    }
+    let fields = ChainedFields {
+        id,
+        at: row.at,
+        actor_id: row.actor_id.as_deref(),
+        actor_email: row.actor_email.as_deref(),
+        ip: row.ip.as_deref(),
+        workspace_id: row.workspace_id.as_deref(),
+        action: &row.action,
+        target: row.target.as_deref(),
+        details: &row.details,
+    };
+    if chain_hash(&row.prev_hash, &fields) != row.hash {
+        return Some(format!("event {id} was altered"));
+    }
+    match (&row.key_version, &row.mac, id > legacy_until) {
+        (None, None, false) => None,
+        (Some(v), Some(mac), true) => {
+            let key = keys
+                .entry(v.clone())
+                .or_insert_with(|| ChainKey::of(keyring, v));
+            match key {
+                Some(key) if !key.event_matches(mac, id, &row.hash) => {
+                    Some(format!("event {id} was altered"))
+                }
+                _ => None,
+            }
+        }
+        (_, _, true) => Some(format!(
+            "event {id} lacks its MAC, yet it was written after the chain was keyed"
+        )),
+        (_, _, false) => Some(format!(
+            "event {id} was altered (it predates keying but carries a MAC)"
+        )),
+    }
+}
+
 fn broken(at_id: i64, problem: String) -> Result<Verdict> {
     Ok(Verdict::Broken { at_id, problem })
 }
@@ -189,7 +243,7 @@ pub fn verify(conn: &mut DbConn, keyring: &Keyring) -> Result<Verdict> {
         legacy_until: legacy_until.unwrap_or(i64::MAX),
         sealed_at: sealed_at.unwrap_or_default(),
     };
-    let mut keys: HashMap<String, Option<ChainKey>> = HashMap::new();
+    let mut keys = Keys::new();
     let mut prev = GENESIS.to_owned();
     let mut expected_id = 1i64;
     let mut last_at = None;
@@ -208,50 +262,8 @@ pub fn verify(conn: &mut DbConn, keyring: &Keyring) -> Result<Verdict> {
             if id != expected_id {
                 return broken(expected_id, format!("event {expected_id} is missing"));
             }
-            if row.prev_hash != prev {
-                return broken(id, format!("event {id} does not follow the one before it"));
-            }
-            let fields = ChainedFields {
-                id,
-                at: row.at,
-                actor_id: row.actor_id.as_deref(),
-                actor_email: row.actor_email.as_deref(),
-                ip: row.ip.as_deref(),
-                workspace_id: row.workspace_id.as_deref(),
-                action: &row.action,
-                target: row.target.as_deref(),
-                details: &row.details,
-            };
-            if chain_hash(&row.prev_hash, &fields) != row.hash {
-                return broken(id, format!("event {id} was altered"));
-            }
-            let keyed = id > head.legacy_until;
-            match (&row.key_version, &row.mac, keyed) {
-                (None, None, false) => {}
-                (Some(v), Some(mac), true) => {
-                    let key = keys
-                        .entry(v.clone())
-                        .or_insert_with(|| ChainKey::of(keyring, v));
-                    if let Some(key) = key
-                        && !key.event_matches(mac, id, &row.hash)
-                    {
-                        return broken(id, format!("event {id} was altered"));
-                    }
-                }
-                (_, _, true) => {
-                    return broken(
-                        id,
-                        format!(
-                            "event {id} lacks its MAC, yet it was written after the chain was keyed"
-                        ),
-                    );
-                }
-                (_, _, false) => {
-                    return broken(
-                        id,
-                        format!("event {id} was altered (it predates keying but carries a MAC)"),
-                    );
-                }
+            if let Some(problem) = check_event(row, &prev, head.legacy_until, &mut keys, keyring) {
+                return broken(id, problem);
             }
             prev = row.hash.clone();
             last_at = Some(row.at);

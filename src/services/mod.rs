@@ -5,6 +5,8 @@ pub mod admin_lists;
 pub mod api_tokens;
 pub mod audit;
 pub mod audit_chain;
+pub mod audit_checkpoint;
+pub mod audit_log;
 pub mod chat;
 pub mod context;
 pub mod credential_input;

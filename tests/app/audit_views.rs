@@ -1,5 +1,7 @@
-//! Reading the audit log: the admin's view filters by actor, action, workspace and date,
-//! pages with a keyset cursor and exports CSV; an owner sees only their workspace.
+//! Reading the audit log: one sentence per event with its details on demand; the admin's
+//! view filters by actor, action, workspace (picked by name), date and "Hide sign-ins",
+//! pages with a keyset cursor, exports CSV and says how far the chain is verified; an owner
+//! sees only their workspace, plus the platform changes to their routing (unnamed admin).
 
 use diesel::prelude::*;
 use keyhold::db::schema::audit_events;
@@ -10,9 +12,12 @@ use crate::helpers::*;
 /// One row of the audit table as the page shows it.
 #[derive(Debug)]
 struct Row {
+    sentence: String,
+    /// The actor's email, as the row's details give it (empty for none).
     actor: String,
     action: String,
     target: String,
+    platform: bool,
 }
 
 fn strip_tags(s: &str) -> String {
@@ -29,17 +34,33 @@ fn strip_tags(s: &str) -> String {
     out.trim().to_owned()
 }
 
+/// The text of the first `<tag class="{class}">…</tag>` in `html`, or "".
+fn cell(html: &str, tag: &str, class: &str) -> String {
+    let open = format!("<{tag} class=\"{class}\">");
+    let Some(start) = html.find(&open) else {
+        return String::new();
+    };
+    let rest = &html[start + open.len()..];
+    let end = rest.find(&format!("</{tag}>")).expect("closing tag");
+    strip_tags(&rest[..end])
+}
+
 /// The rows of the audit table in `html`.
 fn rows(html: &str) -> Vec<Row> {
-    html.split("<tr><td class=\"nowrap\">")
+    html.split("<tr id=\"event-")
         .skip(1)
         .map(|chunk| {
             let row = &chunk[..chunk.find("</tr>").expect("row end")];
-            let cells: Vec<String> = row.split("</td>").map(strip_tags).collect();
+            assert!(
+                row.contains("<details><summary>Details</summary>"),
+                "details on demand: {row}"
+            );
             Row {
-                actor: cells[1].clone(),
-                action: cells[2].clone(),
-                target: cells[3].clone(),
+                sentence: cell(row, "span", "audit-sentence"),
+                actor: cell(row, "dd", "audit-by"),
+                action: cell(row, "dd", "mono audit-action"),
+                target: cell(row, "dd", "audit-target"),
+                platform: row.contains("<span class=\"badge badge-info\">Platform</span>"),
             }
         })
         .collect()
@@ -356,4 +377,294 @@ async fn an_owner_sees_only_their_workspace_in_its_audit_log_and_csv() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app.get_html(&a, "/w/bravo/audit.csv").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Names a person and a workspace the way people do, directly in the database.
+fn rename(app: &TestApp, user_email: &str, name: &str, slug: &str, ws_name: &str) {
+    use keyhold::db::schema::{users, workspaces};
+    diesel::update(users::table.filter(users::email.eq(user_email)))
+        .set(users::name.eq(name))
+        .execute(&mut app.db())
+        .expect("rename user");
+    diesel::update(workspaces::table.filter(workspaces::slug.eq(slug)))
+        .set(workspaces::name.eq(ws_name))
+        .execute(&mut app.db())
+        .expect("rename workspace");
+}
+
+const PROD: &str = "sk-proj-auditviewkey0000000000000000wxyz";
+
+#[tokio::test]
+async fn a_key_added_reads_as_one_sentence_with_its_label_mask_and_workspace_name() {
+    let b = crate::byok::Byok::start().await;
+    rename(&b.app, "owner@example.test", "Olivia", "acme", "Acme Labs");
+    let r = b.add_key(&b.owner, "Production", PROD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    let expected =
+        "Olivia added the OpenAI key \u{201c}Production\u{201d} (sk-proj-…wxyz) in Acme Labs.";
+    for (c, path) in [
+        (&b.admin, "/admin/audit?action=workspace_key.added"),
+        (&b.owner, "/w/acme/audit?action=workspace_key.added"),
+    ] {
+        let body = get_ok(&b.app, c, path).await;
+        let found = rows(&body);
+        assert_eq!(found.len(), 1, "{path}: {found:?}");
+        assert_eq!(found[0].sentence, expected, "{path}");
+        assert_eq!(found[0].action, "workspace_key.added");
+        assert_eq!(found[0].actor, "owner@example.test");
+        assert!(
+            body.contains(
+                "<pre class=\"audit-details\">{\n  &#34;mask&#34;: &#34;sk-proj-…wxyz&#34;"
+            ),
+            "the raw details behind Details: {body}"
+        );
+        assert!(
+            !body.contains(PROD) && !body.contains("0000wxyz"),
+            "{path} shows the key"
+        );
+    }
+    // The workspace's creation names it as it was then.
+    let body = get_ok(&b.app, &b.admin, "/admin/audit?action=workspace.created").await;
+    assert_eq!(
+        rows(&body)[0].sentence,
+        "An operator on the command line created the workspace Workspace acme (acme)."
+    );
+}
+
+#[tokio::test]
+async fn hide_sign_ins_hides_sign_in_traffic_and_nothing_else() {
+    let (app, admin, _, _) = seeded().await;
+    let r = app
+        .sign_in_with(&app.client(), "a@example.test", "not the password")
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    app.sign_in(&app.client(), "b@example.test").await;
+    let sign_ins: usize = ["user.signed_in", "user.sign_in_failed"]
+        .iter()
+        .map(|a| count_where(&app, Some(a), None))
+        .sum();
+    assert_eq!(sign_ins, 3, "the admin's and b's sign-ins and a's failure");
+    let total = count_where(&app, None, None);
+
+    let shown = all_rows(&app, &admin, "/admin/audit").await;
+    assert_eq!(shown.len(), total);
+    assert!(shown.iter().any(|r| r.sentence == "Test User signed in."));
+    assert!(
+        shown
+            .iter()
+            .any(|r| r.sentence == "Test User failed to sign in (wrong password).")
+    );
+
+    let body = get_ok(&app, &admin, "/admin/audit?hide_sign_ins=1").await;
+    assert!(body.contains("name=\"hide_sign_ins\" type=\"checkbox\" value=\"1\" aria-describedby=\"f-hide-hint\" checked"));
+    let next = next_link(&body).expect("more than one page");
+    assert!(
+        next.contains("hide_sign_ins=1"),
+        "the pager keeps it: {next}"
+    );
+    let hidden = all_rows(&app, &admin, "/admin/audit?hide_sign_ins=1").await;
+    assert_eq!(hidden.len(), total - sign_ins);
+    assert!(
+        hidden
+            .iter()
+            .all(|r| r.action != "user.signed_in" && r.action != "user.sign_in_failed"),
+        "{hidden:?}"
+    );
+    assert!(hidden.iter().any(|r| r.action == "user.created"));
+}
+
+#[tokio::test]
+async fn the_admin_picks_a_workspace_by_name_and_old_links_by_id_still_work() {
+    let (app, admin, _, ws_b) = seeded().await;
+    rename(&app, "b@example.test", "Bea", "bravo", "Bravo Corp");
+
+    let body = get_ok(&app, &admin, "/admin/audit").await;
+    let option = "<option value=\"bravo\">Bravo Corp (bravo)</option>";
+    assert!(
+        body.contains("<select id=\"f-workspace\" name=\"workspace\">"),
+        "{body}"
+    );
+    assert!(
+        body.contains(option),
+        "a workspace is picked by name: {body}"
+    );
+    assert!(!body.contains(&ws_b), "no workspace id on the page");
+
+    for path in [
+        "/admin/audit?workspace=bravo".to_owned(),
+        format!("/admin/audit?workspace={ws_b}"),
+    ] {
+        let body = get_ok(&app, &admin, &path).await;
+        assert!(
+            body.contains("<option value=\"bravo\" selected>Bravo Corp (bravo)</option>"),
+            "{path}"
+        );
+        let found = rows(&body);
+        assert_eq!(found.len(), count_where(&app, None, Some(&ws_b)), "{path}");
+        assert!(
+            found
+                .iter()
+                .any(|r| r.sentence == "An operator on the command line added b@example.test to Bravo Corp as an owner."),
+            "{path}: {found:?}"
+        );
+        assert!(found.iter().all(|r| r.target != "a@example.test"), "{path}");
+    }
+    let csv = app
+        .get(&admin, "/admin/audit.csv?workspace=bravo")
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(
+        parse_csv(&csv).len() - 1,
+        count_where(&app, None, Some(&ws_b)),
+        "the export follows the same filter"
+    );
+}
+
+/// The chain's state as the admin's page words it.
+fn chain_state(html: &str) -> String {
+    let start = html.find("id=\"chain-state\"").expect("the chain's state");
+    let rest = &html[start..];
+    strip_tags(&rest[rest.find('>').expect("tag end") + 1..rest.find("</div>").expect("end")])
+}
+
+fn last_event(app: &TestApp) -> i64 {
+    audit_events::table
+        .select(diesel::dsl::max(audit_events::id))
+        .get_result::<Option<i64>>(&mut app.db())
+        .expect("max id")
+        .expect("events")
+}
+
+#[tokio::test]
+async fn the_admin_page_says_how_far_the_chain_is_verified_and_names_a_tampered_event() {
+    let (app, admin, _, _) = seeded().await;
+    let body = get_ok(&app, &admin, "/admin/audit").await;
+    let state = chain_state(&body);
+    assert!(
+        state.starts_with(&format!(
+            "Chain verified up to event {} (written ",
+            last_event(&app)
+        )),
+        "{state}"
+    );
+    assert!(!body.contains("callout-bad"), "{state}");
+
+    // New events are verified on the next view, from the stored checkpoint.
+    app.create_user("later@example.test", false);
+    let body = get_ok(&app, &admin, "/admin/audit").await;
+    let state = chain_state(&body);
+    assert!(
+        state.starts_with(&format!(
+            "Chain verified up to event {} (",
+            last_event(&app)
+        )),
+        "{state}"
+    );
+
+    // An old event, already verified, edited directly in the database.
+    diesel::update(audit_events::table.find(3))
+        .set(audit_events::details.eq("{\"is_admin\":true}"))
+        .execute(&mut app.db())
+        .expect("tamper");
+    let body = get_ok(&app, &admin, "/admin/audit").await;
+    let state = chain_state(&body);
+    assert!(
+        state.starts_with("The chain is broken at event 3: event 3 was altered."),
+        "{state}"
+    );
+    assert!(body.contains("callout callout-bad"));
+    // It stays broken on the next view: nothing moves the checkpoint past it.
+    let body = get_ok(&app, &admin, "/admin/audit").await;
+    assert!(chain_state(&body).starts_with("The chain is broken at event 3"));
+    // Owners do not get the chain's state.
+    let a = app.client();
+    app.sign_in(&a, "a@example.test").await;
+    let body = get_ok(&app, &a, "/w/alpha/audit").await;
+    assert!(!body.contains("chain-state"));
+}
+
+#[tokio::test]
+async fn the_newest_event_edited_breaks_the_chain_on_the_first_view() {
+    let (app, admin, _, _) = seeded().await;
+    let last = last_event(&app);
+    diesel::update(audit_events::table.find(last))
+        .set(audit_events::ip.eq("127.0.0.2"))
+        .execute(&mut app.db())
+        .expect("tamper");
+    let body = get_ok(&app, &admin, "/admin/audit").await;
+    assert!(
+        chain_state(&body).starts_with(&format!("The chain is broken at event {last}")),
+        "{}",
+        chain_state(&body)
+    );
+}
+
+const GLOBAL: &str = "sk-proj-platformglobal00000000000000q9q9";
+
+#[tokio::test]
+async fn an_owner_sees_the_platform_changes_to_their_routing_without_the_admins_email_or_ip() {
+    let b = crate::byok::Byok::start().await;
+    let r = b
+        .save_openai(&[
+            ("enabled", "on"),
+            ("byok_enabled", "on"),
+            ("api_key", GLOBAL),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "global key saved");
+    let r = b
+        .save_openai(&[("enabled", "on"), ("confirm", "yes")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "BYOK off");
+
+    let body = get_ok(&b.app, &b.owner, "/w/acme/audit").await;
+    let found = rows(&body);
+    let platform: Vec<&Row> = found.iter().filter(|r| r.platform).collect();
+    let sentences: Vec<&str> = platform.iter().map(|r| r.sentence.as_str()).collect();
+    assert_eq!(
+        sentences,
+        [
+            "An administrator turned off BYOK for OpenAI: every workspace now uses the platform key.",
+            "An administrator added the platform\u{2019}s OpenAI key.",
+            "An administrator turned on BYOK for OpenAI: workspaces may use their own keys.",
+            "An administrator turned on OpenAI for the platform.",
+        ],
+        "newest first"
+    );
+    assert!(platform.iter().all(|r| r.actor.is_empty()));
+    assert!(
+        !body.contains("admin@example.test"),
+        "the admin is not named"
+    );
+    assert!(!body.contains("127.0.0.1"), "nor their address");
+    assert!(
+        !body.contains("…q9q9") && !body.contains(GLOBAL),
+        "nor the global key's mask"
+    );
+    assert_eq!(
+        found.len() - platform.len(),
+        count_where(&b.app, None, Some(&b.ws_id)),
+        "and the workspace's own events"
+    );
+    // Asking for an actor leaves platform events out (it would tell who the admins are).
+    let body = get_ok(&b.app, &b.owner, "/w/acme/audit?actor=admin@example.test").await;
+    assert!(rows(&body).is_empty(), "{body}");
+    // The admin's own page keeps them as they are, named.
+    let body = get_ok(
+        &b.app,
+        &b.admin,
+        "/admin/audit?action=provider.byok_disabled",
+    )
+    .await;
+    let found = rows(&body);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].actor, "admin@example.test");
+    assert!(!found[0].platform);
+    assert_eq!(
+        found[0].sentence,
+        "Test User turned off BYOK for OpenAI: every workspace now uses the platform key."
+    );
 }

@@ -1085,6 +1085,29 @@ async fn the_main_journey_works_in_a_real_browser() {
         &["Changes saved.", "1 workspace owner was notified by mail."],
     )
     .await;
+    // The audit log reads as sentences; the chain's state is on top; filters by name.
+    b.follow("Audit log").await;
+    b.step(
+        "11b-admin-audit",
+        &[
+            "Chain verified up to event",
+            "Ada Admin turned off BYOK for OpenAI: every workspace now uses the platform key.",
+        ],
+    )
+    .await;
+    assert!(b.body_text().await.contains("Ada Admin signed in."));
+    b.set_checkbox("Hide sign-ins", true).await;
+    b.press("Filter").await;
+    b.expect_text(&["Ada Admin turned off BYOK for OpenAI"])
+        .await;
+    assert!(
+        !b.body_text().await.contains("signed in."),
+        "sign-ins are hidden"
+    );
+    b.choose("Workspace", "Acme Research").await;
+    b.press("Filter").await;
+    b.expect_text(&["Olive Owner added the OpenAI key"]).await;
+    b.page("admin-audit-filtered").await;
     b.sign_out().await;
 
     // ...and the member's next answer comes from the platform key.
@@ -1120,7 +1143,8 @@ async fn the_main_journey_works_in_a_real_browser() {
     b.sign_out().await;
 
     // 7. The owner sees the workspace's usage (two calls on its key, one on the platform's,
-    // once the usage queue has recorded them) and its audit log.
+    // once the usage queue has recorded them) and its audit log: their events, and the
+    // platform's change to their routing marked as such, the admin unnamed.
     b.sign_in(OWNER).await;
     b.follow("Usage").await;
     b.reload_until(&["on the platform key and 2 on workspace keys"])
@@ -1131,9 +1155,19 @@ async fn the_main_journey_works_in_a_real_browser() {
     b.follow("Audit log").await;
     b.step(
         "14-owner-audit",
-        &["Audit log", "api_token.created", "invitation.accepted"],
+        &[
+            "Platform",
+            "An administrator turned off BYOK for OpenAI: every workspace now uses the platform key.",
+            &format!(
+                "Olive Owner added the OpenAI key \u{201c}Production\u{201d} ({canary_mask}) in Acme Research."
+            ),
+        ],
     )
     .await;
+    assert!(
+        !b.body_text().await.contains("Ada Admin turned off BYOK"),
+        "the admin is not named on a platform event"
+    );
     b.readme_shot("08-audit", View::Desktop).await;
 
     driver.close(b.c.clone()).await;

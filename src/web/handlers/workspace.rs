@@ -1,5 +1,6 @@
 //! `/w/<slug>` settings: members and invitations, and the workspace's audit log.
 
+use super::audit_log::{AuditView, audit_view};
 use super::invitations::{InvitationRow, rows};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -203,6 +204,8 @@ pub struct AuditQuery {
     pub from: Option<String>,
     pub to: Option<String>,
     pub before: Option<i64>,
+    /// "Hide sign-ins" (a checkbox: present when ticked).
+    pub hide_sign_ins: Option<String>,
 }
 
 /// One event as the audit table shows it.
@@ -217,19 +220,6 @@ pub struct AuditEntry {
     pub details: String,
 }
 
-/// The audit table with its filters and the next-page link.
-pub struct AuditView {
-    pub entries: Vec<AuditEntry>,
-    pub actor: String,
-    pub action: String,
-    pub workspace: String,
-    pub from: String,
-    pub to: String,
-    pub show_workspace_filter: bool,
-    pub next: Option<String>,
-    pub csv: String,
-}
-
 fn parse_day(s: Option<&str>, field: &'static str) -> Result<Option<i64>> {
     let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
@@ -240,7 +230,7 @@ fn parse_day(s: Option<&str>, field: &'static str) -> Result<Option<i64>> {
     Ok(Some(d.midnight().assume_utc().unix_timestamp()))
 }
 
-fn to_filter(q: &AuditQuery, workspace_id: Option<String>) -> Result<Filter> {
+pub(super) fn to_filter(q: &AuditQuery, workspace_id: Option<String>) -> Result<Filter> {
     let clean = |s: &Option<String>| {
         s.as_deref()
             .map(str::trim)
@@ -255,6 +245,8 @@ fn to_filter(q: &AuditQuery, workspace_id: Option<String>) -> Result<Filter> {
         // "to" is inclusive of the whole day.
         to: parse_day(q.to.as_deref(), "to")?.map(|t| t + 86_400),
         before: q.before,
+        platform_routing: false,
+        hide_sign_ins: q.hide_sign_ins.as_deref().is_some_and(|v| !v.is_empty()),
     })
 }
 
@@ -285,7 +277,7 @@ fn entry(r: AuditRow) -> AuditEntry {
     }
 }
 
-fn query_string(q: &AuditQuery, before: Option<i64>) -> String {
+pub(super) fn query_string(q: &AuditQuery, before: Option<i64>) -> String {
     let mut pairs: Vec<(&str, String)> = Vec::new();
     for (k, v) in [
         ("actor", &q.actor),
@@ -293,6 +285,7 @@ fn query_string(q: &AuditQuery, before: Option<i64>) -> String {
         ("workspace", &q.workspace),
         ("from", &q.from),
         ("to", &q.to),
+        ("hide_sign_ins", &q.hide_sign_ins),
     ] {
         if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
             pairs.push((k, v.to_owned()));
@@ -302,29 +295,6 @@ fn query_string(q: &AuditQuery, before: Option<i64>) -> String {
         pairs.push(("before", b.to_string()));
     }
     serde_urlencoded::to_string(pairs).unwrap_or_default()
-}
-
-/// Loads one page of the audit log for the admin (`workspace_id` None) or one workspace.
-pub async fn audit_view(
-    state: &AppState,
-    q: AuditQuery,
-    workspace_id: Option<String>,
-    base: &str,
-) -> Result<AuditView> {
-    let scoped = workspace_id.is_some();
-    let filter = to_filter(&q, workspace_id)?;
-    let (rows, next) = state.db(move |c| audit::list(c, &filter, 50)).await?;
-    Ok(AuditView {
-        entries: rows.into_iter().map(entry).collect(),
-        actor: q.actor.clone().unwrap_or_default(),
-        action: q.action.clone().unwrap_or_default(),
-        workspace: q.workspace.clone().unwrap_or_default(),
-        from: q.from.clone().unwrap_or_default(),
-        to: q.to.clone().unwrap_or_default(),
-        show_workspace_filter: !scoped,
-        next: next.map(|n| format!("{base}?{}", query_string(&q, Some(n)))),
-        csv: format!("{base}.csv?{}", query_string(&q, None)),
-    })
 }
 
 pub(crate) fn csv_field(s: &str) -> String {

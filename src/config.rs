@@ -16,6 +16,7 @@ use url::Url;
 use crate::domain::providers;
 use crate::domain::vault::Keyring;
 use crate::outbound::OutboundAllow;
+use ipnet::IpNet;
 
 /// A configuration problem, always naming the variable at fault and never its value.
 #[derive(Debug, thiserror::Error)]
@@ -229,7 +230,7 @@ impl Config {
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(IpNet::parse)
+                .map(parse_net)
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| {
                     bad(
@@ -401,45 +402,12 @@ fn read_or_create(
     Ok((SecretBox::new(Box::new(value)), true))
 }
 
-/// An IP address or CIDR range from `KEYHOLD_TRUSTED_PROXIES`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl IpNet {
-    /// Parses `10.0.0.1` or `10.0.0.0/8` or `::1/128`.
-    pub fn parse(s: &str) -> Option<IpNet> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
-            None => {
-                let a = s.parse::<IpAddr>().ok()?;
-                (a, if a.is_ipv4() { 32 } else { 128 })
-            }
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        (prefix <= max).then_some(IpNet { addr, prefix })
-    }
-
-    /// Whether `ip` falls inside this range.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
+/// An entry of `KEYHOLD_TRUSTED_PROXIES`: `10.0.0.0/8`, `::1/128`, or one address (`10.0.0.1`,
+/// `::1`) as the range of just itself.
+fn parse_net(s: &str) -> Option<IpNet> {
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 #[cfg(test)]
@@ -456,16 +424,35 @@ mod tests {
 
     #[test]
     fn cidr_ranges_match_what_they_should() {
-        let net = IpNet::parse("10.0.0.0/8").expect("valid");
-        assert!(net.contains("10.1.2.3".parse().expect("ip")));
-        assert!(!net.contains("11.0.0.1".parse().expect("ip")));
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let net = parse_net("10.0.0.0/8").expect("valid");
+        assert!(net.contains(&ip("10.1.2.3")));
+        assert!(!net.contains(&ip("11.0.0.1")));
+        // Host bits set: the range is still the /8 around it.
         assert!(
-            IpNet::parse("::1")
+            parse_net("10.9.9.9/8")
                 .expect("valid")
-                .contains("::1".parse().expect("ip"))
+                .contains(&ip("10.1.2.3"))
         );
-        assert!(IpNet::parse("10.0.0.0/33").is_none());
-        assert!(IpNet::parse("nonsense").is_none());
+        assert!(parse_net("::1").expect("valid").contains(&ip("::1")));
+        assert!(!parse_net("::1").expect("valid").contains(&ip("::2")));
+        assert!(!parse_net("127.0.0.1").expect("valid").contains(&ip("::1")));
+        assert!(
+            parse_net("0.0.0.0/0")
+                .expect("valid")
+                .contains(&ip("127.0.0.1"))
+        );
+        assert!(parse_net("10.0.0.0/33").is_none());
+        assert!(parse_net("nonsense").is_none());
+        let c = Config::from_lookup(lookup(&[(
+            "KEYHOLD_TRUSTED_PROXIES",
+            "127.0.0.1, 10.0.0.0/8",
+        )]))
+        .expect("config");
+        assert_eq!(c.trusted_proxies.len(), 2);
+        let err = Config::from_lookup(lookup(&[("KEYHOLD_TRUSTED_PROXIES", "10.0.0.0/99")]))
+            .expect_err("must refuse");
+        assert_eq!(err.var, "KEYHOLD_TRUSTED_PROXIES");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::domain::providers;
 use crate::domain::vault::Keyring;
+use crate::logging::LogFormat;
 use crate::outbound::OutboundAllow;
 use ipnet::IpNet;
 
@@ -62,6 +63,8 @@ pub struct Config {
     pub usage_queue_max: usize,
     /// When set, `GET /metrics` wants `Authorization: Bearer <this>`.
     pub metrics_token: Option<SecretString>,
+    /// How log lines are written (`KEYHOLD_LOG_FORMAT`): text, or one JSON object a line.
+    pub log_format: LogFormat,
     /// Keys and secrets were generated into `data_dir` (zero-configuration mode).
     pub generated: Vec<&'static str>,
 }
@@ -284,6 +287,12 @@ impl Config {
             None => None,
         };
 
+        let log_format = match get("KEYHOLD_LOG_FORMAT") {
+            Some(v) => LogFormat::parse(&v)
+                .ok_or_else(|| bad("KEYHOLD_LOG_FORMAT", "must be text or json"))?,
+            None => LogFormat::Text,
+        };
+
         Ok(Config {
             database_url,
             data_dir,
@@ -302,6 +311,7 @@ impl Config {
             db_pool_size,
             usage_queue_max,
             metrics_token,
+            log_format,
             generated,
         })
     }
@@ -453,6 +463,24 @@ mod tests {
         let err = Config::from_lookup(lookup(&[("KEYHOLD_TRUSTED_PROXIES", "10.0.0.0/99")]))
             .expect_err("must refuse");
         assert_eq!(err.var, "KEYHOLD_TRUSTED_PROXIES");
+    }
+
+    #[test]
+    fn log_format_is_text_unless_json_is_asked_for() {
+        let c = Config::from_lookup(lookup(&[])).expect("defaults");
+        assert_eq!(c.log_format, LogFormat::Text);
+        for (v, format) in [
+            ("json", LogFormat::Json),
+            ("JSON", LogFormat::Json),
+            ("text", LogFormat::Text),
+        ] {
+            let c = Config::from_lookup(lookup(&[("KEYHOLD_LOG_FORMAT", v)])).expect("set");
+            assert_eq!(c.log_format, format, "{v}");
+        }
+        let err =
+            Config::from_lookup(lookup(&[("KEYHOLD_LOG_FORMAT", "xml")])).expect_err("must refuse");
+        assert_eq!(err.var, "KEYHOLD_LOG_FORMAT");
+        assert!(!err.reason.contains("xml"), "{}", err.reason);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use keyhold::config::{Config, redact_url};
 use keyhold::db;
 use keyhold::domain::vault::Keyring;
+use keyhold::logging::LogFormat;
 use keyhold::services::{accounts, audit, audit_chain, rotation};
 use keyhold::startup::Application;
 use secrecy::SecretString;
@@ -28,6 +29,10 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// How `serve` writes its log on stdout: `text` (the default) or `json` (one JSON object a
+    /// line, for a log collector).
+    #[arg(long, env = "KEYHOLD_LOG_FORMAT", value_name = "text|json")]
+    log_format: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -125,15 +130,15 @@ fn open_db(config: &Config) -> Result<db::DbConn, ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command.unwrap_or(Command::Serve)) {
+    match run(cli.command.unwrap_or(Command::Serve), cli.log_format) {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,
     }
 }
 
-fn run(command: Command) -> Result<(), ExitCode> {
+fn run(command: Command, log_format: Option<String>) -> Result<(), ExitCode> {
     match command {
-        Command::Serve => serve(),
+        Command::Serve => serve(log_format),
         Command::Migrate => {
             let config = load_config()?;
             open_db(&config)?;
@@ -391,9 +396,16 @@ fn rotate_master_key(conn: &mut db::DbConn, config: &Config, batch: i64) -> Resu
     }
 }
 
-fn serve() -> Result<(), ExitCode> {
-    let config = load_config()?;
-    let log = keyhold::logging::init();
+fn serve(log_format: Option<String>) -> Result<(), ExitCode> {
+    let mut config = load_config()?;
+    // `--log-format` (or the same variable, which the configuration has already checked).
+    if let Some(given) = log_format {
+        config.log_format = LogFormat::parse(&given).ok_or_else(|| {
+            eprintln!("keyhold: configuration error: --log-format: must be text or json");
+            ExitCode::from(2)
+        })?;
+    }
+    let log = keyhold::logging::init(config.log_format);
     for var in &config.generated {
         tracing::warn!(
             "{var} was not set: a new secret was GENERATED into {} (mode 0600). Back it up; \
@@ -449,11 +461,18 @@ fn serve() -> Result<(), ExitCode> {
         let base = state.config.public_url.as_str().trim_end_matches('/').to_owned();
         tracing::info!("Keyhold is listening on {} (public URL {base})", state.config.bind);
         if let Some(token) = setup {
-            log.flush();
-            println!(
-                "\n  No users yet. Open this one-time link to create the first platform admin:\n\n    {}\n",
-                state.config.link(&format!("/setup?token={token}"))
-            );
+            let link = state.config.link(&format!("/setup?token={token}"));
+            if state.config.log_format == LogFormat::Json {
+                // Every line on stdout stays one JSON object.
+                tracing::info!(
+                    "No users yet. Open this one-time link to create the first platform admin: {link}"
+                );
+            } else {
+                log.flush();
+                println!(
+                    "\n  No users yet. Open this one-time link to create the first platform admin:\n\n    {link}\n"
+                );
+            }
         }
         app.run_until_stopped().await.map_err(|e| {
             eprintln!("keyhold: server error: {e}");

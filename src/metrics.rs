@@ -8,17 +8,18 @@
 //! The per-request counters are made once at start, one per kind × status class, in a fixed
 //! table: a request costs two `fetch_add`s, never a `Family` lookup (which takes its lock).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet, prometheus_text};
+use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::info::Info;
-use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
+
+mod series;
+
+use series::{Fixed, Seconds};
 
 /// The `Content-Type` of the page.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -70,66 +71,6 @@ type CallKey = (&'static str, &'static str, &'static str);
 
 /// A label set: (name, value) pairs, in the order they are written.
 type Labels<const N: usize> = [(&'static str, &'static str); N];
-
-/// A counter of seconds kept in whole `1/PER_SECOND` units in one `AtomicU64`: adding is one
-/// `fetch_add` (the crate's `f64` counter is a compare-and-swap loop); a scrape divides.
-#[derive(Debug, Default, Clone)]
-struct Seconds<const PER_SECOND: u64>(Arc<AtomicU64>);
-
-impl<const PER_SECOND: u64> Seconds<PER_SECOND> {
-    fn add(&self, units: u64) {
-        self.0.fetch_add(units, Ordering::Relaxed);
-    }
-}
-
-impl<const PER_SECOND: u64> TypedMetric for Seconds<PER_SECOND> {
-    const TYPE: MetricType = MetricType::Counter;
-}
-
-impl<const PER_SECOND: u64> EncodeMetric for Seconds<PER_SECOND> {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        let seconds = self.0.load(Ordering::Relaxed) as f64 / PER_SECOND as f64;
-        encoder.encode_counter::<NoLabelSet, _, u64>(&seconds, None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        Self::TYPE
-    }
-}
-
-/// Series whose label sets are all known at start, written in the order given: a `Family`
-/// without its lock and its unordered map. A request counts straight into its entry.
-#[derive(Debug)]
-struct Fixed<const N: usize, M>(Arc<[(Labels<N>, M)]>);
-
-impl<const N: usize, M> Fixed<N, M> {
-    fn new(series: impl IntoIterator<Item = (Labels<N>, M)>) -> Self {
-        Fixed(series.into_iter().collect())
-    }
-}
-
-impl<const N: usize, M> Clone for Fixed<N, M> {
-    fn clone(&self) -> Self {
-        Fixed(self.0.clone())
-    }
-}
-
-impl<const N: usize, M: TypedMetric> TypedMetric for Fixed<N, M> {
-    const TYPE: MetricType = M::TYPE;
-}
-
-impl<const N: usize, M: EncodeMetric + TypedMetric> EncodeMetric for Fixed<N, M> {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        for (labels, metric) in self.0.iter() {
-            metric.encode(encoder.encode_family(labels)?)?;
-        }
-        Ok(())
-    }
-
-    fn metric_type(&self) -> MetricType {
-        M::TYPE
-    }
-}
 
 /// The process's counters (one per process, shared by every worker).
 pub struct Metrics {

@@ -9,12 +9,14 @@ use url::Url;
 
 use crate::domain::providers;
 use crate::domain::vault::Keyring;
+use crate::logging::LogFormat;
 use crate::outbound::OutboundAllow;
+use ipnet::IpNet;
 
 mod cidr;
 mod secrets;
 
-pub use cidr::IpNet;
+use cidr::parse_net;
 use secrets::ensure_dir;
 
 /// A configuration problem, always naming the variable at fault and never its value.
@@ -61,6 +63,8 @@ pub struct Config {
     pub usage_queue_max: usize,
     /// When set, `GET /metrics` wants `Authorization: Bearer <this>`.
     pub metrics_token: Option<SecretString>,
+    /// How log lines are written (`KEYHOLD_LOG_FORMAT`): text, or one JSON object a line.
+    pub log_format: LogFormat,
     /// Keys and secrets were generated into `data_dir` (zero-configuration mode).
     pub generated: Vec<&'static str>,
 }
@@ -186,7 +190,7 @@ impl Config {
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(IpNet::parse)
+                .map(parse_net)
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| {
                     bad(
@@ -240,6 +244,12 @@ impl Config {
             None => None,
         };
 
+        let log_format = match get("KEYHOLD_LOG_FORMAT") {
+            Some(v) => LogFormat::parse(&v)
+                .ok_or_else(|| bad("KEYHOLD_LOG_FORMAT", "must be text or json"))?,
+            None => LogFormat::Text,
+        };
+
         Ok(Config {
             database_url,
             data_dir,
@@ -258,6 +268,7 @@ impl Config {
             db_pool_size,
             usage_queue_max,
             metrics_token,
+            log_format,
             generated,
         })
     }
@@ -320,6 +331,7 @@ fn parse_http_url(s: &str) -> Result<Url, String> {
 mod tests {
     use super::*;
     use std::fs;
+    use std::net::IpAddr;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
@@ -331,16 +343,53 @@ mod tests {
 
     #[test]
     fn cidr_ranges_match_what_they_should() {
-        let net = IpNet::parse("10.0.0.0/8").expect("valid");
-        assert!(net.contains("10.1.2.3".parse().expect("ip")));
-        assert!(!net.contains("11.0.0.1".parse().expect("ip")));
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let net = parse_net("10.0.0.0/8").expect("valid");
+        assert!(net.contains(&ip("10.1.2.3")));
+        assert!(!net.contains(&ip("11.0.0.1")));
+        // Host bits set: the range is still the /8 around it.
         assert!(
-            IpNet::parse("::1")
+            parse_net("10.9.9.9/8")
                 .expect("valid")
-                .contains("::1".parse().expect("ip"))
+                .contains(&ip("10.1.2.3"))
         );
-        assert!(IpNet::parse("10.0.0.0/33").is_none());
-        assert!(IpNet::parse("nonsense").is_none());
+        assert!(parse_net("::1").expect("valid").contains(&ip("::1")));
+        assert!(!parse_net("::1").expect("valid").contains(&ip("::2")));
+        assert!(!parse_net("127.0.0.1").expect("valid").contains(&ip("::1")));
+        assert!(
+            parse_net("0.0.0.0/0")
+                .expect("valid")
+                .contains(&ip("127.0.0.1"))
+        );
+        assert!(parse_net("10.0.0.0/33").is_none());
+        assert!(parse_net("nonsense").is_none());
+        let c = Config::from_lookup(lookup(&[(
+            "KEYHOLD_TRUSTED_PROXIES",
+            "127.0.0.1, 10.0.0.0/8",
+        )]))
+        .expect("config");
+        assert_eq!(c.trusted_proxies.len(), 2);
+        let err = Config::from_lookup(lookup(&[("KEYHOLD_TRUSTED_PROXIES", "10.0.0.0/99")]))
+            .expect_err("must refuse");
+        assert_eq!(err.var, "KEYHOLD_TRUSTED_PROXIES");
+    }
+
+    #[test]
+    fn log_format_is_text_unless_json_is_asked_for() {
+        let c = Config::from_lookup(lookup(&[])).expect("defaults");
+        assert_eq!(c.log_format, LogFormat::Text);
+        for (v, format) in [
+            ("json", LogFormat::Json),
+            ("JSON", LogFormat::Json),
+            ("text", LogFormat::Text),
+        ] {
+            let c = Config::from_lookup(lookup(&[("KEYHOLD_LOG_FORMAT", v)])).expect("set");
+            assert_eq!(c.log_format, format, "{v}");
+        }
+        let err =
+            Config::from_lookup(lookup(&[("KEYHOLD_LOG_FORMAT", "xml")])).expect_err("must refuse");
+        assert_eq!(err.var, "KEYHOLD_LOG_FORMAT");
+        assert!(!err.reason.contains("xml"), "{}", err.reason);
     }
 
     #[test]

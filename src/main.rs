@@ -60,15 +60,15 @@ fn open_db(config: &Config) -> Result<db::DbConn, ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command.unwrap_or(Command::Serve)) {
+    match run(cli.command.unwrap_or(Command::Serve), cli.log_format) {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,
     }
 }
 
-fn run(command: Command) -> Result<(), ExitCode> {
+fn run(command: Command, log_format: Option<String>) -> Result<(), ExitCode> {
     match command {
-        Command::Serve => serve::serve(),
+        Command::Serve => serve::serve(log_format),
         Command::Migrate => {
             let config = load_config()?;
             open_db(&config)?;

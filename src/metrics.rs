@@ -1,13 +1,28 @@
-//! Counters behind `GET /metrics` (Prometheus text format 0.0.4). The request frame and the
-//! usage recorder count into atomics and one small map; a scrape reads them and asks the
-//! pool and the outbox for their state. Aggregates only: no workspace, user, token or key
-//! ever appears in a label, so the page carries nothing a tenant could be told apart by.
+//! Counters behind `GET /metrics`, exposed in the Prometheus text format (0.0.4) by
+//! `prometheus-client`. The request frame and the usage recorder count into the crate's
+//! counters (atomics); a scrape builds a registry of them plus what it reads from the pool
+//! and the outbox, and the crate writes the page (names, `HELP`/`TYPE` lines, label escaping,
+//! number formats). Aggregates only: no workspace, user, token or key ever appears in a
+//! label, so the page carries nothing a tenant could be told apart by.
+//!
+//! The per-request counters are made once at start, one per kind × status class, in a fixed
+//! table: a request costs two `fetch_add`s, never a `Family` lookup (which takes its lock).
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+mod series;
+
+use series::{Fixed, Seconds};
+
+/// The `Content-Type` of the page.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// What kind of request the frame served, by path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,36 +66,30 @@ impl Kind {
 /// `1xx`…`5xx`.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-/// Requests of one kind: a count per status class, and their time.
-#[derive(Default)]
-struct Http {
-    by_class: [AtomicU64; 5],
-    micros: AtomicU64,
-}
-
 /// One gateway series: provider × key source × outcome (`ok` or the error code).
 type CallKey = (&'static str, &'static str, &'static str);
 
-#[derive(Default, Clone, Copy)]
-struct Calls {
-    calls: u64,
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    latency_ms: u64,
-}
+/// A label set: (name, value) pairs, in the order they are written.
+type Labels<const N: usize> = [(&'static str, &'static str); N];
 
 /// The process's counters (one per process, shared by every worker).
 pub struct Metrics {
     started: Instant,
     started_unix: u64,
-    http: [Http; 4],
-    calls: Mutex<BTreeMap<CallKey, Calls>>,
-    usage_queued: AtomicI64,
-    usage_dropped: AtomicU64,
-    usage_limit: AtomicU64,
-    password_checks: AtomicU64,
-    throttled: [AtomicU64; 2],
-    slowed: AtomicU64,
+    /// Requests by kind and status class (`kind × 5 + class`).
+    http: Fixed<2, Counter>,
+    /// Time spent answering, by kind (microseconds).
+    http_time: Fixed<1, Seconds<1_000_000>>,
+    calls: Family<Labels<3>, Counter>,
+    prompt_tokens: Family<Labels<3>, Counter>,
+    completion_tokens: Family<Labels<3>, Counter>,
+    call_time: Family<Labels<3>, Seconds<1_000>>,
+    usage_queued: Gauge,
+    usage_dropped: Counter,
+    usage_limit: Gauge,
+    password_checks: Counter,
+    throttled: Fixed<1, Counter>,
+    slowed: Counter,
 }
 
 /// Which password check a throttle refused.
@@ -105,19 +114,35 @@ impl Check {
 
 impl Default for Metrics {
     fn default() -> Self {
+        let http = Fixed::new(Kind::ALL.into_iter().flat_map(|kind| {
+            CLASSES.map(|class| {
+                (
+                    [("kind", kind.label()), ("class", class)],
+                    Counter::default(),
+                )
+            })
+        }));
+        let http_time =
+            Fixed::new(Kind::ALL.map(|kind| ([("kind", kind.label())], Seconds::default())));
+        let throttled =
+            Fixed::new(Check::ALL.map(|check| ([("check", check.label())], Counter::default())));
         Metrics {
             started: Instant::now(),
             started_unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
-            http: Default::default(),
-            calls: Mutex::default(),
-            usage_queued: AtomicI64::new(0),
-            usage_dropped: AtomicU64::new(0),
-            usage_limit: AtomicU64::new(0),
-            password_checks: AtomicU64::new(0),
-            throttled: Default::default(),
-            slowed: AtomicU64::new(0),
+            http,
+            http_time,
+            calls: Family::default(),
+            prompt_tokens: Family::default(),
+            completion_tokens: Family::default(),
+            call_time: Family::default(),
+            usage_queued: Gauge::default(),
+            usage_dropped: Counter::default(),
+            usage_limit: Gauge::default(),
+            password_checks: Counter::default(),
+            throttled,
+            slowed: Counter::default(),
         }
     }
 }
@@ -136,285 +161,192 @@ pub struct Gauges {
 impl Metrics {
     /// Counts one answered request.
     pub fn request(&self, kind: Kind, status: u16, micros: u64) {
-        let http = &self.http[kind as usize];
         let class = usize::from(status / 100).clamp(1, 5) - 1;
-        http.by_class[class].fetch_add(1, Ordering::Relaxed);
-        http.micros.fetch_add(micros, Ordering::Relaxed);
+        self.http.0[kind as usize * CLASSES.len() + class].1.inc();
+        self.http_time.0[kind as usize].1.add(micros);
     }
 
     /// Counts one gateway call, as its usage event says.
-    pub fn call(&self, key: CallKey, prompt: i64, completion: i64, latency_ms: i64) {
+    pub fn call(
+        &self,
+        (provider, source, outcome): CallKey,
+        prompt: i64,
+        completion: i64,
+        latency_ms: i64,
+    ) {
         let positive = |n: i64| u64::try_from(n).unwrap_or(0);
-        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        let c = calls.entry(key).or_default();
-        c.calls += 1;
-        c.prompt_tokens += positive(prompt);
-        c.completion_tokens += positive(completion);
-        c.latency_ms += positive(latency_ms);
+        let labels = [
+            ("provider", provider),
+            ("source", source),
+            ("outcome", outcome),
+        ];
+        self.calls.get_or_create(&labels).inc();
+        self.prompt_tokens
+            .get_or_create(&labels)
+            .inc_by(positive(prompt));
+        self.completion_tokens
+            .get_or_create(&labels)
+            .inc_by(positive(completion));
+        self.call_time
+            .get_or_create(&labels)
+            .add(positive(latency_ms));
     }
 
     /// Usage events queued (`n` > 0) or written (`n` < 0).
     pub fn usage_queued(&self, n: i64) {
-        self.usage_queued.fetch_add(n, Ordering::Relaxed);
+        self.usage_queued.inc_by(n);
     }
 
     /// Usage events recorded and not yet written.
     pub fn usage_waiting(&self) -> i64 {
-        self.usage_queued.load(Ordering::Relaxed)
+        self.usage_queued.get()
     }
 
     /// Counts one usage event dropped because too many were waiting.
     pub fn usage_dropped(&self) {
-        self.usage_dropped.fetch_add(1, Ordering::Relaxed);
+        self.usage_dropped.inc();
     }
 
     /// The most usage events that may wait (`KEYHOLD_USAGE_QUEUE_MAX`).
     pub fn usage_limit(&self, n: usize) {
-        self.usage_limit.store(n as u64, Ordering::Relaxed);
+        self.usage_limit.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Counts one password verified with argon2.
     pub fn password_checked(&self) {
-        self.password_checks.fetch_add(1, Ordering::Relaxed);
+        self.password_checks.inc();
     }
 
     /// Counts one attempt refused by a throttle (before any password work).
     pub fn throttled(&self, check: Check) {
-        self.throttled[check as usize].fetch_add(1, Ordering::Relaxed);
+        self.throttled.0[check as usize].1.inc();
     }
 
     /// Counts one sign-in attempt slowed by a wide limit.
     pub fn slowed(&self) {
-        self.slowed.fetch_add(1, Ordering::Relaxed);
+        self.slowed.inc();
     }
 
-    /// The page in Prometheus text format.
+    /// The page in the Prometheus text format. Counter names are registered without their
+    /// `_total` and help texts without their final full stop: the encoder adds both.
     pub fn render(&self, gauges: &Gauges) -> String {
-        fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        }
-        let mut out = String::with_capacity(4096);
-        family(
-            &mut out,
-            "keyhold_build_info",
-            "gauge",
-            "Version of this Keyhold.",
+        let mut r = Registry::default();
+        r.register(
+            "keyhold_build",
+            "Version of this Keyhold",
+            Info::new([("version", env!("CARGO_PKG_VERSION"))]),
         );
-        let _ = writeln!(
-            out,
-            "keyhold_build_info{{version=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION")
-        );
-        family(
-            &mut out,
+        r.register(
             "process_start_time_seconds",
-            "gauge",
-            "Start of this process, Unix seconds.",
+            "Start of this process, Unix seconds",
+            ConstGauge::new(self.started_unix),
         );
-        let _ = writeln!(out, "process_start_time_seconds {}", self.started_unix);
-        family(
-            &mut out,
+        r.register(
             "keyhold_uptime_seconds",
-            "gauge",
-            "Seconds since this process started.",
+            "Seconds since this process started",
+            ConstGauge::new(self.started.elapsed().as_secs_f64()),
         );
-        let _ = writeln!(
-            out,
-            "keyhold_uptime_seconds {:.3}",
-            self.started.elapsed().as_secs_f64()
+        r.register(
+            "keyhold_http_requests",
+            "Requests answered, by kind (api, page, static, probe) and status class",
+            self.http.clone(),
         );
-
-        family(
-            &mut out,
-            "keyhold_http_requests_total",
-            "counter",
-            "Requests answered, by kind (api, page, static, probe) and status class.",
+        r.register(
+            "keyhold_http_request_seconds",
+            "Time spent answering requests, by kind",
+            self.http_time.clone(),
         );
-        for kind in Kind::ALL {
-            for (i, class) in CLASSES.iter().enumerate() {
-                let n = self.http[kind as usize].by_class[i].load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "keyhold_http_requests_total{{kind=\"{}\",class=\"{class}\"}} {n}",
-                    kind.label()
-                );
-            }
-        }
-        family(
-            &mut out,
-            "keyhold_http_request_seconds_total",
-            "counter",
-            "Time spent answering requests, by kind.",
+        r.register(
+            "keyhold_gateway_calls",
+            "AI API calls, by provider, key source (workspace, platform, none) and outcome (ok or the error code)",
+            self.calls.clone(),
         );
-        for kind in Kind::ALL {
-            let micros = self.http[kind as usize].micros.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "keyhold_http_request_seconds_total{{kind=\"{}\"}} {:.6}",
-                kind.label(),
-                micros as f64 / 1e6
-            );
-        }
-
-        let calls = self
-            .calls
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_else(|e| e.into_inner().clone());
-        let series = [
-            (
-                "keyhold_gateway_calls_total",
-                "AI API calls, by provider, key source (workspace, platform, none) and outcome (ok or the error code).",
-                (|c: &Calls| c.calls as f64) as fn(&Calls) -> f64,
-            ),
-            (
-                "keyhold_gateway_prompt_tokens_total",
-                "Prompt tokens the providers reported, by provider, key source and outcome.",
-                |c| c.prompt_tokens as f64,
-            ),
-            (
-                "keyhold_gateway_completion_tokens_total",
-                "Completion tokens the providers reported, by provider, key source and outcome.",
-                |c| c.completion_tokens as f64,
-            ),
-            (
-                "keyhold_gateway_call_seconds_total",
-                "Time the calls took, by provider, key source and outcome.",
-                |c| c.latency_ms as f64 / 1e3,
-            ),
-        ];
-        for (name, help, value) in series {
-            family(&mut out, name, "counter", help);
-            for ((provider, source, outcome), c) in &calls {
-                let _ = writeln!(
-                    out,
-                    "{name}{{provider=\"{provider}\",source=\"{source}\",outcome=\"{outcome}\"}} {}",
-                    value(c)
-                );
-            }
-        }
-
-        family(
-            &mut out,
+        r.register(
+            "keyhold_gateway_prompt_tokens",
+            "Prompt tokens the providers reported, by provider, key source and outcome",
+            self.prompt_tokens.clone(),
+        );
+        r.register(
+            "keyhold_gateway_completion_tokens",
+            "Completion tokens the providers reported, by provider, key source and outcome",
+            self.completion_tokens.clone(),
+        );
+        r.register(
+            "keyhold_gateway_call_seconds",
+            "Time the calls took, by provider, key source and outcome",
+            self.call_time.clone(),
+        );
+        r.register(
             "keyhold_usage_events_queued",
-            "gauge",
-            "Usage events recorded but not yet written to the database.",
+            "Usage events recorded but not yet written to the database",
+            ConstGauge::new(self.usage_queued.get().max(0)),
         );
-        let _ = writeln!(
-            out,
-            "keyhold_usage_events_queued {}",
-            self.usage_queued.load(Ordering::Relaxed).max(0)
-        );
-        family(
-            &mut out,
+        r.register(
             "keyhold_usage_events_queue_limit",
-            "gauge",
-            "Most usage events kept waiting while the database cannot take them (KEYHOLD_USAGE_QUEUE_MAX).",
+            "Most usage events kept waiting while the database cannot take them (KEYHOLD_USAGE_QUEUE_MAX)",
+            self.usage_limit.clone(),
         );
-        let _ = writeln!(
-            out,
-            "keyhold_usage_events_queue_limit {}",
-            self.usage_limit.load(Ordering::Relaxed)
+        r.register(
+            "keyhold_usage_events_dropped",
+            "Usage events dropped, not recorded, because the queue was full",
+            self.usage_dropped.clone(),
         );
-        family(
-            &mut out,
-            "keyhold_usage_events_dropped_total",
-            "counter",
-            "Usage events dropped, not recorded, because the queue was full.",
+        r.register(
+            "keyhold_password_checks",
+            "Passwords verified with argon2 (sign-in and the current-password check)",
+            self.password_checks.clone(),
         );
-        let _ = writeln!(
-            out,
-            "keyhold_usage_events_dropped_total {}",
-            self.usage_dropped.load(Ordering::Relaxed)
+        r.register(
+            "keyhold_password_throttled",
+            "Password attempts refused by throttling before any password work, by check",
+            self.throttled.clone(),
         );
-        family(
-            &mut out,
-            "keyhold_password_checks_total",
-            "counter",
-            "Passwords verified with argon2 (sign-in and the current-password check).",
-        );
-        let _ = writeln!(
-            out,
-            "keyhold_password_checks_total {}",
-            self.password_checks.load(Ordering::Relaxed)
-        );
-        family(
-            &mut out,
-            "keyhold_password_throttled_total",
-            "counter",
-            "Password attempts refused by throttling before any password work, by check.",
-        );
-        for check in Check::ALL {
-            let _ = writeln!(
-                out,
-                "keyhold_password_throttled_total{{check=\"{}\"}} {}",
-                check.label(),
-                self.throttled[check as usize].load(Ordering::Relaxed)
-            );
-        }
-        family(
-            &mut out,
-            "keyhold_sign_in_slowed_total",
-            "counter",
-            "Sign-in attempts slowed because an account or address saw many failures.",
-        );
-        let _ = writeln!(
-            out,
-            "keyhold_sign_in_slowed_total {}",
-            self.slowed.load(Ordering::Relaxed)
+        r.register(
+            "keyhold_sign_in_slowed",
+            "Sign-in attempts slowed because an account or address saw many failures",
+            self.slowed.clone(),
         );
         let (idle, busy, max) = gauges.pool;
-        family(
-            &mut out,
+        r.register(
             "keyhold_db_connections",
-            "gauge",
-            "Pooled database connections, by state.",
+            "Pooled database connections, by state",
+            Fixed::new([
+                ([("state", "idle")], ConstGauge::new(idle)),
+                ([("state", "in_use")], ConstGauge::new(busy)),
+            ]),
         );
-        let _ = writeln!(out, "keyhold_db_connections{{state=\"idle\"}} {idle}");
-        let _ = writeln!(out, "keyhold_db_connections{{state=\"in_use\"}} {busy}");
-        family(
-            &mut out,
+        r.register(
             "keyhold_db_connections_max",
-            "gauge",
-            "Most connections the pool opens.",
+            "Most connections the pool opens",
+            ConstGauge::new(max),
         );
-        let _ = writeln!(out, "keyhold_db_connections_max {max}");
-        family(
-            &mut out,
+        r.register(
             "keyhold_db_up",
-            "gauge",
-            "1 when the database answered this scrape.",
-        );
-        let _ = writeln!(
-            out,
-            "keyhold_db_up {}",
-            u8::from(gauges.outbox_pending.is_some())
+            "1 when the database answered this scrape",
+            ConstGauge::new(u32::from(gauges.outbox_pending.is_some())),
         );
         if let Some((up, reconnects)) = gauges.listener {
-            family(
-                &mut out,
+            r.register(
                 "keyhold_epoch_listener_up",
-                "gauge",
-                "1 while the cache-change listener is connected (PostgreSQL); 0: the gateway reads the cache epoch per request.",
+                "1 while the cache-change listener is connected (PostgreSQL); 0: the gateway reads the cache epoch per request",
+                ConstGauge::new(u32::from(up)),
             );
-            let _ = writeln!(out, "keyhold_epoch_listener_up {}", u8::from(up));
-            family(
-                &mut out,
-                "keyhold_epoch_listener_reconnects_total",
-                "counter",
-                "Times the cache-change listener connected again after losing its connection.",
+            r.register(
+                "keyhold_epoch_listener_reconnects",
+                "Times the cache-change listener connected again after losing its connection",
+                ConstCounter::new(reconnects),
             );
-            let _ = writeln!(out, "keyhold_epoch_listener_reconnects_total {reconnects}");
         }
         if let Some(pending) = gauges.outbox_pending {
-            family(
-                &mut out,
+            r.register(
                 "keyhold_mail_outbox_pending",
-                "gauge",
-                "Mails waiting in the outbox (not yet accepted by the SMTP server).",
+                "Mails waiting in the outbox (not yet accepted by the SMTP server)",
+                ConstGauge::new(pending),
             );
-            let _ = writeln!(out, "keyhold_mail_outbox_pending {pending}");
         }
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = prometheus_text::encode(&mut out, &r);
         out
     }
 }
@@ -446,36 +378,112 @@ mod tests {
             outbox_pending: Some(2),
             listener: Some((true, 1)),
         });
-        for line in [
-            "keyhold_http_requests_total{kind=\"api\",class=\"2xx\"} 1",
-            "keyhold_http_requests_total{kind=\"api\",class=\"4xx\"} 1",
-            "keyhold_http_requests_total{kind=\"page\",class=\"2xx\"} 1",
-            "keyhold_http_requests_total{kind=\"static\",class=\"3xx\"} 1",
-            "keyhold_http_requests_total{kind=\"probe\",class=\"5xx\"} 1",
-            "keyhold_http_request_seconds_total{kind=\"api\"} 0.002000",
-            "keyhold_epoch_listener_up 1",
-            "keyhold_usage_events_queue_limit 100",
-            "keyhold_usage_events_dropped_total 1",
-            "keyhold_epoch_listener_reconnects_total 1",
-            "keyhold_gateway_calls_total{provider=\"openai\",source=\"workspace\",outcome=\"ok\"} 2",
-            "keyhold_gateway_prompt_tokens_total{provider=\"openai\",source=\"workspace\",outcome=\"ok\"} 10",
-            "keyhold_gateway_completion_tokens_total{provider=\"openai\",source=\"workspace\",outcome=\"ok\"} 14",
-            "keyhold_gateway_call_seconds_total{provider=\"openai\",source=\"workspace\",outcome=\"ok\"} 1",
-            "keyhold_gateway_calls_total{provider=\"anthropic\",source=\"none\",outcome=\"no_key\"} 1",
-            "keyhold_usage_events_queued 2",
-            "keyhold_password_checks_total 1",
-            "keyhold_password_throttled_total{check=\"sign_in\"} 0",
-            "keyhold_password_throttled_total{check=\"current_password\"} 1",
-            "keyhold_sign_in_slowed_total 1",
-            "keyhold_db_connections{state=\"in_use\"} 1",
-            "keyhold_db_connections_max 8",
-            "keyhold_db_up 1",
-            "keyhold_mail_outbox_pending 2",
+        for (series, value) in [
+            (
+                r#"keyhold_http_requests_total{kind="api",class="2xx"}"#,
+                1.0,
+            ),
+            (
+                r#"keyhold_http_requests_total{kind="api",class="4xx"}"#,
+                1.0,
+            ),
+            (
+                r#"keyhold_http_requests_total{kind="api",class="5xx"}"#,
+                0.0,
+            ),
+            (
+                r#"keyhold_http_requests_total{kind="page",class="2xx"}"#,
+                1.0,
+            ),
+            (
+                r#"keyhold_http_requests_total{kind="static",class="3xx"}"#,
+                1.0,
+            ),
+            (
+                r#"keyhold_http_requests_total{kind="probe",class="5xx"}"#,
+                1.0,
+            ),
+            (r#"keyhold_http_request_seconds_total{kind="api"}"#, 0.002),
+            (
+                r#"keyhold_http_request_seconds_total{kind="static"}"#,
+                0.00001,
+            ),
+            ("keyhold_epoch_listener_up", 1.0),
+            ("keyhold_usage_events_queue_limit", 100.0),
+            ("keyhold_usage_events_dropped_total", 1.0),
+            ("keyhold_epoch_listener_reconnects_total", 1.0),
+            (
+                r#"keyhold_gateway_calls_total{provider="openai",source="workspace",outcome="ok"}"#,
+                2.0,
+            ),
+            (
+                r#"keyhold_gateway_prompt_tokens_total{provider="openai",source="workspace",outcome="ok"}"#,
+                10.0,
+            ),
+            (
+                r#"keyhold_gateway_completion_tokens_total{provider="openai",source="workspace",outcome="ok"}"#,
+                14.0,
+            ),
+            (
+                r#"keyhold_gateway_call_seconds_total{provider="openai",source="workspace",outcome="ok"}"#,
+                1.0,
+            ),
+            (
+                r#"keyhold_gateway_call_seconds_total{provider="anthropic",source="none",outcome="no_key"}"#,
+                0.001,
+            ),
+            (
+                r#"keyhold_gateway_calls_total{provider="anthropic",source="none",outcome="no_key"}"#,
+                1.0,
+            ),
+            ("keyhold_usage_events_queued", 2.0),
+            ("keyhold_password_checks_total", 1.0),
+            (r#"keyhold_password_throttled_total{check="sign_in"}"#, 0.0),
+            (
+                r#"keyhold_password_throttled_total{check="current_password"}"#,
+                1.0,
+            ),
+            ("keyhold_sign_in_slowed_total", 1.0),
+            (r#"keyhold_db_connections{state="idle"}"#, 3.0),
+            (r#"keyhold_db_connections{state="in_use"}"#, 1.0),
+            ("keyhold_db_connections_max", 8.0),
+            ("keyhold_db_up", 1.0),
+            ("keyhold_mail_outbox_pending", 2.0),
+            (r#"keyhold_build_info{version=""#, 1.0),
         ] {
-            assert!(
-                page.lines().any(|l| l == line),
-                "{line} missing from\n{page}"
-            );
+            let found = page.lines().find_map(|l| {
+                let rest = l.strip_prefix(series)?;
+                // The build info's label value runs on to `"}`.
+                let rest = rest.split_once("} ").map_or(rest, |(_, v)| v);
+                rest.trim_start().parse::<f64>().ok()
+            });
+            assert_eq!(found, Some(value), "{series} in\n{page}");
+        }
+        for (help, family, kind) in [
+            (
+                "Requests answered, by kind (api, page, static, probe) and status class.",
+                "keyhold_http_requests_total",
+                "counter",
+            ),
+            ("Version of this Keyhold.", "keyhold_build_info", "gauge"),
+            (
+                "Seconds since this process started.",
+                "keyhold_uptime_seconds",
+                "gauge",
+            ),
+            (
+                "Time the calls took, by provider, key source and outcome.",
+                "keyhold_gateway_call_seconds_total",
+                "counter",
+            ),
+            (
+                "Pooled database connections, by state.",
+                "keyhold_db_connections",
+                "gauge",
+            ),
+        ] {
+            let declared = format!("# HELP {family} {help}\n# TYPE {family} {kind}\n");
+            assert!(page.contains(&declared), "{declared} in\n{page}");
         }
         // Every sample line belongs to a family declared before it.
         let mut declared = Vec::new();
@@ -487,6 +495,38 @@ mod tests {
                 assert!(declared.iter().any(|d| d == name), "{l}");
             }
         }
+    }
+
+    #[test]
+    fn fixed_series_come_out_in_order_and_the_queue_never_reads_below_zero() {
+        let m = Metrics::default();
+        m.usage_queued(-3);
+        let page = m.render(&Gauges::default());
+        let series: Vec<&str> = page
+            .lines()
+            .filter(|l| l.starts_with("keyhold_http_requests_total{"))
+            .map(|l| l.split(' ').next().unwrap_or_default())
+            .collect();
+        assert_eq!(series.len(), 20, "{page}");
+        assert_eq!(
+            series[0],
+            r#"keyhold_http_requests_total{kind="api",class="1xx"}"#
+        );
+        assert_eq!(
+            series[6],
+            r#"keyhold_http_requests_total{kind="static",class="2xx"}"#
+        );
+        assert_eq!(
+            series[19],
+            r#"keyhold_http_requests_total{kind="page",class="5xx"}"#
+        );
+        assert!(page.contains("keyhold_usage_events_queued 0\n"), "{page}");
+        assert!(
+            page.contains("keyhold_db_connections{state=\"idle\"} 0\nkeyhold_db_connections{state=\"in_use\"} 0\n"),
+            "{page}"
+        );
+        // Prometheus text 0.0.4: no OpenMetrics `# EOF` trailer.
+        assert!(page.ends_with('\n') && !page.contains("# EOF"), "{page}");
     }
 
     #[test]

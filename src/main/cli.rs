@@ -11,6 +11,10 @@ use clap::{Parser, Subcommand};
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
+    /// How `serve` writes its log on stdout: `text` (the default) or `json` (one JSON object a
+    /// line, for a log collector).
+    #[arg(long, env = "KEYHOLD_LOG_FORMAT", value_name = "text|json")]
+    pub(crate) log_format: Option<String>,
 }
 
 #[derive(Subcommand)]

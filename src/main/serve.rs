@@ -5,12 +5,21 @@ use std::process::ExitCode;
 use keyhold::services::accounts;
 use keyhold::startup::Application;
 
+use keyhold::logging::LogFormat;
+
 use super::load_config;
 
 /// Runs the web server until it is stopped.
-pub(crate) fn serve() -> Result<(), ExitCode> {
-    let config = load_config()?;
-    let log = keyhold::logging::init();
+pub(crate) fn serve(log_format: Option<String>) -> Result<(), ExitCode> {
+    let mut config = load_config()?;
+    // `--log-format` (or the same variable, which the configuration has already checked).
+    if let Some(given) = log_format {
+        config.log_format = LogFormat::parse(&given).ok_or_else(|| {
+            eprintln!("keyhold: configuration error: --log-format: must be text or json");
+            ExitCode::from(2)
+        })?;
+    }
+    let log = keyhold::logging::init(config.log_format);
     for var in &config.generated {
         tracing::warn!(
             "{var} was not set: a new secret was GENERATED into {} (mode 0600). Back it up; \
@@ -66,11 +75,18 @@ pub(crate) fn serve() -> Result<(), ExitCode> {
         let base = state.config.public_url.as_str().trim_end_matches('/').to_owned();
         tracing::info!("Keyhold is listening on {} (public URL {base})", state.config.bind);
         if let Some(token) = setup {
-            log.flush();
-            println!(
-                "\n  No users yet. Open this one-time link to create the first platform admin:\n\n    {}\n",
-                state.config.link(&format!("/setup?token={token}"))
-            );
+            let link = state.config.link(&format!("/setup?token={token}"));
+            if state.config.log_format == LogFormat::Json {
+                // Every line on stdout stays one JSON object.
+                tracing::info!(
+                    "No users yet. Open this one-time link to create the first platform admin: {link}"
+                );
+            } else {
+                log.flush();
+                println!(
+                    "\n  No users yet. Open this one-time link to create the first platform admin:\n\n    {link}\n"
+                );
+            }
         }
         app.run_until_stopped().await.map_err(|e| {
             eprintln!("keyhold: server error: {e}");

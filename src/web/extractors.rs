@@ -84,7 +84,7 @@ pub fn anonymous_layout(session: &Session, title: impl Into<String>) -> Layout {
 /// peer is a trusted proxy.
 pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<String> {
     let peer = req.peer_addr()?.ip();
-    let trusted = |ip: IpAddr| state.config.trusted_proxies.iter().any(|n| n.contains(ip));
+    let trusted = |ip: IpAddr| state.config.trusted_proxies.iter().any(|n| n.contains(&ip));
     if !trusted(peer) {
         return Some(peer.to_string());
     }

@@ -4,6 +4,7 @@ pub mod assets;
 pub mod charts;
 pub mod credential_fields;
 pub mod csrf;
+pub(crate) mod csv;
 pub mod error;
 pub mod extractors;
 pub mod forms;

@@ -31,6 +31,7 @@ mod gateway_api;
 mod gateway_failover;
 mod hardening;
 mod invitations;
+mod logs;
 mod mail;
 mod mail_abuse;
 mod metrics;

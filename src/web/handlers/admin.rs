@@ -16,11 +16,12 @@ use crate::services::{accounts, keys, settings, usage_report};
 use crate::state::AppState;
 use crate::web::extractors::PlatformAdmin;
 use crate::web::forms::{FormErrors, see_other};
+use crate::web::handlers::audit_csv::audit_csv_response;
 use crate::web::handlers::audit_log::{AuditView, audit_view};
 use crate::web::handlers::cost::{self, CostQuery, CostView};
 use crate::web::handlers::invitations::{InvitationRow, rows};
 use crate::web::handlers::usage::{UsageView, allowance_text};
-use crate::web::handlers::workspace::{AuditQuery, audit_csv_response};
+use crate::web::handlers::workspace::AuditQuery;
 use crate::web::layout::{Layout, flash_error, flash_success};
 
 #[derive(Template)]

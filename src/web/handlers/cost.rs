@@ -13,8 +13,8 @@ use crate::services::usage_cost::{self, CostRow, DayRange};
 use crate::services::workspaces;
 use crate::state::AppState;
 use crate::web::charts::thousands;
+use crate::web::csv::Csv;
 use crate::web::extractors::{PlatformAdmin, WorkspaceOwner};
-use crate::web::handlers::workspace::csv_field;
 
 const DAY_SECS: i64 = 86_400;
 
@@ -186,11 +186,19 @@ async fn csv(
     let rows = state
         .db(move |c| usage_cost::rows(c, workspace_id.as_deref(), range, true))
         .await?;
-    let mut out = String::from(
-        "workspace,provider,model,key_source,requests,input_tokens,output_tokens,cost_usd\n",
-    );
+    let mut out = Csv::with_capacity(128 + rows.len() * 96);
+    out.record([
+        "workspace",
+        "provider",
+        "model",
+        "key_source",
+        "requests",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    ]);
     for r in &rows {
-        let cells = [
+        out.record([
             r.workspace.clone(),
             r.provider.clone(),
             r.model.clone(),
@@ -199,10 +207,7 @@ async fn csv(
             r.input_tokens.to_string(),
             r.output_tokens.to_string(),
             r.cost.map_or_else(|| "no price".to_owned(), usd_csv),
-        ];
-        let line: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
-        out.push_str(&line.join(","));
-        out.push('\n');
+        ]);
     }
     let name = format!(
         "attachment; filename=\"keyhold-cost-{}-{}.csv\"",
@@ -212,7 +217,7 @@ async fn csv(
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header(("content-disposition", name))
-        .body(out))
+        .body(out.into_bytes()))
 }
 
 /// `GET /admin/cost.csv`: every workspace.

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod admin_lists;
 pub mod api;
+pub mod audit_csv;
 pub mod audit_log;
 pub mod auth;
 pub mod chat;

@@ -7,11 +7,12 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::audit_csv::audit_csv_response;
 use super::{ok, render};
 use crate::db::models::AuditRow;
 use crate::domain::roles::Role;
 use crate::error::{Error, Result};
-use crate::services::audit::{self, Filter};
+use crate::services::audit::Filter;
 use crate::services::workspaces::{self, MemberView};
 use crate::state::AppState;
 use crate::web::extractors::WorkspaceOwner;
@@ -260,7 +261,7 @@ pub fn format_time(t: i64) -> String {
         .unwrap_or_default()
 }
 
-fn entry(r: AuditRow) -> AuditEntry {
+pub(super) fn entry(r: AuditRow) -> AuditEntry {
     AuditEntry {
         id: r.id,
         time: format_time(r.at),
@@ -295,93 +296,6 @@ pub(super) fn query_string(q: &AuditQuery, before: Option<i64>) -> String {
         pairs.push(("before", b.to_string()));
     }
     serde_urlencoded::to_string(pairs).unwrap_or_default()
-}
-
-pub(crate) fn csv_field(s: &str) -> String {
-    // Cells that a spreadsheet would run as a formula are prefixed with a quote.
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
-/// The filtered log as CSV, streamed in batches so a large export does not sit in memory.
-pub async fn audit_csv_response(
-    state: &AppState,
-    q: AuditQuery,
-    workspace_id: Option<String>,
-) -> Result<HttpResponse> {
-    let mut filter = to_filter(&q, workspace_id)?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<web::Bytes, Error>>(4);
-    let pool = state.pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let header = "id,time,actor,ip,workspace,action,target,details\n";
-        if tx
-            .blocking_send(Ok(web::Bytes::from_static(header.as_bytes())))
-            .is_err()
-        {
-            return;
-        }
-        let mut conn = match pool.get() {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(e.into()));
-                return;
-            }
-        };
-        loop {
-            let (rows, next) = match audit::list(&mut conn, &filter, 2000) {
-                Ok(page) => page,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            };
-            let mut chunk = String::with_capacity(rows.len() * 160);
-            for r in rows {
-                let e = entry(r);
-                let line = [
-                    e.id.to_string(),
-                    e.time,
-                    e.actor,
-                    e.ip,
-                    e.workspace,
-                    e.action,
-                    e.target,
-                    e.details,
-                ]
-                .iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(",");
-                chunk.push_str(&line);
-                chunk.push('\n');
-            }
-            if tx.blocking_send(Ok(web::Bytes::from(chunk))).is_err() {
-                return;
-            }
-            match next {
-                Some(n) => filter.before = Some(n),
-                None => return,
-            }
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "content-disposition",
-            "attachment; filename=\"keyhold-audit.csv\"",
-        ))
-        .streaming(stream))
 }
 
 #[derive(Template)]
@@ -423,17 +337,4 @@ pub async fn audit_csv(
         Some(o.0.workspace.workspace_id.clone()),
     )
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn csv_cells_are_quoted_and_defused() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-    }
 }

@@ -5,6 +5,7 @@ pub mod admin_lists;
 pub mod api_tokens;
 pub mod audit;
 pub mod audit_chain;
+pub mod cache;
 pub mod chat;
 pub mod context;
 pub mod credential_input;

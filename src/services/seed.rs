@@ -220,7 +220,7 @@ fn key_row(
 ) -> ProviderKeyRow {
     ProviderKeyRow {
         id,
-        scope: scope,
+        scope,
         workspace_id: ws,
         provider: p.id.to_owned(),
         label: label.to_owned(),

@@ -1,11 +1,11 @@
-//! The cache epoch: one counter moved, by database triggers, in the transaction of every
-//! change the gateway caches (keys, provider settings, tokens, allowances). The gateway
-//! compares it before trusting its in-memory copies, so a change takes effect on the very
-//! next request.
+//! The cache epoch's mechanics: one counter moved, by database triggers, in the transaction
+//! of every change a cache reads (users, memberships, workspaces, tokens, provider settings,
+//! provider keys), and followed here by `write_tx`. The rule and its entry points for the
+//! caches are stated once, in `services::cache`.
 //!
 //! On PostgreSQL (several instances) the gateway follows the shared counter through
 //! notifications (`listen`); a transaction of this process that moved it leaves the new
-//! version for `AppState::db` to take ([`take_written`]), so this instance follows its own
+//! version for `Ctx::db` to take ([`take_written`]), so this instance follows its own
 //! change at once. On SQLite (one instance) an in-process counter is enough; it is bumped
 //! both inside the transaction and again after commit, so a copy loaded in between is never
 //! trusted.

@@ -6,6 +6,7 @@ pub mod listen;
 pub mod models;
 pub mod schema;
 pub mod sessions;
+pub mod types;
 
 use std::time::Duration;
 

@@ -3,6 +3,9 @@
 use diesel::prelude::*;
 
 use super::schema::*;
+use crate::domain::resolution::{FailurePolicy, KeyStatus};
+use crate::domain::roles::Role;
+use crate::domain::vault::Scope;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = users)]
@@ -33,7 +36,7 @@ pub struct Workspace {
 pub struct Membership {
     pub workspace_id: String,
     pub user_id: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: i64,
 }
 
@@ -43,7 +46,7 @@ pub struct Invitation {
     pub id: String,
     pub workspace_id: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub token_hash: String,
     pub invited_by: Option<String>,
     pub created_at: i64,
@@ -106,7 +109,7 @@ pub struct ProviderSettingsRow {
     pub provider: String,
     pub enabled: bool,
     pub byok_enabled: bool,
-    pub failure_policy: String,
+    pub failure_policy: FailurePolicy,
     pub updated_at: i64,
 }
 
@@ -114,7 +117,7 @@ pub struct ProviderSettingsRow {
 #[diesel(table_name = provider_keys)]
 pub struct ProviderKeyRow {
     pub id: String,
-    pub scope: String,
+    pub scope: Scope,
     pub workspace_id: Option<String>,
     pub provider: String,
     pub label: String,
@@ -123,7 +126,8 @@ pub struct ProviderKeyRow {
     pub master_key_id: Option<String>,
     pub mask: String,
     pub fingerprint: String,
-    pub status: String,
+    /// A status Keyhold does not know reads as `Invalid` (`db::types`).
+    pub status: KeyStatus,
     pub last_tested_at: Option<i64>,
     pub last_test_result: Option<String>,
     pub last_used_at: Option<i64>,

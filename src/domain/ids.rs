@@ -1,4 +1,5 @@
-//! Values parsed once at the edge and known good afterwards: emails, names, slugs.
+//! Values parsed once at the edge and known good afterwards: emails, names, slugs, and
+//! the typed ids of rows.
 
 /// A lower-cased email address, safe to put in a mail header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +102,113 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// Why a text is not an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not an id")]
+pub struct BadId;
+
+/// Declares a row id: an opaque text (a UUID for the rows Keyhold creates) that only one
+/// kind of row carries, so a workspace id cannot be passed where a key id is expected. It
+/// reads as `&str` (`Deref`), so code that only shows or compares it needs nothing new.
+macro_rules! row_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A new random id.
+            pub fn random() -> $name {
+                $name(new_id())
+            }
+
+            /// Wraps a text read from a trusted place (a row, a cache entry), unchecked.
+            pub fn from_trusted(id: String) -> $name {
+                $name(id)
+            }
+
+            /// The id's text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        /// Accepts what a URL or form may carry as an id: 1–64 ASCII letters, digits, `-`
+        /// or `_` (never `|`, the separator of a sealed secret's associated data).
+        impl std::str::FromStr for $name {
+            type Err = BadId;
+            fn from_str(s: &str) -> Result<$name, BadId> {
+                let ok = (1..=64).contains(&s.len())
+                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if ok { Ok($name(s.to_owned())) } else { Err(BadId) }
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+row_id!(
+    /// A user's id.
+    UserId
+);
+row_id!(
+    /// A workspace's id.
+    WorkspaceId
+);
+row_id!(
+    /// A provider key's id (a workspace's key or a platform key).
+    KeyId
+);
+row_id!(
+    /// An API token's id.
+    TokenId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +233,22 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn ids_parse_what_a_url_carries_and_refuse_the_rest() {
+        let id = WorkspaceId::random();
+        assert_eq!(id.as_str().parse::<WorkspaceId>(), Ok(id.clone()));
+        assert_eq!(id.to_string(), id.as_str());
+        for bad in ["", "a|b", "a b", "../x", &"x".repeat(65)] {
+            assert_eq!(bad.parse::<KeyId>(), Err(BadId), "{bad:?}");
+        }
+        let json = serde_json::to_string(&id).expect("serializes");
+        assert_eq!(json, format!("\"{id}\""));
+        assert_eq!(
+            serde_json::from_str::<WorkspaceId>(&json).expect("reads"),
+            id
+        );
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! In-memory view of what the hot path needs: token → workspace, and (workspace, provider)
 //! → the resolved, still-sealed keys. Entries carry the cache epoch they were loaded under
-//! and are reloaded when it moves.
+//! and are reloaded when it moves (the rule that moves it: `services::cache`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use diesel::prelude::*;
 
+use crate::db::DbConn;
 use crate::db::schema::workspaces;
-use crate::db::{Backend, DbConn, epoch};
 use crate::domain::providers::{self, Provider};
 use crate::domain::resolution::{Allowance, ResolveError, Source};
 use crate::error::Result;
@@ -50,34 +50,8 @@ pub struct Cache {
     routes: RwLock<HashMap<(String, &'static str), Arc<Route>>>,
 }
 
-/// The epoch to compare entries with: in-process on SQLite, shared on PostgreSQL, where the
-/// listener keeps it in memory (`db::listen`). While the listener is down, the shared row
-/// is read on every request; if the database cannot be reached either, the last version
-/// known current is kept for a while (no change can commit meanwhile; see
-/// `listen::UNREACHABLE_TRUST`), so cached routes keep answering.
-pub async fn current_epoch(state: &Ctx) -> Result<u64> {
-    match Backend::from_url(&state.config.database_url) {
-        Some(Backend::Postgres) => {
-            use crate::db::listen::Plan;
-            let unreachable =
-                || crate::error::Error::Unavailable("the database cannot be reached".into());
-            match state.epoch.plan() {
-                Plan::Live(v) => Ok(v),
-                Plan::Unreachable(v) => v.ok_or_else(unreachable),
-                Plan::Read => {
-                    let pool = state.pool.clone();
-                    let read =
-                        tokio::task::spawn_blocking(move || crate::db::listen::read_shared(&pool));
-                    match read.await.ok().flatten() {
-                        Some(v) => Ok(state.epoch.confirm(v)),
-                        None => state.epoch.read_failed().ok_or_else(unreachable),
-                    }
-                }
-            }
-        }
-        _ => Ok(epoch::local()),
-    }
-}
+/// The epoch entries are compared with (one rule for every cache: `services::cache`).
+pub use crate::services::cache::current_epoch;
 
 impl Cache {
     /// The token's entry, loading it on a miss or a stale epoch. `None`: no such live token.
@@ -191,7 +165,7 @@ pub fn load_route(
         .filter_map(|cand| {
             let row = inputs.row(&cand.key_id)?;
             Some(SealedKey {
-                aad: key_records::aad_of(row)?,
+                aad: key_records::aad_of(row),
                 sealed: row.sealed.clone()?,
                 id: row.id.clone(),
                 source: cand.source,

@@ -110,7 +110,7 @@ impl Gateway {
     }
 }
 
-impl crate::services::context::Listener for Gateway {
+impl crate::services::cache::Listener for Gateway {
     fn allowance_changed(&self, workspace_id: &str) {
         self.usage.forget(workspace_id);
     }

@@ -8,7 +8,8 @@ use diesel::prelude::*;
 use super::audit::escape_like;
 use crate::db::schema::{audit_events, memberships, provider_keys, usage_daily, users, workspaces};
 use crate::db::{DbConn, month_start};
-use crate::domain::resolution::KeyStatus;
+use crate::domain::resolution::{KeyStatus, Source};
+use crate::domain::roles::Role;
 use crate::domain::vault::Scope;
 use crate::error::Result;
 
@@ -106,7 +107,7 @@ pub fn workspaces_page(
         .load(conn)?;
     let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
 
-    let people: Vec<(String, String, String, String)> = memberships::table
+    let people: Vec<(String, Role, String, String)> = memberships::table
         .inner_join(users::table)
         .filter(memberships::workspace_id.eq_any(&ids))
         .order((users::name.asc(), users::email.asc()))
@@ -117,8 +118,8 @@ pub fn workspaces_page(
             users::email,
         ))
         .load(conn)?;
-    let keys: Vec<(Option<String>, String)> = provider_keys::table
-        .filter(provider_keys::scope.eq(Scope::Workspace.as_str()))
+    let keys: Vec<(Option<String>, KeyStatus)> = provider_keys::table
+        .filter(provider_keys::scope.eq(Scope::Workspace))
         .filter(provider_keys::workspace_id.eq_any(&ids))
         .filter(provider_keys::removed_at.is_null())
         .select((provider_keys::workspace_id, provider_keys::status))
@@ -127,7 +128,7 @@ pub fn workspaces_page(
     // so that both backends answer alike.
     let tokens: Vec<(String, i64)> = usage_daily::table
         .filter(usage_daily::workspace_id.eq_any(&ids))
-        .filter(usage_daily::source.eq("platform"))
+        .filter(usage_daily::source.eq(Source::Platform))
         .filter(usage_daily::day.ge(month_start(now).div_euclid(DAY_SECS)))
         .select((usage_daily::workspace_id, usage_daily::tokens))
         .load(conn)?;
@@ -138,16 +139,12 @@ pub fn workspaces_page(
             let mine = people.iter().filter(|p| p.0 == id);
             let owners = mine
                 .clone()
-                .filter(|p| p.1 == "owner")
+                .filter(|p| p.1 == Role::Owner)
                 .map(|p| if p.2.trim().is_empty() { &p.3 } else { &p.2 }.clone())
                 .collect();
             let statuses = keys.iter().filter(|k| k.0.as_deref() == Some(id.as_str()));
-            let count_where = |f: fn(KeyStatus) -> bool| {
-                statuses
-                    .clone()
-                    .filter(|k| KeyStatus::parse(&k.1).is_some_and(f))
-                    .count() as i64
-            };
+            let count_where =
+                |f: fn(KeyStatus) -> bool| statuses.clone().filter(|k| f(k.1)).count() as i64;
             WorkspaceSummary {
                 members: mine.count() as i64,
                 owners,
@@ -228,7 +225,7 @@ pub fn users_page(conn: &mut DbConn, query: Option<&str>, page: i64) -> Result<P
     let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
     let emails: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
 
-    let spaces: Vec<(String, String, String, String)> = memberships::table
+    let spaces: Vec<(String, String, String, Role)> = memberships::table
         .inner_join(workspaces::table)
         .filter(memberships::user_id.eq_any(&ids))
         .order(workspaces::name.asc())
@@ -262,7 +259,7 @@ pub fn users_page(conn: &mut DbConn, query: Option<&str>, page: i64) -> Result<P
                     .map(|s| UserWorkspace {
                         id: s.1.clone(),
                         name: s.2.clone(),
-                        owner: s.3 == "owner",
+                        owner: s.3 == Role::Owner,
                     })
                     .collect(),
                 id,

@@ -164,7 +164,7 @@ pub fn owner_start(conn: &mut DbConn, user_id: &str, slug: &str) -> Result<Optio
         return Ok(None);
     };
     let owner = super::workspaces::membership(conn, &ws.id, user_id)?
-        .is_some_and(|m| m.role == crate::domain::roles::Role::Owner.as_str());
+        .is_some_and(|m| m.role == crate::domain::roles::Role::Owner);
     Ok((owner && !any_ever(conn, &ws.id)?).then(|| format!("/w/{slug}/settings/keys")))
 }
 

@@ -10,19 +10,7 @@ use crate::config::Config;
 use crate::db::{DbConn, DbPool};
 use crate::error::{Error, Result};
 
-/// Something outside the services that must hear of a change they made (the gateway's
-/// in-memory counters): the services call it without knowing who listens.
-pub trait Listener: Send + Sync {
-    /// A workspace's allowance changed or its usage was reset.
-    fn allowance_changed(&self, workspace_id: &str);
-}
-
-/// Nobody listening (commands, benchmarks).
-pub struct NoListener;
-
-impl Listener for NoListener {
-    fn allowance_changed(&self, _: &str) {}
-}
+pub use super::cache::{Listener, NoListener};
 
 /// Tests credentials with their providers' cheap authenticated requests. The gateway
 /// implements it (it holds the clients, the outbound guard and Vertex's tokens); the
@@ -49,7 +37,7 @@ pub struct Ctx {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Limits on password guessing.
     pub throttle: Arc<super::throttle::Policy>,
-    /// Told of changes that in-memory caches outside the services keep.
+    /// Told of changes no table change moves (see `services::cache`).
     pub listener: Arc<dyn Listener>,
     /// Tests keys of every credential kind.
     pub key_tester: Arc<dyn KeyTester>,

@@ -130,7 +130,7 @@ pub fn checklist(conn: &mut DbConn) -> Result<Checklist> {
         .first(conn)
         .optional()?;
     let has_owner = diesel::select(diesel::dsl::exists(
-        memberships::table.filter(memberships::role.eq(Role::Owner.as_str())),
+        memberships::table.filter(memberships::role.eq(Role::Owner)),
     ))
     .get_result(conn)?;
     let has_token = diesel::select(diesel::dsl::exists(

@@ -43,7 +43,7 @@ pub(super) fn put(
                     provider_keys::master_key_id.eq(Some(&sealed.master_key_id)),
                     provider_keys::mask.eq(&sealed.mask),
                     provider_keys::fingerprint.eq(&sealed.fingerprint),
-                    provider_keys::status.eq(outcome.status().as_str()),
+                    provider_keys::status.eq(outcome.status()),
                     provider_keys::last_tested_at.eq(Some(t)),
                     provider_keys::last_test_result.eq(Some(outcome.code())),
                     provider_keys::updated_at.eq(t),
@@ -67,7 +67,7 @@ pub(super) fn put(
             diesel::insert_into(provider_keys::table)
                 .values(&ProviderKeyRow {
                     id: id.clone(),
-                    scope: Scope::Global.as_str().to_owned(),
+                    scope: Scope::Global,
                     workspace_id: None,
                     provider: provider.id.to_owned(),
                     label: GLOBAL_LABEL.to_owned(),
@@ -76,7 +76,7 @@ pub(super) fn put(
                     master_key_id: Some(sealed.master_key_id),
                     mask: sealed.mask.clone(),
                     fingerprint: sealed.fingerprint,
-                    status: outcome.status().as_str().to_owned(),
+                    status: outcome.status(),
                     last_tested_at: Some(t),
                     last_test_result: Some(outcome.code().to_owned()),
                     last_used_at: None,
@@ -166,7 +166,7 @@ pub async fn test_global_key(
                 diesel::update(provider_keys::table.find(&row.id))
                     .filter(provider_keys::removed_at.is_null())
                     .set((
-                        provider_keys::status.eq(outcome.status().as_str()),
+                        provider_keys::status.eq(outcome.status()),
                         provider_keys::last_tested_at.eq(Some(t)),
                         provider_keys::last_test_result.eq(Some(outcome.code())),
                         provider_keys::updated_at.eq(t),

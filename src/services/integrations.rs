@@ -84,11 +84,10 @@ fn workspaces_with_keys(conn: &mut DbConn, only_usable: bool) -> Result<Vec<(Str
     Ok(rows.into_iter().map(|r| (r.provider, r.n)).collect())
 }
 
-fn usable_statuses() -> Vec<&'static str> {
+fn usable_statuses() -> Vec<KeyStatus> {
     KeyStatus::ALL
         .into_iter()
         .filter(|s| s.is_usable())
-        .map(KeyStatus::as_str)
         .collect()
 }
 
@@ -124,7 +123,7 @@ pub fn detail(conn: &mut DbConn, provider: &'static Provider) -> Result<Provider
 
 fn usable_workspace_ids(conn: &mut DbConn, provider: &Provider) -> Result<Vec<String>> {
     let ids: Vec<Option<String>> = provider_keys::table
-        .filter(provider_keys::scope.eq(Scope::Workspace.as_str()))
+        .filter(provider_keys::scope.eq(Scope::Workspace))
         .filter(provider_keys::provider.eq(provider.id))
         .filter(provider_keys::status.eq_any(usable_statuses()))
         .select(provider_keys::workspace_id)

@@ -15,7 +15,6 @@ use super::workspaces::{self, INVITATION_TTL_SECS, InvitationMail, too_many_invi
 use crate::db::models::Invitation;
 use crate::db::schema::invitations;
 use crate::db::{now, write_tx};
-use crate::domain::roles::Role;
 use crate::domain::tokens;
 use crate::error::{Error, Result};
 
@@ -93,7 +92,7 @@ pub async fn renew(
                 let link = config.link(&format!("/invite/{token}"));
                 let action = match how {
                     Renewal::Resend => {
-                        let role = Role::parse(&inv.role).unwrap_or(Role::Member);
+                        let role = inv.role;
                         mail::enqueue(
                             c,
                             &inv.email,
@@ -117,7 +116,7 @@ pub async fn renew(
                         .workspace(&ws.id)
                         .target(&inv.email)
                         .details(json!({
-                            "role": inv.role,
+                            "role": inv.role.as_str(),
                             "invitation_id": inv.id,
                             "expires_at": expires_at,
                         })),

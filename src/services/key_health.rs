@@ -33,7 +33,7 @@ pub async fn mark_rejected(
                 }
                 diesel::update(provider_keys::table.find(&key_id))
                     .set((
-                        provider_keys::status.eq(KeyStatus::Invalid.as_str()),
+                        provider_keys::status.eq(KeyStatus::Invalid),
                         provider_keys::last_test_result
                             .eq(crate::upstream::TestOutcome::Invalid.code()),
                         provider_keys::last_tested_at.eq(now()),
@@ -51,7 +51,7 @@ pub async fn mark_rejected(
                             "provider": provider.id,
                             "key_id": row.id,
                             "mask": row.mask,
-                            "before": row.status,
+                            "before": row.status.as_str(),
                             "after": KeyStatus::Invalid.as_str(),
                         })),
                 )?;

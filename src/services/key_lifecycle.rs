@@ -49,7 +49,7 @@ pub async fn set_enabled(
                 };
                 diesel::update(provider_keys::table.find(&row.id))
                     .set((
-                        provider_keys::status.eq(after.as_str()),
+                        provider_keys::status.eq(after),
                         provider_keys::updated_at.eq(now()),
                     ))
                     .execute(c)?;
@@ -98,7 +98,7 @@ pub async fn remove(state: &Ctx, actor: Actor, workspace_id: String, key_id: Str
                         .details(json!({
                             "provider": row.provider,
                             "mask": row.mask,
-                            "status_before": row.status,
+                            "status_before": row.status.as_str(),
                         })),
                 )?;
                 let provider = provider_of(&row.provider)?;
@@ -154,7 +154,7 @@ pub async fn test(
                 let t = now();
                 diesel::update(provider_keys::table.find(&row.id))
                     .set((
-                        provider_keys::status.eq(after.as_str()),
+                        provider_keys::status.eq(after),
                         provider_keys::last_tested_at.eq(Some(t)),
                         provider_keys::last_test_result.eq(Some(outcome.code())),
                         provider_keys::updated_at.eq(t),

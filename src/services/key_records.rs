@@ -40,7 +40,7 @@ impl Settings {
             provider,
             enabled: row.enabled,
             byok_enabled: row.byok_enabled,
-            failure_policy: FailurePolicy::parse(&row.failure_policy).unwrap_or_default(),
+            failure_policy: row.failure_policy,
         }
     }
 
@@ -84,7 +84,7 @@ pub fn store_settings(conn: &mut DbConn, s: &Settings) -> Result<()> {
         .set((
             provider_settings::enabled.eq(s.enabled),
             provider_settings::byok_enabled.eq(s.byok_enabled),
-            provider_settings::failure_policy.eq(s.failure_policy.as_str()),
+            provider_settings::failure_policy.eq(s.failure_policy),
             provider_settings::updated_at.eq(t),
         ))
         .execute(conn)?;
@@ -94,7 +94,7 @@ pub fn store_settings(conn: &mut DbConn, s: &Settings) -> Result<()> {
                 provider: s.provider.id.to_owned(),
                 enabled: s.enabled,
                 byok_enabled: s.byok_enabled,
-                failure_policy: s.failure_policy.as_str().to_owned(),
+                failure_policy: s.failure_policy,
                 updated_at: t,
             })
             .execute(conn)?;
@@ -102,15 +102,15 @@ pub fn store_settings(conn: &mut DbConn, s: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// The stored status of a row (unknown text reads as invalid: never usable).
+/// The stored status of a row (unknown text reads as invalid, never usable: `db::types`).
 pub fn status_of(row: &ProviderKeyRow) -> KeyStatus {
-    KeyStatus::parse(&row.status).unwrap_or(KeyStatus::Invalid)
+    row.status
 }
 
 /// The current (not removed) global keys of every provider.
 pub fn global_keys(conn: &mut DbConn) -> Result<Vec<ProviderKeyRow>> {
     Ok(crate::native!(conn, |c| provider_keys::table
-        .filter(provider_keys::scope.eq(Scope::Global.as_str()))
+        .filter(provider_keys::scope.eq(Scope::Global))
         .filter(provider_keys::removed_at.is_null())
         .order(provider_keys::created_at.desc())
         .select(ProviderKeyRow::as_select())
@@ -120,7 +120,7 @@ pub fn global_keys(conn: &mut DbConn) -> Result<Vec<ProviderKeyRow>> {
 /// The provider's current global key, if one is stored.
 pub fn global_key(conn: &mut DbConn, provider_id: &str) -> Result<Option<ProviderKeyRow>> {
     Ok(provider_keys::table
-        .filter(provider_keys::scope.eq(Scope::Global.as_str()))
+        .filter(provider_keys::scope.eq(Scope::Global))
         .filter(provider_keys::provider.eq(provider_id))
         .filter(provider_keys::removed_at.is_null())
         .order(provider_keys::created_at.desc())
@@ -132,7 +132,7 @@ pub fn global_key(conn: &mut DbConn, provider_id: &str) -> Result<Option<Provide
 /// Every key of a workspace, removed ones included, by provider then priority.
 pub fn workspace_keys(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<ProviderKeyRow>> {
     Ok(crate::native!(conn, |c| provider_keys::table
-        .filter(provider_keys::scope.eq(Scope::Workspace.as_str()))
+        .filter(provider_keys::scope.eq(Scope::Workspace))
         .filter(provider_keys::workspace_id.eq(workspace_id))
         .order((
             provider_keys::provider.asc(),
@@ -151,7 +151,7 @@ pub fn workspace_key(
 ) -> Result<ProviderKeyRow> {
     Ok(provider_keys::table
         .find(key_id)
-        .filter(provider_keys::scope.eq(Scope::Workspace.as_str()))
+        .filter(provider_keys::scope.eq(Scope::Workspace))
         .filter(provider_keys::workspace_id.eq(workspace_id))
         .select(ProviderKeyRow::as_select())
         .get_result(conn)?)
@@ -213,18 +213,13 @@ impl From<KeyUnavailable> for Error {
 }
 
 /// The associated data a row's ciphertext must have been sealed with.
-pub fn aad_of(row: &ProviderKeyRow) -> Option<String> {
-    let scope = match row.scope.as_str() {
-        "global" => Scope::Global,
-        "workspace" => Scope::Workspace,
-        _ => return None,
-    };
-    Some(vault::aad(
-        scope,
+pub fn aad_of(row: &ProviderKeyRow) -> String {
+    vault::aad(
+        row.scope,
         row.workspace_id.as_deref(),
         &row.provider,
         &row.id,
-    ))
+    )
 }
 
 /// The credential a provider's secret holds: an API key as it is, a structured
@@ -254,7 +249,7 @@ pub fn open_secret(
         key_id: row.id.clone(),
     };
     let blob = row.sealed.as_deref().ok_or_else(unavailable)?;
-    let aad = aad_of(row).ok_or_else(unavailable)?;
+    let aad = aad_of(row);
     keyring.open(blob, &aad).map_err(|_| unavailable())
 }
 
@@ -265,7 +260,7 @@ pub fn wipe(conn: &mut DbConn, key_id: &str, by: Option<&str>) -> Result<()> {
         .set((
             provider_keys::sealed.eq(None::<Vec<u8>>),
             provider_keys::master_key_id.eq(None::<String>),
-            provider_keys::status.eq(KeyStatus::Removed.as_str()),
+            provider_keys::status.eq(KeyStatus::Removed),
             provider_keys::removed_at.eq(Some(t)),
             provider_keys::removed_by.eq(by.map(str::to_owned)),
             provider_keys::updated_at.eq(t),
@@ -339,7 +334,7 @@ pub fn owners(conn: &mut DbConn, workspace_ids: Option<&[String]>) -> Result<Vec
     let mut q = memberships::table
         .inner_join(users::table)
         .inner_join(workspaces::table)
-        .filter(memberships::role.eq(Role::Owner.as_str()))
+        .filter(memberships::role.eq(Role::Owner))
         .filter(users::disabled.eq(false))
         .into_boxed();
     if let Some(ids) = workspace_ids {

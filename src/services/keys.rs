@@ -57,7 +57,7 @@ fn ensure_new(
     field: &'static str,
 ) -> Result<()> {
     let existing: Option<String> = provider_keys::table
-        .filter(provider_keys::scope.eq(Scope::Workspace.as_str()))
+        .filter(provider_keys::scope.eq(Scope::Workspace))
         .filter(provider_keys::workspace_id.eq(workspace_id))
         .filter(provider_keys::provider.eq(provider.id))
         .filter(provider_keys::fingerprint.eq(fingerprint))
@@ -158,7 +158,7 @@ pub async fn add(
                 diesel::insert_into(provider_keys::table)
                     .values(&ProviderKeyRow {
                         id: id.clone(),
-                        scope: Scope::Workspace.as_str().to_owned(),
+                        scope: Scope::Workspace,
                         workspace_id: Some(workspace_id.clone()),
                         provider: provider.id.to_owned(),
                         label: label.clone(),
@@ -167,7 +167,7 @@ pub async fn add(
                         master_key_id: Some(master_key_id),
                         mask: mask.clone(),
                         fingerprint,
-                        status: outcome.status().as_str().to_owned(),
+                        status: outcome.status(),
                         last_tested_at: Some(t),
                         last_test_result: Some(outcome.code().to_owned()),
                         last_used_at: None,
@@ -321,7 +321,7 @@ pub async fn replace(
                         provider_keys::master_key_id.eq(Some(&sealed.master_key_id)),
                         provider_keys::mask.eq(&sealed.mask),
                         provider_keys::fingerprint.eq(&sealed.fingerprint),
-                        provider_keys::status.eq(status.as_str()),
+                        provider_keys::status.eq(status),
                         provider_keys::last_tested_at.eq(Some(t)),
                         provider_keys::last_test_result.eq(Some(outcome.code())),
                         provider_keys::updated_at.eq(t),
@@ -339,7 +339,7 @@ pub async fn replace(
                             "mask_before": row.mask,
                             "mask": sealed.mask,
                             "label_before": row.label,
-                            "status_before": row.status,
+                            "status_before": row.status.as_str(),
                             "status": status.as_str(),
                         })),
                 )?;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod audit_chain;
 pub mod audit_checkpoint;
 pub mod audit_log;
+pub mod cache;
 pub mod chat;
 pub mod context;
 pub mod credential_input;

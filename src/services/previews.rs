@@ -9,7 +9,7 @@ use crate::db::schema::{
     api_tokens, chat_messages, memberships, provider_keys, usage_daily, users, workspaces,
 };
 use crate::domain::providers::Provider;
-use crate::domain::resolution::KeyStatus;
+use crate::domain::resolution::{KeyStatus, Source};
 use crate::domain::roles::Role;
 use crate::domain::vault::Scope;
 use crate::error::{Error, Result};
@@ -28,13 +28,12 @@ pub struct WorkspaceCalls {
 
 /// Workspaces holding a usable (active, untested, quota-warning) key for `provider`.
 fn with_usable_key(conn: &mut DbConn, provider: &Provider) -> Result<Vec<String>> {
-    let usable: Vec<&str> = KeyStatus::ALL
+    let usable: Vec<KeyStatus> = KeyStatus::ALL
         .into_iter()
         .filter(|s| s.is_usable())
-        .map(KeyStatus::as_str)
         .collect();
     let ids: Vec<Option<String>> = provider_keys::table
-        .filter(provider_keys::scope.eq(Scope::Workspace.as_str()))
+        .filter(provider_keys::scope.eq(Scope::Workspace))
         .filter(provider_keys::provider.eq(provider.id))
         .filter(provider_keys::removed_at.is_null())
         .filter(provider_keys::status.eq_any(usable))
@@ -58,7 +57,7 @@ fn recent_calls(
         .filter(usage_daily::day.ge(first_day))
         .into_boxed();
     if platform_only {
-        q = q.filter(usage_daily::source.eq("platform"));
+        q = q.filter(usage_daily::source.eq(Source::Platform));
     }
     let rows: Vec<(String, i64)> = q
         .select((usage_daily::workspace_id, usage_daily::requests))
@@ -153,7 +152,7 @@ pub struct MemberLoss {
 
 /// The preview of removing `user_id` from `workspace_id`; `NotFound` if not a member.
 pub fn member_removal(conn: &mut DbConn, workspace_id: &str, user_id: &str) -> Result<MemberLoss> {
-    let (email, name, role): (String, String, String) = memberships::table
+    let (email, name, role): (String, String, Role) = memberships::table
         .inner_join(users::table)
         .filter(memberships::workspace_id.eq(workspace_id))
         .filter(memberships::user_id.eq(user_id))
@@ -161,10 +160,9 @@ pub fn member_removal(conn: &mut DbConn, workspace_id: &str, user_id: &str) -> R
         .first(conn)
         .optional()?
         .ok_or(Error::NotFound)?;
-    let role = Role::parse(&role).unwrap_or(Role::Member);
     let owners: i64 = memberships::table
         .filter(memberships::workspace_id.eq(workspace_id))
-        .filter(memberships::role.eq(Role::Owner.as_str()))
+        .filter(memberships::role.eq(Role::Owner))
         .count()
         .get_result(conn)?;
     let tokens: Vec<String> = api_tokens::table

@@ -45,7 +45,7 @@ pub fn load(conn: &mut DbConn, id: &str) -> Result<Option<Principal>> {
     else {
         return Ok(None);
     };
-    let rows: Vec<(String, String, String, String)> = memberships::table
+    let rows: Vec<(String, String, String, Role)> = memberships::table
         .inner_join(workspaces::table)
         .filter(memberships::user_id.eq(id))
         .order(workspaces::name.asc())
@@ -58,13 +58,11 @@ pub fn load(conn: &mut DbConn, id: &str) -> Result<Option<Principal>> {
         .load(conn)?;
     let memberships = rows
         .into_iter()
-        .filter_map(|(workspace_id, slug, name, role)| {
-            Role::parse(&role).map(|role| MembershipInfo {
-                workspace_id,
-                slug,
-                name,
-                role,
-            })
+        .map(|(workspace_id, slug, name, role)| MembershipInfo {
+            workspace_id,
+            slug,
+            name,
+            role,
         })
         .collect();
     Ok(Some(Principal {

@@ -88,7 +88,7 @@ pub fn rotate(
                 let Some(old_blob) = row.sealed.clone() else {
                     continue;
                 };
-                let (Ok(secret), Some(aad)) =
+                let (Ok(secret), aad) =
                     (records::open_secret(keyring, &row), records::aad_of(&row))
                 else {
                     report.failed.push(row.id.clone());

@@ -101,7 +101,7 @@ pub fn load(
         .filter(provider_keys::removed_at.is_null())
         .filter(
             provider_keys::scope
-                .eq(Scope::Global.as_str())
+                .eq(Scope::Global)
                 .or(provider_keys::workspace_id.eq(workspace_id)),
         )
         .order((
@@ -111,9 +111,8 @@ pub fn load(
         ))
         .select(ProviderKeyRow::as_select())
         .load(c))?;
-    let (globals, keys): (Vec<_>, Vec<_>) = rows
-        .into_iter()
-        .partition(|r| r.scope == Scope::Global.as_str());
+    let (globals, keys): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|r| r.scope == Scope::Global);
     Ok(RouteInputs {
         settings,
         global: newest(globals),

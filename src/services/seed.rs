@@ -19,7 +19,8 @@ use crate::domain::credentials::{Bedrock, Credential};
 use crate::domain::ids::new_id;
 use crate::domain::password;
 use crate::domain::providers::{self, Provider};
-use crate::domain::resolution::KeyStatus;
+use crate::domain::resolution::{FailurePolicy, KeyStatus};
+use crate::domain::roles::Role;
 use crate::domain::vault::{Keyring, Scope};
 use crate::error::{Error, Result};
 
@@ -80,7 +81,7 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
                     provider_settings::provider.eq(p.id),
                     provider_settings::enabled.eq(p.id == "openai" || p.id == "anthropic"),
                     provider_settings::byok_enabled.eq(true),
-                    provider_settings::failure_policy.eq("fail"),
+                    provider_settings::failure_policy.eq(FailurePolicy::Fail),
                     provider_settings::updated_at.eq(t),
                 ))
                 .execute(c)?;
@@ -138,7 +139,7 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
                     .values(&Membership {
                         workspace_id: ws.id.clone(),
                         user_id: owner.id.clone(),
-                        role: "owner".into(),
+                        role: Role::Owner,
                         created_at: t,
                     })
                     .execute(c)?;
@@ -269,7 +270,7 @@ fn key_row(
 ) -> ProviderKeyRow {
     ProviderKeyRow {
         id,
-        scope: scope.as_str().to_owned(),
+        scope,
         workspace_id: ws,
         provider: p.id.to_owned(),
         label: label.to_owned(),
@@ -278,7 +279,7 @@ fn key_row(
         master_key_id: Some(s.master_key_id),
         mask: s.mask,
         fingerprint: s.fingerprint,
-        status: KeyStatus::Active.as_str().to_owned(),
+        status: KeyStatus::Active,
         last_tested_at: None,
         last_test_result: None,
         last_used_at: None,

@@ -8,6 +8,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use super::prices::PriceBook;
 use crate::db::DbConn;
 use crate::domain::money::cost_micros;
+use crate::domain::resolution::Source;
 use crate::error::Result;
 
 /// UTC days since the Unix epoch, both ends included.
@@ -125,7 +126,7 @@ pub fn totals(rows: &[CostRow]) -> CostTotals {
     let mut t = CostTotals::default();
     for r in rows {
         match r.cost {
-            Some(c) if r.source == "platform" => t.platform_micros += c,
+            Some(c) if r.source == Source::Platform.as_str() => t.platform_micros += c,
             Some(c) => t.workspace_micros += c,
             None => {
                 t.unpriced_tokens += r.input_tokens + r.output_tokens;

@@ -1,18 +1,18 @@
 //! The signed-in user as every page needs it — account, admin flag, workspaces and roles.
 //!
 //! On SQLite this process is the only writer, and every change to users, memberships or
-//! workspace names moves the cache epoch in-process (database triggers of migration 000005,
-//! seen by `write_tx`), so the user is kept in memory and a copy is trusted only while the
-//! epoch has not moved: a role change, a removal, a disable or "sign out everywhere" applies
+//! workspace names moves the cache epoch in-process (the one rule: `services::cache`), so
+//! the user is kept in memory and a copy is trusted only while the epoch has not moved: a role change, a removal, a disable or "sign out everywhere" applies
 //! to the very next request. On PostgreSQL, where several instances share the database, it
 //! is read on every request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::db::{Backend, epoch};
+use crate::db::Backend;
 use crate::error::Result;
 use crate::services::Ctx;
+use crate::services::cache;
 pub use crate::services::principals::Principal;
 use crate::services::principals::load;
 
@@ -43,7 +43,7 @@ impl Principals {
         };
         // Read before loading: a change committed meanwhile moves it, so that copy is
         // stored under an epoch that is already out of date.
-        let epoch = epoch::local();
+        let epoch = cache::current_epoch(state).await?;
         if let Some((at, p)) = map.read().unwrap_or_else(|e| e.into_inner()).get(user_id)
             && *at == epoch
         {

@@ -7,13 +7,13 @@
 //! row was refreshed less than a minute ago.
 //!
 //! The rows are also kept in memory, so a signed-in page does not read its session from the
-//! database. A copy is trusted only while the cache epoch has not moved: the changes that
-//! end sessions behind the store's back (sign out everywhere, disable, removal from a
-//! workspace) all change the user in the same transaction, which moves it. On SQLite (one
-//! instance) every session write goes through this store. On PostgreSQL other instances
-//! write rows too: each update or deletion notifies (migration 000018), the epoch listener
-//! passes it on ([`SessionCopies`]), and copies are trusted only while that listener is live
-//! (else every page reads its row, as before).
+//! database. A copy is trusted only while the cache epoch has not moved (`services::cache`):
+//! the changes that end sessions behind the store's back (sign out everywhere, disable,
+//! removal from a workspace) all change the user in the same transaction, which moves it.
+//! On SQLite (one instance) every session write goes through this store. On PostgreSQL other
+//! instances write rows too: each update or deletion notifies (migration 000018), the epoch
+//! listener passes it on ([`SessionCopies`]), and copies are trusted only while that
+//! listener is live (else every page reads its row, as before).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -24,8 +24,9 @@ use diesel::prelude::*;
 
 use crate::db::listen::{EpochWatch, SessionCopies};
 use crate::db::schema::sessions;
-use crate::db::{Backend, DbPool, epoch, now};
+use crate::db::{Backend, DbPool, now};
 use crate::domain::tokens;
+use crate::services::cache;
 use crate::web::extractors::{SESSION_EPOCH, SESSION_USER};
 
 /// The longest a session lives, however active (12 h).
@@ -124,7 +125,7 @@ impl DbSessionStore {
         cache
             .rows
             .get(id)
-            .filter(|c| c.epoch == epoch::local())
+            .filter(|c| c.epoch == cache::local_epoch())
             .cloned()
     }
 
@@ -218,7 +219,7 @@ impl SessionStore for DbSessionStore {
         if let Some(c) = self.cached(&id) {
             return Ok(live(c.created, c.expires).then_some(c.state));
         }
-        let epoch = epoch::local();
+        let epoch = cache::local_epoch();
         let writes = self.writes();
         let lookup = id.clone();
         let row: Option<(String, i64, i64)> = match self
@@ -276,7 +277,7 @@ impl SessionStore for DbSessionStore {
         let user = user_of(&state);
         let t = now();
         let expires = t + ttl.whole_seconds();
-        let epoch = epoch::local();
+        let epoch = cache::local_epoch();
         let row = id.clone();
         let saved = self
             .run(move |c| {
@@ -322,7 +323,7 @@ impl SessionStore for DbSessionStore {
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let user = user_of(&state);
         let expires = now() + ttl.whole_seconds();
-        let epoch = epoch::local();
+        let epoch = cache::local_epoch();
         let row = id.clone();
         // Forget the copy first: if the write fails, the next request reads the database.
         let kept = self.cached(&id);

@@ -11,6 +11,7 @@ use keyhold::domain::credentials::{
     Azure, Bedrock, Compatible, Credential, Deployment, ServiceAccount, Vertex,
 };
 use keyhold::domain::providers;
+use keyhold::domain::resolution::KeyStatus;
 use keyhold::domain::vault::Scope;
 use keyhold::services::key_records;
 use reqwest::StatusCode;
@@ -47,7 +48,7 @@ pub(crate) fn store(gw: &Gw, provider: &str, label: &str, cred: &Credential) -> 
     diesel::insert_into(provider_keys::table)
         .values(&ProviderKeyRow {
             id: id.clone(),
-            scope: "workspace".into(),
+            scope: Scope::Workspace,
             workspace_id: Some(gw.ws_id.clone()),
             provider: provider.id.into(),
             label: label.into(),
@@ -56,7 +57,7 @@ pub(crate) fn store(gw: &Gw, provider: &str, label: &str, cred: &Credential) -> 
             master_key_id: Some(sealed.master_key_id),
             mask: sealed.mask,
             fingerprint: sealed.fingerprint,
-            status: "active".into(),
+            status: KeyStatus::Active,
             last_tested_at: Some(t),
             last_test_result: Some("ok".into()),
             last_used_at: None,

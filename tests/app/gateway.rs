@@ -466,3 +466,42 @@ async fn one_workspace_token_never_reaches_another_workspace_key() {
 }
 
 // Several instances on one PostgreSQL: tests/app/propagation.rs.
+
+#[tokio::test]
+async fn a_key_status_keyhold_does_not_know_counts_as_invalid_on_the_key_page_and_in_the_gateway() {
+    let gw = Gw::start().await;
+    let ws_key = gw.add_key("openai", "Production", WS_OPENAI).await;
+    let (key, _) = gw.chat_ok("openai/gpt-4o-mini").await;
+    assert_eq!(
+        key, WS_OPENAI,
+        "the workspace key answers while it is active"
+    );
+
+    // A status written by a newer version (or by hand) that this one does not know.
+    diesel::update(provider_keys::table.find(&ws_key))
+        .set(provider_keys::status.eq("suspended_by_a_newer_version"))
+        .execute(&mut gw.app.db())
+        .expect("arrange the database");
+    keyhold::services::cache::external_change();
+
+    gw.app.provider.clear();
+    let r = gw.chat(&gw.token, "openai/gpt-4o-mini").await;
+    assert_openai_error(r, StatusCode::FORBIDDEN, "workspace_keys_invalid").await;
+    assert!(
+        posted_keys(&gw.app).is_empty(),
+        "a key in an unknown status is never sent (and, policy `fail`, nor is the platform's)"
+    );
+    let (status, page) = gw
+        .app
+        .get_html(&gw.owner, &format!("/w/{}/settings/keys", gw.slug))
+        .await;
+    assert_eq!(status, StatusCode::OK, "the key page still opens");
+    let start = page
+        .find("<th scope=\"row\">Production</th>")
+        .expect("the key's row");
+    let row = &page[start..start + page[start..].find("</tr>").expect("row end")];
+    assert!(
+        row.contains("<span class=\"badge badge-bad\">Invalid</span>"),
+        "the key page shows it as invalid: {row}"
+    );
+}

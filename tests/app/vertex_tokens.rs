@@ -62,7 +62,7 @@ fn store_global(gw: &Gw, cred: &Credential) {
     diesel::insert_into(provider_keys::table)
         .values(&ProviderKeyRow {
             id,
-            scope: "global".into(),
+            scope: Scope::Global,
             workspace_id: None,
             provider: provider.id.into(),
             label: "Platform key".into(),
@@ -71,7 +71,7 @@ fn store_global(gw: &Gw, cred: &Credential) {
             master_key_id: Some(sealed.master_key_id),
             mask: sealed.mask,
             fingerprint: sealed.fingerprint,
-            status: "active".into(),
+            status: keyhold::domain::resolution::KeyStatus::Active,
             last_tested_at: Some(t),
             last_test_result: Some("ok".into()),
             last_used_at: None,

@@ -34,7 +34,7 @@ pub fn rows(invitations: &[Invitation]) -> Vec<InvitationRow> {
         .map(|i| InvitationRow {
             id: i.id.clone(),
             email: i.email.clone(),
-            role: i.role.clone(),
+            role: i.role.as_str().to_owned(),
             expires: format_time(i.expires_at),
         })
         .collect()

@@ -139,7 +139,7 @@ async fn byok_an_owner_cannot_mass_assign_byok_scope_or_another_workspace() {
     )
     .await;
     let mine = b.key("Mine");
-    assert_eq!(mine.scope, "workspace");
+    assert_eq!(mine.scope, Scope::Workspace);
     assert_eq!(mine.workspace_id.as_deref(), Some(b.ws_id.as_str()));
     assert_eq!(mine.priority, 0);
 
@@ -158,7 +158,7 @@ async fn byok_an_owner_cannot_mass_assign_byok_scope_or_another_workspace() {
 
     let keys = b.all_keys();
     assert_eq!(keys.len(), 1, "no key was created anywhere else");
-    assert_eq!(keys[0].scope, "workspace");
+    assert_eq!(keys[0].scope, Scope::Workspace);
     assert_eq!(keys[0].workspace_id.as_deref(), Some(b.ws_id.as_str()));
     let anthropic: i64 = provider_settings::table
         .filter(provider_settings::provider.eq("anthropic"))

@@ -155,11 +155,11 @@ async fn byok_admin_removes_the_global_key_and_the_row_stays_without_ciphertext(
     let global: Vec<_> = b
         .all_keys()
         .into_iter()
-        .filter(|k| k.scope == "global")
+        .filter(|k| k.scope == Scope::Global)
         .collect();
     assert_eq!(global.len(), 1);
     assert!(global[0].sealed.is_none() && global[0].master_key_id.is_none());
-    assert_eq!(global[0].status, "removed");
+    assert_eq!(global[0].status, KeyStatus::Removed);
     assert_eq!(global[0].mask, "sk-…abcd");
     assert_eq!(b.app.audit_count("provider.global_key_removed"), 1);
 }

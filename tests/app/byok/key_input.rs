@@ -71,7 +71,7 @@ async fn byok_a_key_with_bytes_that_are_not_text_is_refused_and_the_label_kept()
     let page = follow(&b.app, &b.owner, r).await;
     assert!(page.contains("The key was saved."), "{page}");
     assert_eq!(b.app.provider.keys_seen(), vec![KEY.to_owned()]);
-    assert_eq!(b.key("Production EU").status, "active");
+    assert_eq!(b.key("Production EU").status, KeyStatus::Active);
     assert_eq!(b.app.audit_count("workspace_key.added"), 1);
 }
 

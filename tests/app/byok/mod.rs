@@ -12,6 +12,8 @@ mod toggle;
 use diesel::prelude::*;
 use keyhold::db::models::ProviderKeyRow;
 use keyhold::db::schema::provider_keys;
+use keyhold::domain::resolution::KeyStatus;
+use keyhold::domain::vault::Scope;
 use reqwest::{Client, Response, StatusCode};
 
 use crate::helpers::*;
@@ -99,7 +101,7 @@ impl Byok {
     pub fn key(&self, label: &str) -> ProviderKeyRow {
         self.all_keys()
             .into_iter()
-            .find(|k| k.label == label && k.scope == "workspace")
+            .find(|k| k.label == label && k.scope == Scope::Workspace)
             .unwrap_or_else(|| panic!("no key labelled {label}"))
     }
 

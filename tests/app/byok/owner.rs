@@ -45,7 +45,7 @@ async fn byok_owner_adds_tests_reorders_disables_replaces_and_removes_keys() {
     assert!(page.contains("sk-proj-…1111") && page.contains("Production"));
     assert!(!page.contains(PROD), "the page never holds the key");
     assert_eq!(b.app.provider.keys_seen(), vec![PROD.to_owned()]);
-    assert_eq!(b.key("Production").status, "active");
+    assert_eq!(b.key("Production").status, KeyStatus::Active);
     assert!(answer_row(&page, "OpenAI").contains("Workspace key"));
     let mail = b
         .app
@@ -106,7 +106,7 @@ async fn byok_owner_adds_tests_reorders_disables_replaces_and_removes_keys() {
         b.key_action(&b.owner, &backup.id, "disable", &[]).await,
     )
     .await;
-    assert_eq!(b.key("Backup").status, "disabled");
+    assert_eq!(b.key("Backup").status, KeyStatus::Disabled);
     assert!(b.key("Backup").sealed.is_some());
     assert!(answer_row(&page, "OpenAI").contains("“Production”"));
     follow(
@@ -115,7 +115,7 @@ async fn byok_owner_adds_tests_reorders_disables_replaces_and_removes_keys() {
         b.key_action(&b.owner, &backup.id, "enable", &[]).await,
     )
     .await;
-    assert_eq!(b.key("Backup").status, "active");
+    assert_eq!(b.key("Backup").status, KeyStatus::Active);
     assert_eq!(b.app.audit_count("workspace_key.disabled"), 1);
     assert_eq!(b.app.audit_count("workspace_key.enabled"), 1);
 
@@ -177,7 +177,7 @@ async fn byok_owner_adds_tests_reorders_disables_replaces_and_removes_keys() {
     .await;
     let removed = b.key("Backup");
     assert!(removed.sealed.is_none() && removed.master_key_id.is_none());
-    assert_eq!(removed.status, "removed");
+    assert_eq!(removed.status, KeyStatus::Removed);
     assert_eq!(removed.mask, "sk-proj-…2222");
     assert_eq!(removed.removed_by.as_deref(), Some(b.owner_id.as_str()));
     assert!(page.contains("Removed keys"));
@@ -231,7 +231,7 @@ async fn byok_a_key_over_its_quota_is_saved_with_a_quota_warning() {
 
     assert!(page.contains("The provider reports the quota is exceeded"));
     assert!(page.contains("Quota exceeded"));
-    assert_eq!(b.key("Busy").status, "quota_warning");
+    assert_eq!(b.key("Busy").status, KeyStatus::QuotaWarning);
 }
 
 #[tokio::test]
@@ -249,7 +249,7 @@ async fn byok_a_key_the_provider_cannot_check_is_saved_untested_with_a_warning()
     )
     .await;
     assert!(page.contains("could not be tested"), "warning after a 500");
-    assert_eq!(b.key("Flaky").status, "untested");
+    assert_eq!(b.key("Flaky").status, KeyStatus::Untested);
     assert_eq!(
         b.key("Flaky").last_test_result.as_deref(),
         Some("provider_error")
@@ -260,7 +260,7 @@ async fn byok_a_key_the_provider_cannot_check_is_saved_untested_with_a_warning()
         page.contains("did not answer in time"),
         "warning after a timeout"
     );
-    assert_eq!(b.key("Slow").status, "untested");
+    assert_eq!(b.key("Slow").status, KeyStatus::Untested);
     assert_eq!(b.key("Slow").last_test_result.as_deref(), Some("timeout"));
 }
 

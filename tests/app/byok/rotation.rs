@@ -107,7 +107,7 @@ async fn byok_a_ciphertext_copied_to_another_row_or_provider_does_not_open() {
     let global = b
         .all_keys()
         .into_iter()
-        .find(|k| k.scope == "global")
+        .find(|k| k.scope == Scope::Global)
         .expect("global");
     let clean = b.app.run_cli(&["check"], &[]);
     assert!(clean.status.success(), "{}", stdout(&clean));

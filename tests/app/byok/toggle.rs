@@ -61,7 +61,7 @@ async fn byok_turning_byok_off_asks_first_then_switches_to_the_platform_key_and_
     );
     let own = b.key("Own");
     assert!(
-        own.sealed.is_some() && own.status == "active",
+        own.sealed.is_some() && own.status == KeyStatus::Active,
         "keys are kept"
     );
     assert_eq!(b.app.audit_count("provider.byok_disabled"), 1);

@@ -333,11 +333,17 @@ mod tests {
     use std::fs;
     use std::net::IpAddr;
 
+    /// The environment `pairs`; unless they name one, a fresh data folder of the test's own
+    /// (never the checkout's `./data`, which tests running at once would race to create).
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
+        let mut map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        map.entry("KEYHOLD_DATA_DIR".into()).or_insert_with(|| {
+            let dir = std::env::temp_dir().join(format!("keyhold-config-{}", uuid::Uuid::new_v4()));
+            dir.to_string_lossy().into_owned()
+        });
         move |k| map.get(k).cloned()
     }
 

@@ -6,6 +6,9 @@ use serde_json::Value;
 
 use super::providers;
 
+mod words;
+use words::{revocation_reason, role, test_result, tokens};
+
 /// Sign-in traffic, which "Hide sign-ins" hides: sessions beginning and ending, and failed
 /// or refused sign-ins. Changes to an account ("sign out everywhere", password changes,
 /// a wrong current password) are not traffic and stay visible.
@@ -163,43 +166,6 @@ impl Event<'_> {
             self.provider(self.target),
             self.mask("mask")
         )
-    }
-}
-
-fn role(r: &str) -> &str {
-    match r {
-        "owner" => "an owner",
-        "member" => "a member",
-        other => other,
-    }
-}
-
-fn test_result(code: &str) -> &str {
-    match code {
-        "ok" => "it works",
-        "invalid" => "the provider rejected it",
-        "quota_exceeded" => "it works but its quota is used up",
-        "timeout" => "the provider did not answer in time",
-        "unreachable" => "the provider could not be reached",
-        "provider_error" => "the provider answered with an error",
-        other => other,
-    }
-}
-
-fn tokens(v: &str) -> String {
-    if v.is_empty() {
-        "unlimited".into()
-    } else {
-        format!("{v} tokens")
-    }
-}
-
-fn revocation_reason(code: &str) -> &str {
-    match code {
-        "creator_disabled" => " because its creator\u{2019}s account was disabled",
-        "creator_left_workspace" => " because its creator left the workspace",
-        "creator_no_longer_owner" => " because its creator is no longer an owner",
-        _ => "",
     }
 }
 

@@ -341,10 +341,23 @@ fn emitted_actions() -> Vec<String> {
         "settings",
         "workspace",
     ];
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/services");
+    // Every source file under src/services, its area folders included.
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/services")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src/services") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 20, "found the services: {}", files.len());
     let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("src/services") {
-        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("source");
+    for path in files {
+        let text = std::fs::read_to_string(path).expect("source");
         for literal in text.split('"') {
             let Some((family, verb)) = literal.split_once('.') else {
                 continue;

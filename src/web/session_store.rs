@@ -16,47 +16,27 @@
 //! listener is live (else every page reads its row, as before).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
 use diesel::prelude::*;
 
-use crate::db::listen::{EpochWatch, SessionCopies};
+use crate::db::listen::EpochWatch;
 use crate::db::schema::sessions;
 use crate::db::{Backend, DbPool, now};
 use crate::domain::tokens;
 use crate::services::cache;
 use crate::web::extractors::{SESSION_EPOCH, SESSION_USER};
 
+mod copies;
+use copies::{Cache, Cached, Listened};
+
 /// The longest a session lives, however active (12 h).
 pub const ABSOLUTE_LIMIT_SECS: i64 = 12 * 3600;
 /// The idle limit (30 min).
 pub const IDLE_LIMIT_SECS: i64 = 30 * 60;
 const REFRESH_EVERY_SECS: i64 = 60;
-/// Past this many sessions in memory the copies are dropped and reloaded as needed.
-const MAX_CACHED: usize = 100_000;
-
-/// A session row as kept in memory.
-#[derive(Clone)]
-struct Cached {
-    state: HashMap<String, String>,
-    created: i64,
-    expires: i64,
-    /// The cache epoch when it was read or written.
-    epoch: u64,
-}
-
-/// The copies, and a count of the store's writes: a row read from the database is kept only
-/// if no write happened while it was read (a sign-out racing a page load must win).
-#[derive(Default)]
-struct Copies {
-    rows: HashMap<String, Cached>,
-    writes: u64,
-}
-
-type Cache = Arc<RwLock<Copies>>;
-
 /// The database-backed session store.
 #[derive(Clone)]
 pub struct DbSessionStore {
@@ -68,24 +48,6 @@ pub struct DbSessionStore {
     cache: Option<Cache>,
     /// On PostgreSQL, the listener that tells the copies of other instances' writes.
     watch: Option<Arc<EpochWatch>>,
-}
-
-/// The copies, as the epoch listener sees them.
-struct Listened(Cache);
-
-impl SessionCopies for Listened {
-    fn forget(&self, id: &str) {
-        let mut cache = self.0.write().unwrap_or_else(|e| e.into_inner());
-        // A read in flight must not keep what it read before this change.
-        cache.writes += 1;
-        cache.rows.remove(id);
-    }
-
-    fn forget_all(&self) {
-        let mut cache = self.0.write().unwrap_or_else(|e| e.into_inner());
-        cache.writes += 1;
-        cache.rows.clear();
-    }
 }
 
 impl DbSessionStore {
@@ -117,23 +79,12 @@ impl DbSessionStore {
         if let Some(watch) = &self.watch {
             watch.live()?;
         }
-        let cache = self
-            .cache
-            .as_ref()?
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        cache
-            .rows
-            .get(id)
-            .filter(|c| c.epoch == cache::local_epoch())
-            .cloned()
+        copies::copy_of(self.cache.as_ref()?, id)
     }
 
     /// How many writes the store has made (see [`Copies`]).
     fn writes(&self) -> u64 {
-        self.cache
-            .as_ref()
-            .map_or(0, |c| c.read().unwrap_or_else(|e| e.into_inner()).writes)
+        self.cache.as_ref().map_or(0, copies::writes_of)
     }
 
     /// Keeps (or, with `None`, forgets) the copy of row `id`, as the store writes it. Call
@@ -145,23 +96,8 @@ impl DbSessionStore {
     /// Keeps a copy read from the database when there were `writes` writes, unless a write
     /// happened since.
     fn keep(&self, id: &str, row: Option<Cached>, read_after: Option<u64>) {
-        let Some(cache) = &self.cache else { return };
-        let mut cache = cache.write().unwrap_or_else(|e| e.into_inner());
-        match read_after {
-            Some(n) if n != cache.writes => return,
-            Some(_) => {}
-            None => cache.writes += 1,
-        }
-        match row {
-            Some(row) => {
-                if cache.rows.len() >= MAX_CACHED {
-                    cache.rows.clear();
-                }
-                cache.rows.insert(id.to_owned(), row);
-            }
-            None => {
-                cache.rows.remove(id);
-            }
+        if let Some(cache) = &self.cache {
+            copies::keep(cache, id, row, read_after);
         }
     }
 

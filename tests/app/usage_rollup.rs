@@ -186,7 +186,7 @@ fn revert_rollup_migration(conn: &mut DbConn, backend: Backend) -> String {
             Backend::Postgres => "postgres",
         });
     // Later migrations first, newest to oldest, down to the rollup's.
-    for _ in 0..10 {
+    for _ in 0..40 {
         let source = FileBasedMigrations::from_path(&dir).expect("the migration files");
         let reverted = match conn {
             DbConn::Sqlite(c) => c.revert_last_migration(source).map(|v| v.to_string()),
@@ -197,7 +197,7 @@ fn revert_rollup_migration(conn: &mut DbConn, backend: Backend) -> String {
             return reverted;
         }
     }
-    panic!("the rollup migration was not found within ten reverts")
+    panic!("the rollup migration was not found within forty reverts")
 }
 
 #[test]

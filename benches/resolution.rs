@@ -96,6 +96,7 @@ fn fixture() -> Fixture {
             listener: gateway.clone(),
             key_tester: gateway.clone(),
             epoch: Default::default(),
+            pages: Default::default(),
         },
         gateway,
         principals: Arc::new(keyhold::web::principals::Principals::new(

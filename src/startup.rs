@@ -136,6 +136,7 @@ impl Application {
                 listener: gateway.clone(),
                 key_tester: gateway.clone(),
                 epoch: Default::default(),
+                pages: Default::default(),
             },
             gateway,
             principals: Arc::new(Principals::new(backend)),

@@ -19,6 +19,8 @@ use super::DbConn;
 use super::schema::cache_epoch;
 
 static LOCAL: AtomicU64 = AtomicU64::new(1);
+/// Transactions of `write_tx` committed by this process, whatever they changed.
+static COMMITS: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     static DIRTY: Cell<bool> = const { Cell::new(false) };
@@ -65,8 +67,15 @@ pub fn shared(conn: &mut DbConn) -> QueryResult<i64> {
         .get_result(conn)
 }
 
+/// How many `write_tx` transactions this process has committed: any write of this
+/// process, also of columns that do not move the epoch (a key's last test, its last use).
+pub fn commits() -> u64 {
+    COMMITS.load(Ordering::Acquire)
+}
+
 /// Called by `write_tx` after a commit.
 pub(super) fn committed() {
+    COMMITS.fetch_add(1, Ordering::AcqRel);
     if DIRTY.with(|d| d.replace(false)) {
         LOCAL.fetch_add(1, Ordering::AcqRel);
     }

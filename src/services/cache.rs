@@ -15,15 +15,25 @@
 //!   kept on SQLite only, where this process is the one writer: the same, through
 //!   [`current_epoch`] and [`local_epoch`];
 //! - the gateway's allowance counters (tokens used this month), which no table change moves:
-//!   a service that changes an allowance tells the [`Listener`] after its commit.
+//!   a service that changes an allowance tells the [`Listener`] after its commit;
+//! - the busiest signed-in pages' reads ([`PageMemo`]: Settings → Integrations, a
+//!   workspace's Provider keys): trusted while the epoch has not moved and this process has
+//!   committed nothing since, and for [`PAGE_TTL`] at most, the bound on how late such a
+//!   page shows what another instance wrote to a column no trigger watches (a key's last
+//!   test or use).
 //!
 //! A write made behind the application's back (a test arranging the database with SQL)
 //! calls [`external_change`], so every copy is reloaded on its next use.
 //!
 //! [`Ctx::db`]: super::Ctx::db
 
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
 use super::Ctx;
-use crate::db::{Backend, epoch};
+use crate::db::{Backend, DbConn, epoch};
 use crate::error::{Error, Result};
 
 pub use crate::db::epoch::external_change;
@@ -75,4 +85,86 @@ pub async fn current_epoch(state: &Ctx) -> Result<u64> {
         }
         _ => Ok(local_epoch()),
     }
+}
+
+/// The longest a page read is kept (see [`PageMemo`]).
+pub const PAGE_TTL: Duration = Duration::from_secs(1);
+
+/// What a page read was loaded under: the epoch (shared, as [`current_epoch`] returns it),
+/// this process's counter and its count of commits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    shared: u64,
+    local: u64,
+    commits: u64,
+}
+
+/// One page's reads kept in memory by key (a workspace's id, or `()`): loaded through
+/// [`Ctx::db`] on a miss, reused while nothing they read can have changed (module
+/// documentation). On PostgreSQL a signed-in page then needs no database round trip.
+pub struct PageMemo<K, V> {
+    entries: RwLock<HashMap<K, (Stamp, Instant, Arc<V>)>>,
+}
+
+impl<K, V> Default for PageMemo<K, V> {
+    fn default() -> Self {
+        PageMemo {
+            entries: RwLock::default(),
+        }
+    }
+}
+
+/// Past this many keys the entries are dropped and reloaded as needed.
+const PAGE_MEMO_MAX: usize = 10_000;
+
+impl<K, V> PageMemo<K, V>
+where
+    K: Eq + Hash + Clone + Send + 'static,
+    V: Send + Sync + 'static,
+{
+    /// The reads for `key`, from memory or from `load`.
+    pub async fn get(
+        &self,
+        ctx: &Ctx,
+        key: K,
+        load: impl FnOnce(&mut DbConn) -> Result<V> + Send + 'static,
+    ) -> Result<Arc<V>> {
+        // Taken before loading: a change committed meanwhile makes the copy stale at once.
+        let stamp = Stamp {
+            shared: current_epoch(ctx).await?,
+            local: epoch::local(),
+            commits: epoch::commits(),
+        };
+        {
+            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, when, v)) = entries.get(&key)
+                && *at == stamp
+                && when.elapsed() < PAGE_TTL
+            {
+                return Ok(v.clone());
+            }
+        }
+        let v = Arc::new(ctx.db(load).await?);
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= PAGE_MEMO_MAX {
+            entries.clear();
+        }
+        entries.insert(key, (stamp, Instant::now(), v.clone()));
+        Ok(v)
+    }
+}
+
+/// The page reads this instance keeps (see [`PageMemo`]).
+#[derive(Default)]
+pub struct Pages {
+    /// Settings → Integrations.
+    pub integrations: PageMemo<(), Vec<super::integrations::ProviderRow>>,
+    /// A workspace's Provider keys page: its keys and what answers for each provider.
+    pub keys: PageMemo<
+        String,
+        (
+            Vec<crate::db::models::ProviderKeyRow>,
+            Vec<super::explain::ProviderExplanation>,
+        ),
+    >,
 }

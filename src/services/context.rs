@@ -43,6 +43,8 @@ pub struct Ctx {
     pub key_tester: Arc<dyn KeyTester>,
     /// The shared cache epoch as this instance knows it (PostgreSQL; see `db::listen`).
     pub epoch: Arc<crate::db::listen::EpochWatch>,
+    /// The busiest pages' reads, kept while current (`services::cache::PageMemo`).
+    pub pages: Arc<super::cache::Pages>,
 }
 
 impl Ctx {

@@ -97,7 +97,11 @@ struct IntegrationsPage {
 
 /// `GET /admin/integrations`.
 pub async fn list(admin: PlatformAdmin, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let rows = state.db(integrations::list).await?;
+    let rows = state
+        .pages
+        .integrations
+        .get(&state, (), integrations::list)
+        .await?;
     ok(&IntegrationsPage {
         layout: admin.0.layout("Integrations", "admin-integrations"),
         rows: rows

@@ -190,12 +190,15 @@ async fn keys_page(
         .map_or(CredentialKind::ApiKey, |p| p.auth.credential_kind());
     let errors = cf::place(errors, kind);
     let ws_id = o.0.workspace.workspace_id.clone();
-    let (explained, rows) = state
-        .db(move |c| {
+    let read = state
+        .pages
+        .keys
+        .get(&state, ws_id.clone(), move |c| {
             let rows = keys::list(c, &ws_id)?;
-            Ok((keys::explain_with(c, &ws_id, &rows)?, rows))
+            Ok((rows.clone(), keys::explain_with(c, &ws_id, &rows)?))
         })
         .await?;
+    let (rows, explained) = &*read;
     Ok(KeysPage {
         layout: o.0.layout("Provider keys", "ws-keys"),
         slug: o.0.workspace.slug.clone(),

@@ -484,8 +484,16 @@ async fn a_key_status_keyhold_does_not_know_counts_as_invalid_on_the_key_page_an
         .expect("arrange the database");
     keyhold::services::cache::external_change();
 
-    gw.app.provider.clear();
-    let r = gw.chat(&gw.token, "openai/gpt-4o-mini").await;
+    // On PostgreSQL the change reaches the gateway by notification (milliseconds later).
+    let t0 = Instant::now();
+    let r = loop {
+        gw.app.provider.clear();
+        let r = gw.chat(&gw.token, "openai/gpt-4o-mini").await;
+        if r.status() != StatusCode::OK || t0.elapsed() > Duration::from_secs(2) {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_openai_error(r, StatusCode::FORBIDDEN, "workspace_keys_invalid").await;
     assert!(
         posted_keys(&gw.app).is_empty(),

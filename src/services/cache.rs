@@ -11,9 +11,9 @@
 //! The caches, and how each trusts a copy:
 //! - the gateway's tokens and routes (`gateway::cache`): a copy loaded at the epoch that
 //!   [`current_epoch`] returns now;
-//! - the signed-in users (`web::principals`) and the session rows (`web::session_store`),
-//!   kept on SQLite only, where this process is the one writer: the same, through
-//!   [`current_epoch`] and [`local_epoch`];
+//! - the signed-in users (`web::principals`): the same, through [`current_epoch`];
+//! - the session rows (`web::session_store`): under [`local_epoch`], and on PostgreSQL only
+//!   while the listener is live, which also passes on every session row changed anywhere;
 //! - the gateway's allowance counters (tokens used this month), which no table change moves:
 //!   a service that changes an allowance tells the [`Listener`] after its commit;
 //! - the busiest signed-in pages' reads ([`PageMemo`]: Settings → Integrations, a
@@ -103,8 +103,11 @@ struct Stamp {
 /// [`Ctx::db`] on a miss, reused while nothing they read can have changed (module
 /// documentation). On PostgreSQL a signed-in page then needs no database round trip.
 pub struct PageMemo<K, V> {
-    entries: RwLock<HashMap<K, (Stamp, Instant, Arc<V>)>>,
+    entries: RwLock<HashMap<K, Kept<V>>>,
 }
+
+/// A page read, with the stamp and the time it was loaded at.
+type Kept<V> = (Stamp, Instant, Arc<V>);
 
 impl<K, V> Default for PageMemo<K, V> {
     fn default() -> Self {

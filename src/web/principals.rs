@@ -1,10 +1,11 @@
 //! The signed-in user as every page needs it — account, admin flag, workspaces and roles.
 //!
-//! On SQLite this process is the only writer, and every change to users, memberships or
-//! workspace names moves the cache epoch in-process (the one rule: `services::cache`), so
-//! the user is kept in memory and a copy is trusted only while the epoch has not moved: a role change, a removal, a disable or "sign out everywhere" applies
-//! to the very next request. On PostgreSQL, where several instances share the database, it
-//! is read on every request.
+//! Every change to users, memberships or workspace names moves the cache epoch (the one
+//! rule: `services::cache`), so the user is kept in memory and a copy is trusted only while
+//! the epoch has not moved: a role change, a removal, a disable or "sign out everywhere"
+//! applies to this instance's very next request. On PostgreSQL the epoch of another
+//! instance's change arrives by notification (milliseconds; `db::listen`), and while the
+//! listener is down every request reads the shared epoch, as the gateway does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -28,10 +29,10 @@ pub struct Principals {
 }
 
 impl Principals {
-    /// Caches on SQLite only (see the module documentation).
-    pub fn new(backend: Backend) -> Self {
+    /// Caches on either backend (see the module documentation).
+    pub fn new(_backend: Backend) -> Self {
         Principals {
-            cached: (backend == Backend::Sqlite).then(RwLock::default),
+            cached: Some(RwLock::default()),
         }
     }
 

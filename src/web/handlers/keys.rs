@@ -193,7 +193,7 @@ async fn keys_page(
     let read = state
         .pages
         .keys
-        .get(&state, ws_id.clone(), move |c| {
+        .get(state, ws_id.clone(), move |c| {
             let rows = keys::list(c, &ws_id)?;
             Ok((rows.clone(), keys::explain_with(c, &ws_id, &rows)?))
         })
@@ -208,7 +208,7 @@ async fn keys_page(
                 let mine = e.provider().id == form_provider;
                 let none = FormErrors::default();
                 let errs = if mine { &errors } else { &none };
-                Section::of(e, &rows, errs, submitted.filter(|_| mine))
+                Section::of(e, rows, errs, submitted.filter(|_| mine))
             })
             .collect(),
         errors,

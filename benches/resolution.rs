@@ -99,9 +99,7 @@ fn fixture() -> Fixture {
             pages: Default::default(),
         },
         gateway,
-        principals: Arc::new(keyhold::web::principals::Principals::new(
-            keyhold::db::Backend::Sqlite,
-        )),
+        principals: Arc::new(keyhold::web::principals::Principals::new()),
     };
     Fixture {
         _dir: dir,

@@ -139,7 +139,7 @@ impl Application {
                 pages: Default::default(),
             },
             gateway,
-            principals: Arc::new(Principals::new(backend)),
+            principals: Arc::new(Principals::new()),
         };
 
         let (shutdown, shutdown_rx) = watch::channel(false);

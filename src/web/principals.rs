@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::db::Backend;
 use crate::error::Result;
 use crate::services::Ctx;
 use crate::services::cache;
@@ -23,25 +22,21 @@ const MAX_CACHED: usize = 50_000;
 /// Users by id, each with the cache epoch it was loaded at.
 type Copies = RwLock<HashMap<String, (u64, Arc<Principal>)>>;
 
-/// The signed-in users kept in memory (`None`: no caching).
+/// The signed-in users kept in memory.
+#[derive(Default)]
 pub struct Principals {
-    cached: Option<Copies>,
+    cached: Copies,
 }
 
 impl Principals {
-    /// Caches on either backend (see the module documentation).
-    pub fn new(_backend: Backend) -> Self {
-        Principals {
-            cached: Some(RwLock::default()),
-        }
+    /// An empty cache (both backends; see the module documentation).
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// The user `user_id`, or `None` if there is no such user.
     pub async fn get(&self, state: &Ctx, user_id: &str) -> Result<Option<Arc<Principal>>> {
-        let Some(map) = &self.cached else {
-            let id = user_id.to_owned();
-            return Ok(state.db(move |c| load(c, &id)).await?.map(Arc::new));
-        };
+        let map = &self.cached;
         // Read before loading: a change committed meanwhile moves it, so that copy is
         // stored under an epoch that is already out of date.
         let epoch = cache::current_epoch(state).await?;

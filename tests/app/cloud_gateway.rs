@@ -32,24 +32,40 @@ pub(crate) const BEDROCK_MODEL: &str = "anthropic.claude-3-5-haiku-20241022-v1:0
 
 /// Stores `cred` as a workspace key of `provider`, sealed as the pages seal it.
 pub(crate) fn store(gw: &Gw, provider: &str, label: &str, cred: &Credential) -> String {
+    store_as(gw, Some(&gw.ws_id), provider, label, cred)
+}
+
+/// Stores `cred` as a key of `provider`: the workspace's when `workspace_id` is given, else
+/// the platform's, sealed as the pages seal it.
+pub(crate) fn store_as(
+    gw: &Gw,
+    workspace_id: Option<&str>,
+    provider: &str,
+    label: &str,
+    cred: &Credential,
+) -> String {
     let provider = providers::find(provider).expect("in the catalogue");
+    let scope = if workspace_id.is_some() {
+        Scope::Workspace
+    } else {
+        Scope::Global
+    };
     let id = uuid::Uuid::new_v4().to_string();
-    let secret = cred.to_sealed_json();
     let sealed = key_records::seal(
         &gw.app.keyring(),
-        Scope::Workspace,
-        Some(&gw.ws_id),
+        scope,
+        workspace_id,
         provider,
         &id,
-        &secret,
+        &cred.to_sealed_json(),
     )
     .expect("sealed");
     let t = keyhold::db::now();
     diesel::insert_into(provider_keys::table)
         .values(&ProviderKeyRow {
             id: id.clone(),
-            scope: Scope::Workspace,
-            workspace_id: Some(gw.ws_id.clone()),
+            scope,
+            workspace_id: workspace_id.map(str::to_owned),
             provider: provider.id.into(),
             label: label.into(),
             priority: 0,

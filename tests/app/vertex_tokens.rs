@@ -4,18 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::prelude::*;
-use keyhold::db::models::ProviderKeyRow;
-use keyhold::db::schema::provider_keys;
 use keyhold::domain::credentials::{Credential, ServiceAccount, Vertex};
-use keyhold::domain::providers;
-use keyhold::domain::vault::Scope;
-use keyhold::services::key_records;
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::Value;
 
-use crate::cloud_gateway::{byok_on, store, vertex_cred};
+use crate::cloud_gateway::{byok_on, store, store_as, vertex_cred};
 use crate::gateway::*;
 use crate::helpers::Options;
 use crate::support::google_mock::{self, Echo, GoogleMock};
@@ -47,42 +41,7 @@ async fn chat(gw: &Gw, model: &str, stream: bool) -> (StatusCode, String) {
 
 /// Stores `cred` as Vertex's platform key, sealed as the admin's page seals it.
 fn store_global(gw: &Gw, cred: &Credential) {
-    let provider = providers::find("vertex").expect("in the catalogue");
-    let id = uuid::Uuid::new_v4().to_string();
-    let sealed = key_records::seal(
-        &gw.app.keyring(),
-        Scope::Global,
-        None,
-        provider,
-        &id,
-        &cred.to_sealed_json(),
-    )
-    .expect("sealed");
-    let t = keyhold::db::now();
-    diesel::insert_into(provider_keys::table)
-        .values(&ProviderKeyRow {
-            id,
-            scope: Scope::Global,
-            workspace_id: None,
-            provider: provider.id.into(),
-            label: "Platform key".into(),
-            priority: 0,
-            sealed: Some(sealed.sealed),
-            master_key_id: Some(sealed.master_key_id),
-            mask: sealed.mask,
-            fingerprint: sealed.fingerprint,
-            status: keyhold::domain::resolution::KeyStatus::Active,
-            last_tested_at: Some(t),
-            last_test_result: Some("ok".into()),
-            last_used_at: None,
-            created_by: None,
-            created_at: t,
-            updated_at: t,
-            removed_at: None,
-            removed_by: None,
-        })
-        .execute(&mut gw.app.db())
-        .expect("insert key");
+    store_as(gw, None, "vertex", "Platform key", cred);
 }
 
 /// The pieces of `secret` a reader could use: every run of 12 of its characters.

@@ -6,7 +6,8 @@
 //! label, so the page carries nothing a tenant could be told apart by.
 //!
 //! The per-request counters are made once at start, one per kind × status class, in a fixed
-//! table: a request costs two `fetch_add`s, never a `Family` lookup (which takes its lock).
+//! table: a request costs two `fetch_add`s, never a `Family` lookup (which takes its lock);
+//! a gateway call's series are looked up once per thread and kept (`Metrics::with_series`).
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -72,8 +73,18 @@ type CallKey = (&'static str, &'static str, &'static str);
 /// A label set: (name, value) pairs, in the order they are written.
 type Labels<const N: usize> = [(&'static str, &'static str); N];
 
+/// The handles of one gateway series (see [`Metrics::with_series`]).
+struct CallSeries {
+    calls: Counter,
+    prompt_tokens: Counter,
+    completion_tokens: Counter,
+    time: Seconds<1_000>,
+}
+
 /// The process's counters (one per process, shared by every worker).
 pub struct Metrics {
+    /// This instance's number among the process's `Metrics` (see `with_series`).
+    serial: u64,
     started: Instant,
     started_unix: u64,
     /// Requests by kind and status class (`kind × 5 + class`).
@@ -126,7 +137,9 @@ impl Default for Metrics {
             Fixed::new(Kind::ALL.map(|kind| ([("kind", kind.label())], Seconds::default())));
         let throttled =
             Fixed::new(Check::ALL.map(|check| ([("check", check.label())], Counter::default())));
+        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Metrics {
+            serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             started: Instant::now(),
             started_unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -167,29 +180,46 @@ impl Metrics {
     }
 
     /// Counts one gateway call, as its usage event says.
-    pub fn call(
-        &self,
-        (provider, source, outcome): CallKey,
-        prompt: i64,
-        completion: i64,
-        latency_ms: i64,
-    ) {
+    pub fn call(&self, key: CallKey, prompt: i64, completion: i64, latency_ms: i64) {
         let positive = |n: i64| u64::try_from(n).unwrap_or(0);
-        let labels = [
-            ("provider", provider),
-            ("source", source),
-            ("outcome", outcome),
-        ];
-        self.calls.get_or_create(&labels).inc();
-        self.prompt_tokens
-            .get_or_create(&labels)
-            .inc_by(positive(prompt));
-        self.completion_tokens
-            .get_or_create(&labels)
-            .inc_by(positive(completion));
-        self.call_time
-            .get_or_create(&labels)
-            .add(positive(latency_ms));
+        self.with_series(key, |s| {
+            s.calls.inc();
+            s.prompt_tokens.inc_by(positive(prompt));
+            s.completion_tokens.inc_by(positive(completion));
+            s.time.add(positive(latency_ms));
+        });
+    }
+
+    /// Runs `f` on the handles of one gateway series. Each thread keeps the handles it has
+    /// used (a handle shares its counter with the family): a call then costs four
+    /// `fetch_add`s instead of four `Family` lookups, each of which hashes the labels under
+    /// the family's lock, shared by every worker. Keyed by this `Metrics`' serial number, so
+    /// two applications in one process (the tests) never count into each other.
+    fn with_series(&self, key: CallKey, f: impl FnOnce(&CallSeries)) {
+        thread_local! {
+            static SERIES: std::cell::RefCell<Vec<(u64, CallKey, CallSeries)>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SERIES.with_borrow_mut(|known| {
+            if let Some((_, _, s)) = known
+                .iter()
+                .find(|(serial, k, _)| *serial == self.serial && *k == key)
+            {
+                return f(s);
+            }
+            let labels = [("provider", key.0), ("source", key.1), ("outcome", key.2)];
+            let series = CallSeries {
+                calls: self.calls.get_or_create(&labels).clone(),
+                prompt_tokens: self.prompt_tokens.get_or_create(&labels).clone(),
+                completion_tokens: self.completion_tokens.get_or_create(&labels).clone(),
+                time: self.call_time.get_or_create(&labels).clone(),
+            };
+            f(&series);
+            // Bounded: providers × sources × outcomes is a few hundred at most.
+            if known.len() < 1024 {
+                known.push((self.serial, key, series));
+            }
+        });
     }
 
     /// Usage events queued (`n` > 0) or written (`n` < 0).

@@ -81,7 +81,22 @@ fn heading(status: StatusCode) -> &'static str {
     }
 }
 
-fn security_headers(res: &mut ServiceResponse<BoxBody>, https: bool, is_static: bool) {
+/// Which kind of answer the headers go on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Served {
+    /// A page, a form's answer or an error page: a document a browser may render.
+    Page,
+    /// A file under `/static/` (cached: no `no-store`).
+    Static,
+    /// A `/v1` answer: JSON or server-sent events, never rendered as a document.
+    Api,
+}
+
+/// SPEC §11's headers, on every response. `/v1` answers carry the ones SPEC names (CSP,
+/// nosniff, Referrer-Policy, HSTS, no-store) but not the two that only concern documents
+/// (`X-Frame-Options`, superseded by CSP's `frame-ancestors`, and COOP): every header is
+/// parsed by every API client on every call.
+fn security_headers(res: &mut ServiceResponse<BoxBody>, https: bool, served: Served) {
     let h = res.headers_mut();
     let set =
         |h: &mut actix_web::http::header::HeaderMap, name: &'static str, value: &'static str| {
@@ -97,8 +112,10 @@ fn security_headers(res: &mut ServiceResponse<BoxBody>, https: bool, is_static: 
     );
     set(h, "x-content-type-options", "nosniff");
     set(h, "referrer-policy", "same-origin");
-    set(h, "x-frame-options", "DENY");
-    set(h, "cross-origin-opener-policy", "same-origin");
+    if served != Served::Api {
+        set(h, "x-frame-options", "DENY");
+        set(h, "cross-origin-opener-policy", "same-origin");
+    }
     if https {
         set(
             h,
@@ -106,7 +123,7 @@ fn security_headers(res: &mut ServiceResponse<BoxBody>, https: bool, is_static: 
             "max-age=63072000; includeSubDomains",
         );
     }
-    if !is_static {
+    if served != Served::Static {
         set(h, "cache-control", "no-store");
     }
 }
@@ -179,7 +196,14 @@ pub async fn frame(
     }
 
     let https = state.as_ref().is_some_and(|s| s.config.is_https());
-    security_headers(&mut res, https, path.starts_with("/static/"));
+    let served = if is_api {
+        Served::Api
+    } else if path.starts_with("/static/") {
+        Served::Static
+    } else {
+        Served::Page
+    };
+    security_headers(&mut res, https, served);
     let us = started.elapsed().as_micros() as u64;
     if let Some(state) = &state {
         state

@@ -11,7 +11,7 @@ use keyhold::services::{api_tokens, audit::Actor};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp};
+use crate::helpers::{Options, TestApp, assert_security_headers};
 
 pub const GLOBAL_OPENAI: &str = "sk-global-openai-key-0001";
 pub const GLOBAL_ANTHROPIC: &str = "sk-ant-global-anthropic-0001";
@@ -448,6 +448,11 @@ async fn one_workspace_token_never_reaches_another_workspace_key() {
         let r = gw.chat(&b_token, model).await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(header(&r, "x-keyhold-key-source"), "platform");
+        // SPEC §11's headers on API answers too; the two that only concern documents are
+        // left off an answer no browser renders.
+        assert_security_headers(&r, model);
+        assert_eq!(header(&r, "cache-control"), "no-store");
+        assert_eq!(header(&r, "x-frame-options"), "", "{model}");
         assert_eq!(
             posted_keys(&gw.app),
             vec![GLOBAL_OPENAI.to_owned()],

@@ -61,6 +61,9 @@ pub struct Config {
     /// Usage events held in memory while the database cannot take them
     /// (`KEYHOLD_USAGE_QUEUE_MAX`); past it new events are dropped and counted.
     pub usage_queue_max: usize,
+    /// How often this instance checks the audit chain for the admin's page
+    /// (`KEYHOLD_AUDIT_CHECK_SECS`).
+    pub audit_check_interval: std::time::Duration,
     /// When set, `GET /metrics` wants `Authorization: Bearer <this>`.
     pub metrics_token: Option<SecretString>,
     /// How log lines are written (`KEYHOLD_LOG_FORMAT`): text, or one JSON object a line.
@@ -232,6 +235,11 @@ impl Config {
         let db_pool_size = number("KEYHOLD_DB_POOL_SIZE", 1000)?;
         let usage_queue_max =
             number("KEYHOLD_USAGE_QUEUE_MAX", 10_000_000)?.unwrap_or(100_000) as usize;
+        let audit_check_interval = std::time::Duration::from_secs(
+            number("KEYHOLD_AUDIT_CHECK_SECS", 3600)?
+                .unwrap_or(5)
+                .into(),
+        );
 
         let metrics_token = match get("KEYHOLD_METRICS_TOKEN").map(SecretString::from) {
             Some(t) if t.expose_secret().len() >= 16 && !t.expose_secret().contains(' ') => Some(t),
@@ -267,6 +275,7 @@ impl Config {
             workers,
             db_pool_size,
             usage_queue_max,
+            audit_check_interval,
             metrics_token,
             log_format,
             generated,
@@ -409,19 +418,24 @@ mod tests {
     }
 
     #[test]
-    fn pool_size_and_usage_queue_bound_are_checked_numbers() {
+    fn pool_size_usage_queue_bound_and_audit_check_interval_are_checked_numbers() {
         let c = Config::from_lookup(lookup(&[])).expect("defaults");
         assert_eq!((c.db_pool_size, c.usage_queue_max), (None, 100_000));
+        assert_eq!(c.audit_check_interval.as_secs(), 5);
         let c = Config::from_lookup(lookup(&[
             ("KEYHOLD_DB_POOL_SIZE", "6"),
             ("KEYHOLD_USAGE_QUEUE_MAX", "500"),
+            ("KEYHOLD_AUDIT_CHECK_SECS", "1"),
         ]))
         .expect("set");
         assert_eq!((c.db_pool_size, c.usage_queue_max), (Some(6), 500));
+        assert_eq!(c.audit_check_interval.as_secs(), 1);
         for (var, v) in [
             ("KEYHOLD_DB_POOL_SIZE", "0"),
             ("KEYHOLD_DB_POOL_SIZE", "many"),
             ("KEYHOLD_USAGE_QUEUE_MAX", "-1"),
+            ("KEYHOLD_AUDIT_CHECK_SECS", "0"),
+            ("KEYHOLD_AUDIT_CHECK_SECS", "3601"),
         ] {
             let err = Config::from_lookup(lookup(&[(var, v)])).expect_err("must refuse");
             assert_eq!(err.var, var);

@@ -20,7 +20,7 @@ use crate::db::{self, Backend};
 use crate::error::Error;
 use crate::gateway;
 use crate::metrics::Metrics;
-use crate::services::{audit_chain, mail, throttle};
+use crate::services::{audit_chain, audit_checkpoint, mail, throttle};
 use crate::state::AppState;
 use crate::web::principals::Principals;
 use crate::web::session_store::{self, DbSessionStore};
@@ -158,6 +158,10 @@ impl Application {
             tokio::spawn(purge_sessions(
                 state.clone(),
                 tuning.session_absolute_secs,
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(audit_checkpoint::run_worker(
+                state.ctx.clone(),
                 shutdown_rx.clone(),
             )),
         ];

@@ -115,6 +115,10 @@ diesel::table! {
         swept_id -> BigInt,
         key_version -> Text,
         mac -> Text,
+        checked_at -> BigInt,
+        outcome -> Text,
+        outcome_id -> BigInt,
+        problem -> Text,
     }
 }
 

@@ -66,15 +66,50 @@ pub struct Head {
     pub sealed_at: i64,
 }
 
-/// How far the audit page has verified the chain: every event up to `verified_id` (whose
-/// link is `verified_hash`) held at `verified_at`, and the re-check of older events has
-/// reached `swept_id` (0: it starts over from the first event).
+/// How far the chain has been verified: every event up to `verified_id` (whose link is
+/// `verified_hash`) held at `verified_at`, and the re-check of older events has reached
+/// `swept_id` (0: it starts over from the first event). The last check ran at `checked_at`
+/// and found `finding` (a check that finds the chain broken leaves the rest as it was).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
     pub verified_id: i64,
     pub verified_hash: String,
     pub verified_at: i64,
     pub swept_id: i64,
+    pub checked_at: i64,
+    pub finding: Finding,
+}
+
+/// What a check of the chain found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// Everything it looked at held.
+    Held,
+    /// Event `at_id` breaks the chain.
+    Broken { at_id: i64, problem: String },
+    /// The head was MACed under a master key that is not configured.
+    Unverifiable { problem: String },
+}
+
+impl Finding {
+    /// As stored: the outcome's name, the event at fault (0 if none) and the problem.
+    pub fn columns(&self) -> (&'static str, i64, &str) {
+        match self {
+            Finding::Held => ("held", 0, ""),
+            Finding::Broken { at_id, problem } => ("broken", *at_id, problem),
+            Finding::Unverifiable { problem } => ("unverifiable", 0, problem),
+        }
+    }
+
+    /// From the stored columns; `None` for an outcome this version does not know.
+    pub fn from_columns(outcome: &str, at_id: i64, problem: String) -> Option<Finding> {
+        match outcome {
+            "held" => Some(Finding::Held),
+            "broken" => Some(Finding::Broken { at_id, problem }),
+            "unverifiable" => Some(Finding::Unverifiable { problem }),
+            _ => None,
+        }
+    }
 }
 
 /// The key that MACs the chain, derived from one master key: HMAC-SHA256(master,
@@ -154,15 +189,20 @@ impl ChainKey {
         ])
     }
 
-    /// The checkpoint's MAC (hex).
+    /// The checkpoint's MAC (hex), over what the last check found as well.
     pub fn checkpoint_mac(&self, c: &Checkpoint) -> String {
+        let (outcome, at_id, problem) = c.finding.columns();
         self.mac_of(&[
-            "keyhold-audit-checkpoint/v1",
+            "keyhold-audit-checkpoint/v2",
             &self.version,
             &c.verified_id.to_string(),
             &c.verified_hash,
             &c.verified_at.to_string(),
             &c.swept_id.to_string(),
+            &c.checked_at.to_string(),
+            outcome,
+            &at_id.to_string(),
+            problem,
         ])
     }
 
@@ -267,6 +307,27 @@ mod tests {
     }
 
     #[test]
+    fn a_finding_reads_back_as_stored() {
+        for f in [
+            Finding::Held,
+            Finding::Broken {
+                at_id: 3,
+                problem: "event 3 was altered".into(),
+            },
+            Finding::Unverifiable {
+                problem: "no key".into(),
+            },
+        ] {
+            let (outcome, at_id, problem) = f.columns();
+            assert_eq!(
+                Finding::from_columns(outcome, at_id, problem.to_owned()),
+                Some(f.clone())
+            );
+        }
+        assert_eq!(Finding::from_columns("", 0, String::new()), None);
+    }
+
+    #[test]
     fn the_checkpoint_mac_covers_every_field_and_differs_from_the_head_mac() {
         let k = ChainKey::active(&ring(V1)).expect("v1");
         let c = Checkpoint {
@@ -274,6 +335,8 @@ mod tests {
             verified_hash: "abc".into(),
             verified_at: 100,
             swept_id: 2,
+            checked_at: 100,
+            finding: Finding::Held,
         };
         let mac = k.checkpoint_mac(&c);
         assert!(k.checkpoint_matches(&mac, &c));
@@ -302,6 +365,23 @@ mod tests {
             },
             Checkpoint {
                 swept_id: 0,
+                ..c.clone()
+            },
+            Checkpoint {
+                checked_at: 101,
+                ..c.clone()
+            },
+            Checkpoint {
+                finding: Finding::Broken {
+                    at_id: 0,
+                    problem: String::new(),
+                },
+                ..c.clone()
+            },
+            Checkpoint {
+                finding: Finding::Unverifiable {
+                    problem: String::new(),
+                },
                 ..c.clone()
             },
         ] {

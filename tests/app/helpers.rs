@@ -114,6 +114,8 @@ impl TestApp {
         set("KEYHOLD_PUBLIC_URL", format!("http://127.0.0.1:{port}"));
         set("KEYHOLD_MAIL_FROM", "Keyhold <keyhold@example.test>".into());
         set("KEYHOLD_WORKERS", "2".into());
+        // The admin's audit page shows what the background check found: check every second.
+        set("KEYHOLD_AUDIT_CHECK_SECS", "1".into());
         if !opts.no_smtp {
             set("KEYHOLD_SMTP_URL", smtp.url());
         }

@@ -10,6 +10,7 @@ mod admin_lists;
 mod admin_search;
 mod audit;
 mod audit_chain;
+mod audit_check;
 mod audit_views;
 mod browser;
 mod byok;

@@ -3,6 +3,7 @@
 //! state of the chain.
 
 use super::workspace::{AuditQuery, format_time, query_string, to_filter};
+use crate::db::now;
 use crate::error::Result;
 use crate::services::audit_checkpoint::{self, ChainState};
 use crate::services::audit_log::{self, Line, Reader};
@@ -61,55 +62,95 @@ pub(crate) struct ChainView {
     pub note: String,
 }
 
-impl From<ChainState> for ChainView {
-    fn from(s: ChainState) -> Self {
-        match s {
-            ChainState::Verified { up_to: 0, .. } => ChainView {
-                ok: true,
-                text: "The log is empty.".into(),
-                note: String::new(),
-            },
-            ChainState::Verified {
-                up_to,
-                up_to_at,
-                checked_at,
-                pending,
-                swept_to,
-            } => {
-                let written = up_to_at
-                    .map(|t| format!(" (written {})", format_time(t)))
-                    .unwrap_or_default();
-                let mut note = if pending > 0 {
-                    format!("{pending} newer events are checked on the next views. ")
-                } else {
-                    String::new()
-                };
-                note.push_str(&match swept_to {
-                    0 => "Older events are re-checked on every view, a few hundred at a time."
-                        .to_owned(),
-                    n => format!("The re-check of older events has reached event {n}."),
-                });
-                ChainView {
+/// How long ago `t` was, as of `now`: "just now", "3 s ago", "5 min ago", "2 h ago", or
+/// the date past two days.
+fn ago(t: i64, now: i64) -> String {
+    match now - t {
+        ..=0 => "just now".into(),
+        s @ ..120 => format!("{s} s ago"),
+        s @ ..7_200 => format!("{} min ago", s / 60),
+        s @ ..172_800 => format!("{} h ago", s / 3_600),
+        _ => format!("on {}", format_time(t)),
+    }
+}
+
+/// The chain's state, worded as of `now` for checks every `every` seconds.
+fn chain_view(s: ChainState, now: i64, every: u64) -> ChainView {
+    let verify = "Run \u{201c}keyhold audit verify\u{201d} on the server for the full report.";
+    match s {
+        ChainState::NotChecked => ChainView {
+            ok: true,
+            text: "The chain has not been checked yet.".into(),
+            note: format!("It is checked in the background every {every} s: reload in a moment."),
+        },
+        ChainState::RecordAltered => ChainView {
+            ok: false,
+            text: "The record of the last check of the chain was altered in the database.".into(),
+            note: format!(
+                "The next check (within {every} s) starts over from the first event. {verify}"
+            ),
+        },
+        ChainState::Verified {
+            up_to,
+            up_to_at,
+            checked_at,
+            pending,
+            swept_to,
+        } => {
+            // No check for ten rounds (and at least a minute): say so, not just how long.
+            let stale = now - checked_at > (10 * every as i64).max(60);
+            let mut note = if stale {
+                "No check has finished since: see the server\u{2019}s log. ".to_owned()
+            } else {
+                String::new()
+            };
+            if up_to == 0 {
+                return ChainView {
                     ok: true,
-                    text: format!(
-                        "Chain verified up to event {up_to}{written} at {}.",
-                        format_time(checked_at)
-                    ),
-                    note,
-                }
+                    text: format!("The log is empty (checked {}).", ago(checked_at, now)),
+                    note: note.trim_end().to_owned(),
+                };
             }
-            ChainState::Broken { at_id, problem } => ChainView {
-                ok: false,
-                text: format!("The chain is broken at event {at_id}: {problem}."),
-                note: "Run \u{201c}keyhold audit verify\u{201d} on the server for the full report."
-                    .into(),
-            },
-            ChainState::Unverifiable { problem } => ChainView {
-                ok: false,
-                text: format!("The chain cannot be verified: {problem}."),
-                note: String::new(),
-            },
+            let written = up_to_at
+                .map(|t| format!(" (written {})", format_time(t)))
+                .unwrap_or_default();
+            if pending > 0 {
+                note.push_str(&format!(
+                    "{pending} newer events wait for the next checks. "
+                ));
+            }
+            note.push_str(&match swept_to {
+                0 => format!(
+                    "Older events are re-checked in the background, a few hundred every {every} s."
+                ),
+                n => format!("The re-check of older events has reached event {n}."),
+            });
+            ChainView {
+                ok: true,
+                text: format!(
+                    "Chain verified up to event {up_to}{written}, checked {}.",
+                    ago(checked_at, now)
+                ),
+                note,
+            }
         }
+        ChainState::Broken {
+            at_id,
+            problem,
+            checked_at,
+        } => ChainView {
+            ok: false,
+            text: format!("The chain is broken at event {at_id}: {problem}."),
+            note: format!("Found by the check {}. {verify}", ago(checked_at, now)),
+        },
+        ChainState::Unverifiable {
+            problem,
+            checked_at,
+        } => ChainView {
+            ok: false,
+            text: format!("The chain cannot be verified: {problem}."),
+            note: format!("Checked {}.", ago(checked_at, now)),
+        },
     }
 }
 
@@ -148,7 +189,7 @@ pub(crate) async fn audit_view(
     let mut filter = to_filter(&q, workspace_id)?;
     filter.platform_routing = reader == Reader::Owner;
     let with_platform = filter.platform_routing && filter.actor.is_none();
-    let keyring = state.config.keyring.clone();
+    let config = state.config.clone();
     let (lines, next, choices, chain) = state
         .db(move |c| {
             let (lines, next) = audit_log::page(c, &filter, reader, PAGE)?;
@@ -156,7 +197,8 @@ pub(crate) async fn audit_view(
                 return Ok((lines, next, None, None));
             }
             let choices = audit_log::workspace_choices(c, CHOICES + 1)?;
-            let chain = audit_checkpoint::state(c, &keyring)?;
+            // Only what the background check recorded: a view never walks nor writes.
+            let chain = audit_checkpoint::read(c, &config.keyring)?;
             Ok((lines, next, Some(choices), Some(chain)))
         })
         .await?;
@@ -183,8 +225,64 @@ pub(crate) async fn audit_view(
         to: q.to.clone().unwrap_or_default(),
         hide_sign_ins: q.hide_sign_ins.as_deref().is_some_and(|v| !v.is_empty()),
         with_platform,
-        chain: chain.map(ChainView::from),
+        chain: chain.map(|s| chain_view(s, now(), state.config.audit_check_interval.as_secs())),
         next: next.map(|n| format!("{base}?{}", query_string(&q, Some(n)))),
         csv: format!("{base}.csv?{}", query_string(&q, None)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_reads_in_the_largest_unit_that_fits() {
+        let now = 1_000_000;
+        assert_eq!(ago(now, now), "just now");
+        assert_eq!(ago(now + 2, now), "just now", "a clock a little ahead");
+        assert_eq!(ago(now - 3, now), "3 s ago");
+        assert_eq!(ago(now - 300, now), "5 min ago");
+        assert_eq!(ago(now - 7_200, now), "2 h ago");
+        assert!(ago(now - 200_000, now).starts_with("on "));
+    }
+
+    #[test]
+    fn a_verified_chain_says_how_fresh_the_check_is_and_an_old_one_says_it_is_old() {
+        let verified = |checked_at| ChainState::Verified {
+            up_to: 12,
+            up_to_at: None,
+            checked_at,
+            pending: 3,
+            swept_to: 0,
+        };
+        let v = chain_view(verified(97), 100, 5);
+        assert!(v.ok);
+        assert_eq!(v.text, "Chain verified up to event 12, checked 3 s ago.");
+        assert!(v.note.starts_with("3 newer events wait"), "{}", v.note);
+        let v = chain_view(verified(0), 100, 5);
+        assert!(
+            v.note.starts_with("No check has finished since"),
+            "{}",
+            v.note
+        );
+        let v = chain_view(
+            ChainState::Broken {
+                at_id: 3,
+                problem: "event 3 was altered".into(),
+                checked_at: 99,
+            },
+            100,
+            5,
+        );
+        assert!(!v.ok);
+        assert_eq!(
+            v.text,
+            "The chain is broken at event 3: event 3 was altered."
+        );
+        assert!(
+            v.note.starts_with("Found by the check 1 s ago."),
+            "{}",
+            v.note
+        );
+    }
 }

@@ -13,8 +13,8 @@ fn add_member(b: &Byok, user_id: &str, role: keyhold::domain::roles::Role) {
     use keyhold::services::{accounts, audit::Actor, workspaces};
     let mut conn = b.app.db();
     keyhold::db::write_tx(&mut conn, |c| {
-        let ws = workspaces::get(c, &b.ws_id)?;
-        let user = accounts::get_user(c, user_id)?;
+        let ws = workspaces::get(c, &crate::helpers::id(&b.ws_id))?;
+        let user = accounts::get_user(c, &crate::helpers::id(user_id))?;
         workspaces::add_member(c, &b.app.keyring(), &Actor::cli(), &ws, &user, role)
     })
     .expect("add member");

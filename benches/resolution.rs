@@ -29,6 +29,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use keyhold::config::Config;
 use keyhold::db;
+use keyhold::domain::ids::KeyId;
 use keyhold::domain::providers::{self, AuthStyle, Provider};
 use keyhold::domain::resolution::{
     self, Allowance, FailurePolicy, GlobalKey, KeyStatus, ProviderSettings, WorkspaceKeyRef,
@@ -245,13 +246,13 @@ fn bench(c: &mut Criterion) {
         byok_enabled: true,
         failure_policy: FailurePolicy::FallbackToGlobal,
         global_key: Some(GlobalKey {
-            id: "01JBENCHGLOBAL".into(),
+            id: KeyId::from_trusted("01JBENCHGLOBAL".into()),
             active: true,
         }),
     };
     let ws_keys: Vec<WorkspaceKeyRef> = (0..3)
         .map(|i| WorkspaceKeyRef {
-            id: format!("01JBENCHKEY{i}"),
+            id: KeyId::from_trusted(format!("01JBENCHKEY{i}")),
             label: format!("Key {i}"),
             priority: i,
             status: KeyStatus::Active,

@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::*;
+use crate::domain::ids::{KeyId, UserId, WorkspaceId};
 use crate::domain::resolution::{FailurePolicy, KeyStatus};
 use crate::domain::roles::Role;
 use crate::domain::vault::Scope;
@@ -10,7 +11,7 @@ use crate::domain::vault::Scope;
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub password_hash: String,
@@ -24,7 +25,7 @@ pub struct User {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = workspaces)]
 pub struct Workspace {
-    pub id: String,
+    pub id: WorkspaceId,
     pub slug: String,
     pub name: String,
     pub allowance_tokens: Option<i64>,
@@ -34,8 +35,8 @@ pub struct Workspace {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = memberships)]
 pub struct Membership {
-    pub workspace_id: String,
-    pub user_id: String,
+    pub workspace_id: WorkspaceId,
+    pub user_id: UserId,
     pub role: Role,
     pub created_at: i64,
 }
@@ -44,11 +45,11 @@ pub struct Membership {
 #[diesel(table_name = invitations)]
 pub struct Invitation {
     pub id: String,
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub email: String,
     pub role: Role,
     pub token_hash: String,
-    pub invited_by: Option<String>,
+    pub invited_by: Option<UserId>,
     pub created_at: i64,
     pub expires_at: i64,
     pub accepted_at: Option<i64>,
@@ -59,12 +60,15 @@ pub struct Invitation {
 #[diesel(table_name = password_resets)]
 pub struct PasswordReset {
     pub token_hash: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
 }
 
+/// An audit event as stored. Its ids stay text, not the typed ids of the other rows: an
+/// event outlives what it names (a removed member, a deleted workspace or key), and its
+/// columns are hashed into the chain exactly as written.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_events)]
 pub struct AuditRow {
@@ -116,9 +120,9 @@ pub struct ProviderSettingsRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = provider_keys)]
 pub struct ProviderKeyRow {
-    pub id: String,
+    pub id: KeyId,
     pub scope: Scope,
-    pub workspace_id: Option<String>,
+    pub workspace_id: Option<WorkspaceId>,
     pub provider: String,
     pub label: String,
     pub priority: i32,
@@ -131,9 +135,9 @@ pub struct ProviderKeyRow {
     pub last_tested_at: Option<i64>,
     pub last_test_result: Option<String>,
     pub last_used_at: Option<i64>,
-    pub created_by: Option<String>,
+    pub created_by: Option<UserId>,
     pub created_at: i64,
     pub updated_at: i64,
     pub removed_at: Option<i64>,
-    pub removed_by: Option<String>,
+    pub removed_by: Option<UserId>,
 }

@@ -5,10 +5,11 @@ use diesel::prelude::*;
 
 use super::now;
 use super::schema::sessions;
+use crate::domain::ids::UserId;
 
 /// Ends every session of `user_id` (sign out everywhere, disable, role change). Call inside
 /// the change's transaction; the user's epoch bump makes it immediate on every instance.
-pub fn purge_user_sessions(conn: &mut super::DbConn, user_id: &str) -> QueryResult<usize> {
+pub fn purge_user_sessions(conn: &mut super::DbConn, user_id: &UserId) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 

@@ -14,8 +14,13 @@
 //!   `services::routes::status`), so a row written by a newer version fails closed;
 //! - a failure policy it does not know reads as `Fail` (the platform never pays for a
 //!   workspace's broken key);
-//! - a role or a scope cannot be unknown (a `CHECK` constraint holds them), nor can a key
-//!   source; one would be a corrupt row, and reading it is an error.
+//! - a role or a scope cannot be unknown (a `CHECK` constraint holds them); one would be a
+//!   corrupt row, and reading it is an error;
+//! - the usage tables' `source` ([`UsageSource`]) has no constraint: a text Keyhold does
+//!   not know reads as no key (`none`), which is how the allowance and cost sums already
+//!   count it (they add only `platform` and `workspace` rows), so no page fails on it and
+//!   no spend is put on a payer it may not belong to. A bare [`Source`] (read only where
+//!   the query keeps to those two) is strict.
 
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql, Queryable};
@@ -39,6 +44,15 @@ macro_rules! text_column {
             fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
                 let $v = self;
                 <str as ToSql<Text, DB>>::to_sql($text, out)
+            }
+        }
+
+        impl<DB: Backend> ToSql<Nullable<Text>, DB> for $ty
+        where
+            str: ToSql<Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                <$ty as ToSql<Text, DB>>::to_sql(self, out)
             }
         }
 
@@ -141,6 +155,35 @@ text_enum!(Source, |t| [Source::Workspace, Source::Platform]
     .find(|s| s.as_str() == t)
     .ok_or_else(|| unknown("key source", t)));
 
+/// The usage tables' `source` column: whose key a metered call went to, or `None` (stored
+/// as `none`) when none was tried — the call was refused before a key was picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct UsageSource(pub Option<Source>);
+
+impl UsageSource {
+    /// The stored text: the source's, or `none`.
+    pub fn as_str(self) -> &'static str {
+        self.0.map_or("none", Source::as_str)
+    }
+
+    /// Reads a stored text; one Keyhold does not know is `none` (see the module notes).
+    pub fn read(text: &str) -> UsageSource {
+        UsageSource(
+            [Source::Workspace, Source::Platform]
+                .into_iter()
+                .find(|s| s.as_str() == text),
+        )
+    }
+}
+
+impl From<Option<Source>> for UsageSource {
+    fn from(source: Option<Source>) -> UsageSource {
+        UsageSource(source)
+    }
+}
+
+text_enum!(UsageSource, |t| Ok(UsageSource::read(t)));
+
 text_id!(UserId);
 text_id!(WorkspaceId);
 text_id!(KeyId);
@@ -236,7 +279,22 @@ mod tests {
             "a role cannot be guessed"
         );
         assert!(read::<Scope>(&mut conn, 1).is_err(), "nor a scope");
-        assert!(read::<Source>(&mut conn, 1).is_err(), "nor a source");
+        assert!(read::<Source>(&mut conn, 1).is_err(), "nor a bare source");
+        assert_eq!(
+            read::<UsageSource>(&mut conn, 1).expect("reads"),
+            UsageSource(None),
+            "a usage row's unknown source is no key: it counts as no one's spend"
+        );
+        for known in [Some(Source::Platform), Some(Source::Workspace), None] {
+            store(&mut conn, 2, UsageSource(known).as_str());
+            assert_eq!(
+                read::<UsageSource>(&mut conn, 2).expect("reads"),
+                UsageSource(known)
+            );
+            diesel::delete(probe::table.find(2))
+                .execute(&mut conn)
+                .expect("deletes");
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::domain::ids::KeyId;
+
 mod errors;
 
 pub use errors::{ResolveError, Viewer};
@@ -120,7 +122,7 @@ pub struct ProviderSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GlobalKey {
     /// Record id.
-    pub id: String,
+    pub id: KeyId,
     /// Whether it may answer.
     pub active: bool,
 }
@@ -129,7 +131,7 @@ pub struct GlobalKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkspaceKeyRef {
     /// Record id.
-    pub id: String,
+    pub id: KeyId,
     /// Owner-chosen label.
     pub label: String,
     /// Lower answers first.
@@ -198,7 +200,7 @@ pub struct Candidate {
     /// Workspace or platform.
     pub source: Source,
     /// Record id of the key.
-    pub key_id: String,
+    pub key_id: KeyId,
     /// The workspace key's label; `Platform key` for the global key.
     pub label: String,
 }
@@ -351,7 +353,7 @@ mod tests {
 
     fn key(id: &str, label: &str, priority: i32, status: KeyStatus) -> WorkspaceKeyRef {
         WorkspaceKeyRef {
-            id: id.to_owned(),
+            id: KeyId::from_trusted(id.to_owned()),
             label: label.to_owned(),
             priority,
             status,
@@ -369,7 +371,7 @@ mod tests {
             byok_enabled: byok,
             failure_policy: policy,
             global_key: global.map(|active| GlobalKey {
-                id: "g1".to_owned(),
+                id: KeyId::from_trusted("g1".to_owned()),
                 active,
             }),
         }

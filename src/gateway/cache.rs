@@ -9,6 +9,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConn;
 use crate::db::schema::workspaces;
+use crate::domain::ids::{KeyId, TokenId, WorkspaceId};
 use crate::domain::providers::{self, Provider};
 use crate::domain::resolution::{Allowance, ResolveError, Source};
 use crate::error::Result;
@@ -19,8 +20,8 @@ use crate::services::{api_tokens, key_records, routes};
 #[derive(Debug)]
 pub struct TokenEntry {
     pub epoch: u64,
-    pub token_id: String,
-    pub workspace_id: String,
+    pub token_id: TokenId,
+    pub workspace_id: WorkspaceId,
     /// Monthly platform allowance in tokens, `None` for unlimited.
     pub allowance: Option<i64>,
 }
@@ -28,7 +29,7 @@ pub struct TokenEntry {
 /// One key the route may use, still sealed.
 #[derive(Debug, Clone)]
 pub struct SealedKey {
-    pub id: String,
+    pub id: KeyId,
     pub source: Source,
     pub label: String,
     pub sealed: Vec<u8>,
@@ -47,7 +48,7 @@ pub struct Route {
 #[derive(Default)]
 pub struct Cache {
     tokens: RwLock<HashMap<String, Arc<TokenEntry>>>,
-    routes: RwLock<HashMap<(String, &'static str), Arc<Route>>>,
+    routes: RwLock<HashMap<(WorkspaceId, &'static str), Arc<Route>>>,
 }
 
 /// The epoch entries are compared with (one rule for every cache: `services::cache`).
@@ -102,17 +103,17 @@ impl Cache {
     pub async fn route(
         &self,
         state: &Ctx,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         provider: &'static Provider,
         epoch: u64,
     ) -> Result<Arc<Route>> {
-        let key = (workspace_id.to_owned(), provider.id);
+        let key = (workspace_id.clone(), provider.id);
         if let Some(r) = read(&self.routes).get(&key)
             && r.epoch == epoch
         {
             return Ok(r.clone());
         }
-        let ws = workspace_id.to_owned();
+        let ws = workspace_id.clone();
         let outcome = state.db(move |c| load_route(c, &ws, provider)).await?;
         let route = Arc::new(Route {
             epoch,
@@ -124,8 +125,8 @@ impl Cache {
     }
 
     /// The workspace's monthly allowance (for the chat page, which has no token entry).
-    pub async fn allowance(&self, state: &Ctx, workspace_id: &str) -> Result<Option<i64>> {
-        let ws = workspace_id.to_owned();
+    pub async fn allowance(&self, state: &Ctx, workspace_id: &WorkspaceId) -> Result<Option<i64>> {
+        let ws = workspace_id.clone();
         state
             .db(move |c| {
                 Ok(workspaces::table
@@ -151,7 +152,7 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 /// them; the allowance is applied per request, not cached.
 pub fn load_route(
     conn: &mut DbConn,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     provider: &'static Provider,
 ) -> Result<std::result::Result<Vec<SealedKey>, ResolveError>> {
     let inputs = routes::load(conn, workspace_id, provider)?;
@@ -180,7 +181,7 @@ pub fn load_route(
 pub async fn available_providers(
     state: &Ctx,
     cache: &Cache,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     epoch: u64,
 ) -> Result<Vec<&'static Provider>> {
     let mut out = Vec::new();

@@ -14,6 +14,7 @@ use super::errors::{Format, GatewayError};
 use super::respond::Answered;
 use super::translate::SseParser;
 use super::{CallContext, Caller, Gateway, respond};
+use crate::domain::ids::{UserId, WorkspaceId};
 use crate::domain::providers;
 use crate::domain::resolution::Viewer;
 use crate::services::Ctx;
@@ -75,8 +76,8 @@ fn error_of(v: &Value) -> ChatError {
 async fn call(
     state: &Ctx,
     gw: &Arc<Gateway>,
-    workspace_id: &str,
-    user_id: &str,
+    workspace_id: &WorkspaceId,
+    user_id: &UserId,
     model: &str,
     body: Bytes,
     viewer: Viewer,
@@ -120,8 +121,8 @@ fn text_of(body: &[u8]) -> String {
 pub async fn complete(
     state: &Ctx,
     gw: &Arc<Gateway>,
-    workspace_id: &str,
-    user_id: &str,
+    workspace_id: &WorkspaceId,
+    user_id: &UserId,
     model: &str,
     turns: &[Turn],
     viewer: Viewer,
@@ -150,8 +151,8 @@ pub enum Piece {
 pub async fn stream(
     state: &Ctx,
     gw: &Arc<Gateway>,
-    workspace_id: &str,
-    user_id: &str,
+    workspace_id: &WorkspaceId,
+    user_id: &UserId,
     model: &str,
     turns: &[Turn],
     viewer: Viewer,

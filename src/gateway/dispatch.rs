@@ -13,6 +13,7 @@ use super::errors::GatewayError;
 use super::redact::Secrets;
 use super::{CallContext, Gateway};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::KeyId;
 use crate::domain::providers::Wire;
 use crate::domain::resolution::Source;
 use crate::outbound::HostField;
@@ -52,7 +53,7 @@ fn upstream(state: &Ctx) -> reqwest::Client {
 /// A successful upstream answer (headers received, body not yet read).
 pub struct Answer {
     pub response: reqwest::Response,
-    pub key_id: String,
+    pub key_id: KeyId,
     pub source: Source,
     pub started: Instant,
     /// The secret parts of the key that was sent, kept (zeroized on drop) only to take
@@ -64,7 +65,7 @@ pub struct Answer {
 /// A failed call with what to record about it.
 pub struct Failure {
     pub error: GatewayError,
-    pub key_id: Option<String>,
+    pub key_id: Option<KeyId>,
     pub source: Option<Source>,
 }
 

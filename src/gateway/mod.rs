@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::domain::ids::{TokenId, UserId, WorkspaceId};
 use crate::domain::providers;
 
 pub use errors::GatewayError;
@@ -26,14 +27,14 @@ pub use errors::GatewayError;
 /// Who is calling: an API token or a signed-in member on the chat page.
 #[derive(Debug, Clone)]
 pub enum Caller {
-    Token { token_id: String },
-    User { user_id: String },
+    Token { token_id: TokenId },
+    User { user_id: UserId },
 }
 
 /// A call, once authenticated.
 #[derive(Debug, Clone)]
 pub struct CallContext {
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub caller: Caller,
 }
 
@@ -111,7 +112,7 @@ impl Gateway {
 }
 
 impl crate::services::cache::Listener for Gateway {
-    fn allowance_changed(&self, workspace_id: &str) {
+    fn allowance_changed(&self, workspace_id: &WorkspaceId) {
         self.usage.forget(workspace_id);
     }
 }

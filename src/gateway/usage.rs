@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::translate::Usage;
 use crate::db::now;
+use crate::domain::ids::{KeyId, TokenId, UserId, WorkspaceId};
 use crate::domain::resolution::Source;
 use crate::error::Result;
 use crate::metrics::Metrics;
@@ -24,13 +25,13 @@ use crate::services::Ctx;
 #[derive(Debug, Clone)]
 pub struct UsageEvent {
     pub at: i64,
-    pub workspace_id: String,
-    pub token_id: Option<String>,
-    pub user_id: Option<String>,
+    pub workspace_id: WorkspaceId,
+    pub token_id: Option<TokenId>,
+    pub user_id: Option<UserId>,
     pub provider: &'static str,
     pub model: String,
     pub source: Option<Source>,
-    pub key_id: Option<String>,
+    pub key_id: Option<KeyId>,
     pub status: u16,
     pub error_code: Option<crate::domain::error_code::ErrorCode>,
     pub latency_ms: i64,
@@ -48,7 +49,7 @@ pub struct Recorder {
     metrics: Arc<Metrics>,
     /// Most events waiting to be written (queued or in a failed batch).
     max_waiting: i64,
-    platform_used: RwLock<HashMap<String, (i64, Arc<AtomicI64>)>>,
+    platform_used: RwLock<HashMap<WorkspaceId, (i64, Arc<AtomicI64>)>>,
 }
 
 impl Recorder {
@@ -107,7 +108,7 @@ impl Recorder {
 
     /// Platform-key tokens the workspace used this month (loaded once a month per
     /// workspace, then counted in memory).
-    pub async fn platform_used(&self, state: &Ctx, workspace_id: &str) -> Result<i64> {
+    pub async fn platform_used(&self, state: &Ctx, workspace_id: &WorkspaceId) -> Result<i64> {
         let month = month_start(now());
         if let Some((m, c)) = self
             .platform_used
@@ -118,13 +119,13 @@ impl Recorder {
         {
             return Ok(c.load(Ordering::Acquire));
         }
-        let ws = workspace_id.to_owned();
+        let ws = workspace_id.clone();
         let used = state
             .db(move |c| Ok(crate::services::usage_report::allowance_use(c, &ws, now())?.used))
             .await?;
         if let Ok(mut map) = self.platform_used.write() {
             map.insert(
-                workspace_id.to_owned(),
+                workspace_id.clone(),
                 (month, Arc::new(AtomicI64::new(used))),
             );
         }
@@ -132,7 +133,7 @@ impl Recorder {
     }
 
     /// Forgets the counters (after an admin changes an allowance or usage is reset).
-    pub fn forget(&self, workspace_id: &str) {
+    pub fn forget(&self, workspace_id: &WorkspaceId) {
         if let Ok(mut map) = self.platform_used.write() {
             map.remove(workspace_id);
         }

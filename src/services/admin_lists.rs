@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::audit::escape_like;
 use crate::db::schema::{audit_events, memberships, provider_keys, usage_daily, users, workspaces};
 use crate::db::{DbConn, month_start};
+use crate::domain::ids::{UserId, WorkspaceId};
 use crate::domain::resolution::{KeyStatus, Source};
 use crate::domain::roles::Role;
 use crate::domain::vault::Scope;
@@ -52,7 +53,7 @@ fn pattern(query: Option<&str>) -> Option<String> {
 /// A workspace as the admin's list shows it.
 #[derive(Debug, Clone)]
 pub struct WorkspaceSummary {
-    pub id: String,
+    pub id: WorkspaceId,
     pub name: String,
     pub slug: String,
     pub created_at: i64,
@@ -69,7 +70,7 @@ pub struct WorkspaceSummary {
     pub allowance: Option<i64>,
 }
 
-type WsRow = (String, String, String, i64, Option<i64>);
+type WsRow = (WorkspaceId, String, String, i64, Option<i64>);
 
 /// Page `page` of the workspaces matching `query` (name or URL name), by URL name.
 pub fn workspaces_page(
@@ -105,9 +106,9 @@ pub fn workspaces_page(
             workspaces::allowance_tokens,
         ))
         .load(conn)?;
-    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let ids: Vec<WorkspaceId> = rows.iter().map(|r| r.0.clone()).collect();
 
-    let people: Vec<(String, Role, String, String)> = memberships::table
+    let people: Vec<(WorkspaceId, Role, String, String)> = memberships::table
         .inner_join(users::table)
         .filter(memberships::workspace_id.eq_any(&ids))
         .order((users::name.asc(), users::email.asc()))
@@ -118,7 +119,7 @@ pub fn workspaces_page(
             users::email,
         ))
         .load(conn)?;
-    let keys: Vec<(Option<String>, KeyStatus)> = provider_keys::table
+    let keys: Vec<(Option<WorkspaceId>, KeyStatus)> = provider_keys::table
         .filter(provider_keys::scope.eq(Scope::Workspace))
         .filter(provider_keys::workspace_id.eq_any(&ids))
         .filter(provider_keys::removed_at.is_null())
@@ -126,7 +127,7 @@ pub fn workspaces_page(
         .load(conn)?;
     // Whole rollup days of this month; a few rows per workspace and provider, summed here
     // so that both backends answer alike.
-    let tokens: Vec<(String, i64)> = usage_daily::table
+    let tokens: Vec<(WorkspaceId, i64)> = usage_daily::table
         .filter(usage_daily::workspace_id.eq_any(&ids))
         .filter(usage_daily::source.eq(Source::Platform))
         .filter(usage_daily::day.ge(month_start(now).div_euclid(DAY_SECS)))
@@ -142,7 +143,7 @@ pub fn workspaces_page(
                 .filter(|p| p.1 == Role::Owner)
                 .map(|p| if p.2.trim().is_empty() { &p.3 } else { &p.2 }.clone())
                 .collect();
-            let statuses = keys.iter().filter(|k| k.0.as_deref() == Some(id.as_str()));
+            let statuses = keys.iter().filter(|k| k.0.as_ref() == Some(&id));
             let count_where =
                 |f: fn(KeyStatus) -> bool| statuses.clone().filter(|k| f(k.1)).count() as i64;
             WorkspaceSummary {
@@ -170,7 +171,7 @@ pub fn workspaces_page(
 /// A workspace a user belongs to, for the Users list.
 #[derive(Debug, Clone)]
 pub struct UserWorkspace {
-    pub id: String,
+    pub id: WorkspaceId,
     pub name: String,
     pub owner: bool,
 }
@@ -178,7 +179,7 @@ pub struct UserWorkspace {
 /// A user as the admin's list shows it (no password hash, no session data).
 #[derive(Debug, Clone)]
 pub struct UserSummary {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub is_admin: bool,
@@ -190,7 +191,7 @@ pub struct UserSummary {
     pub workspaces: Vec<UserWorkspace>,
 }
 
-type UserRow = (String, String, String, bool, bool, i64);
+type UserRow = (UserId, String, String, bool, bool, i64);
 
 /// Page `page` of the users matching `query` (email or name), by email.
 pub fn users_page(conn: &mut DbConn, query: Option<&str>, page: i64) -> Result<Page<UserSummary>> {
@@ -222,10 +223,10 @@ pub fn users_page(conn: &mut DbConn, query: Option<&str>, page: i64) -> Result<P
             users::created_at,
         ))
         .load(conn)?;
-    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let ids: Vec<UserId> = rows.iter().map(|r| r.0.clone()).collect();
     let emails: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
 
-    let spaces: Vec<(String, String, String, Role)> = memberships::table
+    let spaces: Vec<(UserId, WorkspaceId, String, Role)> = memberships::table
         .inner_join(workspaces::table)
         .filter(memberships::user_id.eq_any(&ids))
         .order(workspaces::name.asc())

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::audit::{self, Actor, Event};
 use crate::db::schema::{api_tokens, users};
 use crate::db::{DbConn, now, write_tx};
-use crate::domain::ids::new_id;
+use crate::domain::ids::{TokenId, UserId, WorkspaceId};
 use crate::domain::tokens;
 use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_tokens)]
 pub struct TokenRow {
-    pub id: String,
-    pub workspace_id: String,
+    pub id: TokenId,
+    pub workspace_id: WorkspaceId,
     pub name: String,
     pub prefix: String,
     pub created_at: i64,
@@ -47,13 +47,13 @@ pub fn create(
     conn: &mut DbConn,
     keyring: &Keyring,
     actor: &Actor,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     name: &str,
 ) -> Result<(TokenRow, String)> {
     let name = parse_name(name)?;
     let token = tokens::generate("kh_");
     let row = TokenRow {
-        id: new_id(),
+        id: TokenId::random(),
         workspace_id: workspace_id.to_owned(),
         name,
         prefix: format!("{}…", &token[..9]),
@@ -92,8 +92,8 @@ pub fn revoke(
     conn: &mut DbConn,
     keyring: &Keyring,
     actor: &Actor,
-    workspace_id: &str,
-    token_id: &str,
+    workspace_id: &WorkspaceId,
+    token_id: &TokenId,
 ) -> Result<()> {
     write_tx(conn, |c| {
         let row: TokenRow = api_tokens::table
@@ -132,7 +132,10 @@ pub struct Creator {
 
 /// The workspace's tokens, newest first, each with its creator (`None`: made from the
 /// command line, or by an account that no longer exists).
-pub fn list(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<(TokenRow, Option<Creator>)>> {
+pub fn list(
+    conn: &mut DbConn,
+    workspace_id: &WorkspaceId,
+) -> Result<Vec<(TokenRow, Option<Creator>)>> {
     let rows: Vec<(TokenRow, Option<(String, String)>)> = api_tokens::table
         .left_join(users::table.on(api_tokens::created_by.eq(users::id.nullable())))
         .filter(api_tokens::workspace_id.eq(workspace_id))
@@ -150,7 +153,7 @@ pub fn list(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<(TokenRow, Opti
 
 /// Whether the workspace ever had an access token (revoked ones count: its owner has been
 /// through the set-up already).
-pub fn any_ever(conn: &mut DbConn, workspace_id: &str) -> Result<bool> {
+pub fn any_ever(conn: &mut DbConn, workspace_id: &WorkspaceId) -> Result<bool> {
     Ok(diesel::select(diesel::dsl::exists(
         api_tokens::table.filter(api_tokens::workspace_id.eq(workspace_id)),
     ))
@@ -159,7 +162,7 @@ pub fn any_ever(conn: &mut DbConn, workspace_id: &str) -> Result<bool> {
 
 /// Where an owner of `slug` starts: the workspace's provider keys while it has never had
 /// an access token (the owner's set-up work), else `None`.
-pub fn owner_start(conn: &mut DbConn, user_id: &str, slug: &str) -> Result<Option<String>> {
+pub fn owner_start(conn: &mut DbConn, user_id: &UserId, slug: &str) -> Result<Option<String>> {
     let Some(ws) = super::workspaces::find_by_slug(conn, slug)? else {
         return Ok(None);
     };
@@ -169,7 +172,7 @@ pub fn owner_start(conn: &mut DbConn, user_id: &str, slug: &str) -> Result<Optio
 }
 
 /// The live token with this hash: (token id, workspace id).
-pub fn find_live(conn: &mut DbConn, token_hash: &str) -> Result<Option<(String, String)>> {
+pub fn find_live(conn: &mut DbConn, token_hash: &str) -> Result<Option<(TokenId, WorkspaceId)>> {
     Ok(api_tokens::table
         .filter(api_tokens::token_hash.eq(token_hash))
         .filter(api_tokens::revoked_at.is_null())

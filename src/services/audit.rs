@@ -12,13 +12,14 @@ use crate::db::schema::{audit_chain, audit_events, workspaces};
 use crate::db::{DbConn, now};
 use crate::domain::audit::{ChainKey, ChainedFields, Head, chain_hash};
 use crate::domain::audit_words::{ROUTING_ACTIONS, SIGN_IN_ACTIONS};
+use crate::domain::ids::UserId;
 use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
 
 /// Who did it, from where.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Actor {
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub email: Option<String>,
     pub ip: Option<String>,
 }
@@ -121,7 +122,7 @@ pub fn record(
     let row = AuditRow {
         id,
         at,
-        actor_id: actor.user_id.clone(),
+        actor_id: actor.user_id.clone().map(String::from),
         actor_email: actor.email.clone(),
         ip: actor.ip.clone(),
         workspace_id: event.workspace_id.map(str::to_owned),

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use super::Ctx;
 use crate::db::{Backend, DbConn, epoch};
+use crate::domain::ids::WorkspaceId;
 use crate::error::{Error, Result};
 
 pub use crate::db::epoch::external_change;
@@ -42,14 +43,14 @@ pub use crate::db::epoch::external_change;
 /// gateway's allowance counters): the services call it without knowing who listens.
 pub trait Listener: Send + Sync {
     /// A workspace's allowance changed or its usage was reset.
-    fn allowance_changed(&self, workspace_id: &str);
+    fn allowance_changed(&self, workspace_id: &WorkspaceId);
 }
 
 /// Nobody listening (commands, benchmarks).
 pub struct NoListener;
 
 impl Listener for NoListener {
-    fn allowance_changed(&self, _: &str) {}
+    fn allowance_changed(&self, _: &WorkspaceId) {}
 }
 
 /// The epoch this process's in-memory copies are compared with on SQLite (one instance):
@@ -164,7 +165,7 @@ pub struct Pages {
     pub integrations: PageMemo<(), Vec<super::integrations::ProviderRow>>,
     /// A workspace's Provider keys page: its keys and what answers for each provider.
     pub keys: PageMemo<
-        String,
+        WorkspaceId,
         (
             Vec<crate::db::models::ProviderKeyRow>,
             Vec<super::explain::ProviderExplanation>,

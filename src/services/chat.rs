@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::chat_messages;
 use crate::db::{DbConn, now};
-use crate::domain::ids::new_id;
+use crate::domain::ids::{UserId, WorkspaceId, new_id};
 use crate::error::Result;
 
 /// One message of a conversation.
@@ -32,8 +32,8 @@ pub struct NewMessage<'a> {
 /// The last `limit` messages, oldest first.
 pub fn history(
     conn: &mut DbConn,
-    workspace_id: &str,
-    user_id: &str,
+    workspace_id: &WorkspaceId,
+    user_id: &UserId,
     limit: i64,
 ) -> Result<Vec<Message>> {
     let mut rows: Vec<Message> = chat_messages::table
@@ -50,8 +50,8 @@ pub fn history(
 /// Appends messages in order.
 pub fn append(
     conn: &mut DbConn,
-    workspace_id: &str,
-    user_id: &str,
+    workspace_id: &WorkspaceId,
+    user_id: &UserId,
     messages: &[NewMessage<'_>],
 ) -> Result<()> {
     let t = now();
@@ -74,7 +74,7 @@ pub fn append(
 }
 
 /// Starts a new conversation.
-pub fn clear(conn: &mut DbConn, workspace_id: &str, user_id: &str) -> Result<()> {
+pub fn clear(conn: &mut DbConn, workspace_id: &WorkspaceId, user_id: &UserId) -> Result<()> {
     diesel::delete(
         chat_messages::table
             .filter(chat_messages::workspace_id.eq(workspace_id))

@@ -5,6 +5,7 @@ use super::key_records::{self as records, Settings};
 use super::routes;
 use crate::db::DbConn;
 use crate::db::models::ProviderKeyRow;
+use crate::domain::ids::WorkspaceId;
 use crate::domain::providers::Provider;
 use crate::domain::resolution::{Allowance, Resolution, ResolveError, Source, Viewer};
 use crate::error::Result;
@@ -76,7 +77,7 @@ impl ProviderExplanation {
 }
 
 /// Resolves every catalogue provider for the workspace, in catalogue order.
-pub fn explain(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<ProviderExplanation>> {
+pub fn explain(conn: &mut DbConn, workspace_id: &WorkspaceId) -> Result<Vec<ProviderExplanation>> {
     let keys = records::workspace_keys(conn, workspace_id)?;
     explain_with(conn, workspace_id, &keys)
 }
@@ -85,7 +86,7 @@ pub fn explain(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<ProviderExpl
 /// the routes the gateway loads ([`routes`]), resolved with the allowance used so far.
 pub fn explain_with(
     conn: &mut DbConn,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     keys: &[ProviderKeyRow],
 ) -> Result<Vec<ProviderExplanation>> {
     let inputs = routes::load_all(conn, keys)?;

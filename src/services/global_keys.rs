@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::db::models::ProviderKeyRow;
 use crate::db::schema::provider_keys;
 use crate::db::{DbConn, now, write_tx};
-use crate::domain::ids::new_id;
+use crate::domain::ids::KeyId;
 use crate::domain::providers::Provider;
 use crate::domain::vault::Scope;
 use crate::error::Result;
@@ -33,7 +33,9 @@ pub(super) fn put(
 ) -> Result<()> {
     let t = now();
     let current = records::global_key(conn, provider.id)?;
-    let id = current.as_ref().map_or_else(new_id, |r| r.id.clone());
+    let id = current
+        .as_ref()
+        .map_or_else(KeyId::random, |r| r.id.clone());
     let sealed = records::seal(&config.keyring, Scope::Global, None, provider, &id, secret)?;
     match &current {
         Some(old) => {
@@ -117,7 +119,7 @@ pub async fn remove_global_key(
                 let Some(row) = records::global_key(c, provider.id)? else {
                     return Ok(false);
                 };
-                records::wipe(c, &row.id, actor.user_id.as_deref())?;
+                records::wipe(c, &row.id, actor.user_id.as_ref())?;
                 audit::record(
                     c,
                     &config.keyring,

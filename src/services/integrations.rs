@@ -15,6 +15,7 @@ use crate::db::models::ProviderKeyRow;
 use crate::db::schema::provider_keys;
 use crate::db::{DbConn, write_tx};
 use crate::domain::credentials::FormInput;
+use crate::domain::ids::WorkspaceId;
 use crate::domain::providers::Provider;
 use crate::domain::resolution::{FailurePolicy, KeyStatus};
 use crate::domain::vault::Keyring;
@@ -121,8 +122,8 @@ pub fn detail(conn: &mut DbConn, provider: &'static Provider) -> Result<Provider
         .ok_or(Error::NotFound)
 }
 
-fn usable_workspace_ids(conn: &mut DbConn, provider: &Provider) -> Result<Vec<String>> {
-    let ids: Vec<Option<String>> = provider_keys::table
+fn usable_workspace_ids(conn: &mut DbConn, provider: &Provider) -> Result<Vec<WorkspaceId>> {
+    let ids: Vec<Option<WorkspaceId>> = provider_keys::table
         .filter(provider_keys::scope.eq(Scope::Workspace))
         .filter(provider_keys::provider.eq(provider.id))
         .filter(provider_keys::status.eq_any(usable_statuses()))

@@ -15,6 +15,7 @@ use super::workspaces::{self, INVITATION_TTL_SECS, InvitationMail, too_many_invi
 use crate::db::models::Invitation;
 use crate::db::schema::invitations;
 use crate::db::{now, write_tx};
+use crate::domain::ids::WorkspaceId;
 use crate::domain::tokens;
 use crate::error::{Error, Result};
 
@@ -49,7 +50,7 @@ pub async fn renew(
     state: &Ctx,
     actor: Actor,
     inviter_name: String,
-    workspace_id: String,
+    workspace_id: WorkspaceId,
     invitation_id: String,
     how: Renewal,
 ) -> Result<Renewed> {

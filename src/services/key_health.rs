@@ -9,6 +9,7 @@ use super::audit::{self, Actor, Event};
 use super::{key_mail, key_records};
 use crate::db::schema::provider_keys;
 use crate::db::{now, write_tx};
+use crate::domain::ids::{KeyId, WorkspaceId};
 use crate::domain::providers::Provider;
 use crate::domain::resolution::KeyStatus;
 use crate::error::Result;
@@ -17,9 +18,9 @@ use crate::error::Result;
 /// rejections produce one event and one mail per owner.
 pub async fn mark_rejected(
     state: &Ctx,
-    workspace_id: String,
+    workspace_id: WorkspaceId,
     provider: &'static Provider,
-    key_id: String,
+    key_id: KeyId,
 ) -> Result<()> {
     let config = state.config.clone();
     let mailed = state

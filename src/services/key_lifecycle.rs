@@ -12,6 +12,7 @@ use super::keys::{provider_of, tell_owners};
 use crate::db::models::ProviderKeyRow;
 use crate::db::schema::provider_keys;
 use crate::db::{now, write_tx};
+use crate::domain::ids::{KeyId, WorkspaceId};
 use crate::domain::resolution::KeyStatus;
 use crate::error::{Error, Result};
 use crate::upstream::{KeyTest, TestOutcome};
@@ -28,8 +29,8 @@ fn status_after_enable(row: &ProviderKeyRow) -> KeyStatus {
 pub async fn set_enabled(
     state: &Ctx,
     actor: Actor,
-    workspace_id: String,
-    key_id: String,
+    workspace_id: WorkspaceId,
+    key_id: KeyId,
     on: bool,
 ) -> Result<()> {
     let config = state.config.clone();
@@ -78,7 +79,12 @@ pub async fn set_enabled(
 }
 
 /// Removes a key: the ciphertext is wiped; label, mask, who and when stay.
-pub async fn remove(state: &Ctx, actor: Actor, workspace_id: String, key_id: String) -> Result<()> {
+pub async fn remove(
+    state: &Ctx,
+    actor: Actor,
+    workspace_id: WorkspaceId,
+    key_id: KeyId,
+) -> Result<()> {
     let config = state.config.clone();
     let removed = state
         .db(move |c| {
@@ -87,7 +93,7 @@ pub async fn remove(state: &Ctx, actor: Actor, workspace_id: String, key_id: Str
                 if row.removed_at.is_some() {
                     return Ok(false);
                 }
-                records::wipe(c, &row.id, actor.user_id.as_deref())?;
+                records::wipe(c, &row.id, actor.user_id.as_ref())?;
                 audit::record(
                     c,
                     &config.keyring,
@@ -125,8 +131,8 @@ pub async fn remove(state: &Ctx, actor: Actor, workspace_id: String, key_id: Str
 pub async fn test(
     state: &Ctx,
     actor: Actor,
-    workspace_id: String,
-    key_id: String,
+    workspace_id: WorkspaceId,
+    key_id: KeyId,
 ) -> Result<KeyTest> {
     let config = state.config.clone();
     let (ws, id) = (workspace_id.clone(), key_id.clone());
@@ -187,8 +193,8 @@ pub async fn test(
 pub async fn move_key(
     state: &Ctx,
     actor: Actor,
-    workspace_id: String,
-    key_id: String,
+    workspace_id: WorkspaceId,
+    key_id: KeyId,
     up: bool,
 ) -> Result<()> {
     let config = state.config.clone();

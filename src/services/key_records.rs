@@ -9,6 +9,7 @@ use crate::db::models::{ProviderKeyRow, ProviderSettingsRow};
 use crate::db::schema::{memberships, provider_keys, provider_settings, users, workspaces};
 use crate::db::{DbConn, now};
 use crate::domain::credentials::secret::{API_KEY, check_secret};
+use crate::domain::ids::{KeyId, UserId, WorkspaceId};
 use crate::domain::providers::{self, Provider};
 use crate::domain::resolution::{FailurePolicy, KeyStatus};
 use crate::domain::roles::Role;
@@ -130,7 +131,10 @@ pub fn global_key(conn: &mut DbConn, provider_id: &str) -> Result<Option<Provide
 }
 
 /// Every key of a workspace, removed ones included, by provider then priority.
-pub fn workspace_keys(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<ProviderKeyRow>> {
+pub fn workspace_keys(
+    conn: &mut DbConn,
+    workspace_id: &WorkspaceId,
+) -> Result<Vec<ProviderKeyRow>> {
     Ok(crate::native!(conn, |c| provider_keys::table
         .filter(provider_keys::scope.eq(Scope::Workspace))
         .filter(provider_keys::workspace_id.eq(workspace_id))
@@ -146,8 +150,8 @@ pub fn workspace_keys(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<Provi
 /// One key of the workspace; `NotFound` when it belongs to another workspace or none.
 pub fn workspace_key(
     conn: &mut DbConn,
-    workspace_id: &str,
-    key_id: &str,
+    workspace_id: &WorkspaceId,
+    key_id: &KeyId,
 ) -> Result<ProviderKeyRow> {
     Ok(provider_keys::table
         .find(key_id)
@@ -158,7 +162,7 @@ pub fn workspace_key(
 }
 
 /// A key record by id, any scope (for the gateway and the CLI).
-pub fn key_by_id(conn: &mut DbConn, key_id: &str) -> Result<ProviderKeyRow> {
+pub fn key_by_id(conn: &mut DbConn, key_id: &KeyId) -> Result<ProviderKeyRow> {
     Ok(provider_keys::table
         .find(key_id)
         .select(ProviderKeyRow::as_select())
@@ -178,12 +182,17 @@ pub struct SealedKey {
 pub fn seal(
     keyring: &Keyring,
     scope: Scope,
-    workspace_id: Option<&str>,
+    workspace_id: Option<&WorkspaceId>,
     provider: &Provider,
-    key_id: &str,
+    key_id: &KeyId,
     secret: &SecretString,
 ) -> Result<SealedKey> {
-    let aad = vault::aad(scope, workspace_id, provider.id, key_id);
+    let aad = vault::aad(
+        scope,
+        workspace_id.map(WorkspaceId::as_str),
+        provider.id,
+        key_id,
+    );
     let sealed = keyring
         .seal(secret, &aad)
         .map_err(|e| Error::Internal(anyhow::anyhow!("sealing a key: {e}")))?;
@@ -201,7 +210,7 @@ pub fn seal(
 #[error("key unavailable")]
 pub struct KeyUnavailable {
     /// The record id (never the secret).
-    pub key_id: String,
+    pub key_id: KeyId,
 }
 
 impl From<KeyUnavailable> for Error {
@@ -254,7 +263,7 @@ pub fn open_secret(
 }
 
 /// Wipes a key: the ciphertext goes, the row (label, mask, who, when) stays.
-pub fn wipe(conn: &mut DbConn, key_id: &str, by: Option<&str>) -> Result<()> {
+pub fn wipe(conn: &mut DbConn, key_id: &KeyId, by: Option<&UserId>) -> Result<()> {
     let t = now();
     diesel::update(provider_keys::table.find(key_id))
         .set((
@@ -262,7 +271,7 @@ pub fn wipe(conn: &mut DbConn, key_id: &str, by: Option<&str>) -> Result<()> {
             provider_keys::master_key_id.eq(None::<String>),
             provider_keys::status.eq(KeyStatus::Removed),
             provider_keys::removed_at.eq(Some(t)),
-            provider_keys::removed_by.eq(by.map(str::to_owned)),
+            provider_keys::removed_by.eq(by),
             provider_keys::updated_at.eq(t),
         ))
         .execute(conn)?;
@@ -321,16 +330,19 @@ pub fn label_holds_key(input: &str, secret: Option<&SecretString>) -> bool {
 /// Someone to mail, and the workspace it concerns.
 #[derive(Debug, Clone)]
 pub struct OwnerContact {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub name: String,
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub workspace_name: String,
     pub workspace_slug: String,
 }
 
 /// The enabled owners of the given workspaces (all workspaces when `None`).
-pub fn owners(conn: &mut DbConn, workspace_ids: Option<&[String]>) -> Result<Vec<OwnerContact>> {
+pub fn owners(
+    conn: &mut DbConn,
+    workspace_ids: Option<&[WorkspaceId]>,
+) -> Result<Vec<OwnerContact>> {
     let mut q = memberships::table
         .inner_join(users::table)
         .inner_join(workspaces::table)
@@ -340,7 +352,7 @@ pub fn owners(conn: &mut DbConn, workspace_ids: Option<&[String]>) -> Result<Vec
     if let Some(ids) = workspace_ids {
         q = q.filter(memberships::workspace_id.eq_any(ids.to_vec()));
     }
-    let rows: Vec<(String, String, String, String, String, String)> = q
+    let rows: Vec<(UserId, String, String, WorkspaceId, String, String)> = q
         .order((users::email.asc(), workspaces::name.asc()))
         .select((
             users::id,

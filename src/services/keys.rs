@@ -16,7 +16,7 @@ use crate::db::models::ProviderKeyRow;
 use crate::db::schema::provider_keys;
 use crate::db::{DbConn, now, write_tx};
 use crate::domain::credentials::{Credential, CredentialKind, FormInput, fields, key_field};
-use crate::domain::ids::new_id;
+use crate::domain::ids::{KeyId, WorkspaceId};
 use crate::domain::providers::{self, Provider};
 use crate::domain::resolution::KeyStatus;
 use crate::domain::vault::Scope;
@@ -28,7 +28,7 @@ pub use super::key_lifecycle::{move_key, remove, set_enabled, test};
 pub use super::key_records::{KeyUnavailable, open_secret};
 
 /// The workspace's keys (removed ones included), by provider then priority.
-pub fn list(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<ProviderKeyRow>> {
+pub fn list(conn: &mut DbConn, workspace_id: &WorkspaceId) -> Result<Vec<ProviderKeyRow>> {
     records::workspace_keys(conn, workspace_id)
 }
 
@@ -51,7 +51,7 @@ fn ensure_byok(conn: &mut DbConn, provider: &'static Provider) -> Result<()> {
 /// Refuses a secret already stored (not removed) for the same workspace and provider.
 fn ensure_new(
     conn: &mut DbConn,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     provider: &Provider,
     fingerprint: &str,
     field: &'static str,
@@ -78,7 +78,7 @@ pub(super) fn tell_owners(
     conn: &mut DbConn,
     state_config: &crate::config::Config,
     actor: &Actor,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     change: Change,
     provider: &Provider,
     label: &str,
@@ -103,11 +103,11 @@ pub(super) fn tell_owners(
 pub async fn add(
     state: &Ctx,
     actor: Actor,
-    workspace_id: String,
+    workspace_id: WorkspaceId,
     provider: &str,
     label: &str,
     form: &FormInput,
-) -> Result<(String, KeyTest)> {
+) -> Result<(KeyId, KeyTest)> {
     let provider = provider_of(provider)?;
     let cred = input::read(&state.config, provider, form)?;
     let label = input::label(label, &cred)?;
@@ -134,7 +134,7 @@ pub async fn add(
             write_tx(c, |c| {
                 ensure_byok(c, provider)?;
                 ensure_new(c, &workspace_id, provider, &fingerprint, field)?;
-                let id = new_id();
+                let id = KeyId::random();
                 let SealedKey {
                     sealed,
                     master_key_id,
@@ -214,8 +214,8 @@ pub async fn add(
 pub async fn replace(
     state: &Ctx,
     actor: Actor,
-    workspace_id: String,
-    key_id: String,
+    workspace_id: WorkspaceId,
+    key_id: KeyId,
     label: &str,
     form: &FormInput,
 ) -> Result<Option<KeyTest>> {

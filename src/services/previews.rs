@@ -8,6 +8,7 @@ use crate::db::DbConn;
 use crate::db::schema::{
     api_tokens, chat_messages, memberships, provider_keys, usage_daily, users, workspaces,
 };
+use crate::domain::ids::{UserId, WorkspaceId};
 use crate::domain::providers::Provider;
 use crate::domain::resolution::{KeyStatus, Source};
 use crate::domain::roles::Role;
@@ -21,18 +22,18 @@ const DAY_SECS: i64 = 86_400;
 /// [`DAYS`] days.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkspaceCalls {
-    pub id: String,
+    pub id: WorkspaceId,
     pub name: String,
     pub calls: i64,
 }
 
 /// Workspaces holding a usable (active, untested, quota-warning) key for `provider`.
-fn with_usable_key(conn: &mut DbConn, provider: &Provider) -> Result<Vec<String>> {
+fn with_usable_key(conn: &mut DbConn, provider: &Provider) -> Result<Vec<WorkspaceId>> {
     let usable: Vec<KeyStatus> = KeyStatus::ALL
         .into_iter()
         .filter(|s| s.is_usable())
         .collect();
-    let ids: Vec<Option<String>> = provider_keys::table
+    let ids: Vec<Option<WorkspaceId>> = provider_keys::table
         .filter(provider_keys::scope.eq(Scope::Workspace))
         .filter(provider_keys::provider.eq(provider.id))
         .filter(provider_keys::removed_at.is_null())
@@ -50,7 +51,7 @@ fn recent_calls(
     provider: &Provider,
     platform_only: bool,
     now: i64,
-) -> Result<Vec<(String, i64)>> {
+) -> Result<Vec<(WorkspaceId, i64)>> {
     let first_day = now.div_euclid(DAY_SECS) - (DAYS - 1);
     let mut q = usage_daily::table
         .filter(usage_daily::provider.eq(provider.id))
@@ -59,10 +60,10 @@ fn recent_calls(
     if platform_only {
         q = q.filter(usage_daily::source.eq(Source::Platform));
     }
-    let rows: Vec<(String, i64)> = q
+    let rows: Vec<(WorkspaceId, i64)> = q
         .select((usage_daily::workspace_id, usage_daily::requests))
         .load(conn)?;
-    let mut sums: Vec<(String, i64)> = Vec::new();
+    let mut sums: Vec<(WorkspaceId, i64)> = Vec::new();
     for (ws, n) in rows {
         match sums.iter_mut().find(|(w, _)| *w == ws) {
             Some((_, total)) => *total += n,
@@ -75,10 +76,10 @@ fn recent_calls(
 /// Names `ids` with their calls, most calls first, then by name.
 fn named(
     conn: &mut DbConn,
-    ids: &[String],
-    calls: &[(String, i64)],
+    ids: &[WorkspaceId],
+    calls: &[(WorkspaceId, i64)],
 ) -> Result<Vec<WorkspaceCalls>> {
-    let rows: Vec<(String, String)> = workspaces::table
+    let rows: Vec<(WorkspaceId, String)> = workspaces::table
         .filter(workspaces::id.eq_any(ids))
         .select((workspaces::id, workspaces::name))
         .load(conn)?;
@@ -125,11 +126,11 @@ pub fn global_key_removal(
         Vec::new()
     };
     let all: i64 = workspaces::table.count().get_result(conn)?;
-    let calls: Vec<(String, i64)> = recent_calls(conn, provider, true, now)?
+    let calls: Vec<(WorkspaceId, i64)> = recent_calls(conn, provider, true, now)?
         .into_iter()
         .filter(|(ws, n)| *n > 0 && !own.contains(ws))
         .collect();
-    let ids: Vec<String> = calls.iter().map(|(w, _)| w.clone()).collect();
+    let ids: Vec<WorkspaceId> = calls.iter().map(|(w, _)| w.clone()).collect();
     Ok(GlobalKeyLoss {
         without_own_key: all - own.len() as i64,
         recent: named(conn, &ids, &calls)?,
@@ -151,7 +152,11 @@ pub struct MemberLoss {
 }
 
 /// The preview of removing `user_id` from `workspace_id`; `NotFound` if not a member.
-pub fn member_removal(conn: &mut DbConn, workspace_id: &str, user_id: &str) -> Result<MemberLoss> {
+pub fn member_removal(
+    conn: &mut DbConn,
+    workspace_id: &WorkspaceId,
+    user_id: &UserId,
+) -> Result<MemberLoss> {
     let (email, name, role): (String, String, Role) = memberships::table
         .inner_join(users::table)
         .filter(memberships::workspace_id.eq(workspace_id))

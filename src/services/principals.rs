@@ -5,13 +5,14 @@ use diesel::prelude::*;
 
 use crate::db::DbConn;
 use crate::db::schema::{memberships, users, workspaces};
+use crate::domain::ids::{UserId, WorkspaceId};
 use crate::domain::roles::Role;
 use crate::error::Result;
 
 /// One of the user's workspaces.
 #[derive(Debug, Clone)]
 pub struct MembershipInfo {
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub slug: String,
     pub name: String,
     pub role: Role,
@@ -30,7 +31,7 @@ pub struct Principal {
 }
 
 /// The user `id` with their workspaces, `None` if there is no such user.
-pub fn load(conn: &mut DbConn, id: &str) -> Result<Option<Principal>> {
+pub fn load(conn: &mut DbConn, id: &UserId) -> Result<Option<Principal>> {
     let Some((email, name, is_admin, disabled, session_epoch)) = users::table
         .find(id)
         .select((
@@ -45,7 +46,7 @@ pub fn load(conn: &mut DbConn, id: &str) -> Result<Option<Principal>> {
     else {
         return Ok(None);
     };
-    let rows: Vec<(String, String, String, Role)> = memberships::table
+    let rows: Vec<(WorkspaceId, String, String, Role)> = memberships::table
         .inner_join(workspaces::table)
         .filter(memberships::user_id.eq(id))
         .order(workspaces::name.asc())

@@ -14,6 +14,7 @@ use super::key_records as records;
 use crate::db::models::ProviderKeyRow;
 use crate::db::schema::provider_keys;
 use crate::db::{DbConn, write_tx};
+use crate::domain::ids::KeyId;
 use crate::domain::vault::{self, Keyring};
 use crate::error::Result;
 
@@ -23,7 +24,7 @@ pub struct RotationReport {
     /// Secrets now sealed under the active key by this run.
     pub resealed: u64,
     /// Ids of secrets that could not be opened (left untouched).
-    pub failed: Vec<String>,
+    pub failed: Vec<KeyId>,
     /// Master-key ids the re-sealed secrets were under.
     pub from: BTreeSet<String>,
     /// The active master-key id.
@@ -81,7 +82,7 @@ pub fn rotate(
     loop {
         let done = write_tx(conn, |c| -> Result<Option<String>> {
             let rows = next_batch(c, keyring, &after, batch.max(1))?;
-            let Some(last) = rows.last().map(|r| r.id.clone()) else {
+            let Some(last) = rows.last().map(|r| r.id.to_string()) else {
                 return Ok(None);
             };
             for row in rows {
@@ -153,7 +154,7 @@ pub struct CheckReport {
     /// Secrets that opened.
     pub opened: u64,
     /// Ids of keys that should hold a secret but cannot be opened.
-    pub failing: Vec<String>,
+    pub failing: Vec<KeyId>,
 }
 
 /// Opens every stored secret (in pages, never holding more than one open at a time);
@@ -168,7 +169,7 @@ pub fn check(conn: &mut DbConn, keyring: &Keyring) -> Result<CheckReport> {
             .limit(500)
             .select(ProviderKeyRow::as_select())
             .load(conn)?;
-        let Some(last) = rows.last().map(|r| r.id.clone()) else {
+        let Some(last) = rows.last().map(|r| r.id.to_string()) else {
             break;
         };
         for row in rows {

@@ -10,6 +10,7 @@ use super::key_records::{self as records, Settings};
 use crate::db::DbConn;
 use crate::db::models::ProviderKeyRow;
 use crate::db::schema::provider_keys;
+use crate::domain::ids::{KeyId, WorkspaceId};
 use crate::domain::providers::Provider;
 use crate::domain::resolution::{
     self, Allowance, GlobalKey, KeyStatus, ProviderSettings, Resolution, ResolveError,
@@ -81,18 +82,18 @@ impl RouteInputs {
     }
 
     /// The stored record of a resolved candidate.
-    pub fn row(&self, key_id: &str) -> Option<&ProviderKeyRow> {
+    pub fn row(&self, key_id: &KeyId) -> Option<&ProviderKeyRow> {
         self.global
             .iter()
             .chain(self.keys.iter())
-            .find(|k| k.id == key_id)
+            .find(|k| &k.id == key_id)
     }
 }
 
 /// The route inputs of one provider for one workspace (two queries).
 pub fn load(
     conn: &mut DbConn,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     provider: &'static Provider,
 ) -> Result<RouteInputs> {
     let settings = records::settings(conn, provider)?;

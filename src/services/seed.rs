@@ -16,7 +16,7 @@ use crate::db::schema::{
 use crate::db::{DbConn, now, write_tx};
 use crate::domain::audit::{ChainKey, ChainedFields, Head, chain_hash};
 use crate::domain::credentials::{Bedrock, Credential};
-use crate::domain::ids::new_id;
+use crate::domain::ids::{KeyId, UserId, WorkspaceId, new_id};
 use crate::domain::password;
 use crate::domain::providers::{self, Provider};
 use crate::domain::resolution::{FailurePolicy, KeyStatus};
@@ -58,7 +58,7 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
         password::hash(&SecretString::from(admin_password.clone())).map_err(Error::Internal)?;
     let stamp = &new_id()[..8];
     let admin = User {
-        id: new_id(),
+        id: UserId::random(),
         email: format!("admin+{stamp}@demo.keyhold.test"),
         name: "Demo Admin".into(),
         password_hash: hash.clone(),
@@ -87,7 +87,7 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
                 .execute(c)?;
         }
         for p in [openai, provider("anthropic")?] {
-            let id = new_id();
+            let id = KeyId::random();
             let sealed = key_records::seal(keyring, Scope::Global, None, p, &id, &secret)?;
             diesel::insert_into(provider_keys::table)
                 .values(&key_row(
@@ -112,14 +112,14 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
         write_tx(conn, |c| {
             for i in chunk_start..end {
                 let ws = Workspace {
-                    id: new_id(),
+                    id: WorkspaceId::random(),
                     slug: format!("demo-{stamp}-{i:05}"),
                     name: format!("Demo workspace {i}"),
                     allowance_tokens: None,
                     created_at: t,
                 };
                 let owner = User {
-                    id: new_id(),
+                    id: UserId::random(),
                     email: format!("owner{i}+{stamp}@demo.keyhold.test"),
                     name: format!("Owner {i}"),
                     password_hash: hash.clone(),
@@ -159,7 +159,7 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
                 let Some(ws) = ws_ids.get(i % ws_ids.len().max(1)) else {
                     break;
                 };
-                let id = new_id();
+                let id = KeyId::random();
                 let sealed =
                     key_records::seal(keyring, Scope::Workspace, Some(ws), openai, &id, &secret)?;
                 let row = key_row(
@@ -189,16 +189,14 @@ pub fn seed_demo(conn: &mut DbConn, keyring: &Keyring, opts: &SeedOptions) -> Re
         diesel::sql_query("ANALYZE").execute(conn)?;
     }
 
-    let ws_id = ws_ids.first().cloned().unwrap_or_default();
     let actor = Actor {
         user_id: Some(admin.id.clone()),
         email: Some(admin.email.clone()),
         ip: None,
     };
-    let token = if ws_id.is_empty() {
-        String::new()
-    } else {
-        api_tokens::create(conn, keyring, &actor, &ws_id, "Benchmark")?.1
+    let token = match ws_ids.first() {
+        None => String::new(),
+        Some(ws_id) => api_tokens::create(conn, keyring, &actor, ws_id, "Benchmark")?.1,
     };
     Ok(SeedReport {
         admin_email: admin.email,
@@ -232,7 +230,7 @@ pub fn seed_bedrock(conn: &mut DbConn, keyring: &Keyring) -> Result<()> {
                 provider_settings::updated_at.eq(t),
             ))
             .execute(c)?;
-        let id = new_id();
+        let id = KeyId::random();
         let sealed = key_records::seal(
             keyring,
             Scope::Global,
@@ -259,9 +257,9 @@ pub fn seed_bedrock(conn: &mut DbConn, keyring: &Keyring) -> Result<()> {
 
 #[allow(clippy::too_many_arguments)]
 fn key_row(
-    id: String,
+    id: KeyId,
     scope: Scope,
-    ws: Option<String>,
+    ws: Option<WorkspaceId>,
     p: &Provider,
     label: &str,
     priority: i32,
@@ -297,7 +295,7 @@ fn seed_audit(
     keyring: &Keyring,
     n: usize,
     admin: &User,
-    ws_ids: &[String],
+    ws_ids: &[WorkspaceId],
     t: i64,
 ) -> Result<()> {
     let key = ChainKey::active(keyring)
@@ -318,7 +316,7 @@ fn seed_audit(
             for k in 0..count {
                 let i = done + k;
                 let id = last_id + 1;
-                let ws = ws_ids.get(i % ws_ids.len().max(1)).map(String::as_str);
+                let ws = ws_ids.get(i % ws_ids.len().max(1)).map(WorkspaceId::as_str);
                 let action = ACTIONS[i % ACTIONS.len()];
                 let details = json!({ "seeded": true, "n": i }).to_string();
                 // Spread the events over the last 90 days, oldest first.
@@ -341,7 +339,7 @@ fn seed_audit(
                     .values(&AuditRow {
                         id,
                         at,
-                        actor_id: Some(admin.id.clone()),
+                        actor_id: Some(admin.id.to_string()),
                         actor_email: Some(admin.email.clone()),
                         ip: Some("127.0.0.1".into()),
                         workspace_id: ws.map(str::to_owned),

@@ -14,7 +14,7 @@ use super::users::find_by_email;
 use crate::db::models::User;
 use crate::db::schema::users;
 use crate::db::write_tx;
-use crate::domain::ids::Email;
+use crate::domain::ids::{Email, UserId};
 use crate::domain::password::{self, Verified};
 use crate::error::{Error, Result};
 use crate::metrics::Check;
@@ -133,7 +133,7 @@ pub async fn sign_in(
 pub async fn check_current_password(
     state: &Ctx,
     actor: &Actor,
-    user_id: &str,
+    user_id: &UserId,
     stored_hash: String,
     current: SecretString,
 ) -> Result<()> {

@@ -12,6 +12,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::throttle;
 use crate::db::{DbConn, now};
+use crate::domain::ids::UserId;
 use crate::domain::tokens;
 use crate::error::Result;
 
@@ -128,7 +129,7 @@ impl SignInKeys {
 }
 
 /// The counter of a user's current-password check on `/account`.
-pub fn current_password_key(user_id: &str) -> String {
+pub fn current_password_key(user_id: &UserId) -> String {
     format!("password:{user_id}")
 }
 

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::db::models::User;
 use crate::db::schema::api_tokens;
 use crate::db::{DbConn, now};
+use crate::domain::ids::{TokenId, WorkspaceId};
 use crate::error::Result;
 
 /// Why the creator's tokens go.
@@ -74,7 +75,7 @@ pub fn revoke_created_by(
     config: &Config,
     actor: &Actor,
     creator: &User,
-    workspace_id: Option<&str>,
+    workspace_id: Option<&WorkspaceId>,
     reason: Reason,
 ) -> Result<usize> {
     let mut q = api_tokens::table
@@ -82,9 +83,9 @@ pub fn revoke_created_by(
         .filter(api_tokens::revoked_at.is_null())
         .into_boxed();
     if let Some(ws) = workspace_id {
-        q = q.filter(api_tokens::workspace_id.eq(ws.to_owned()));
+        q = q.filter(api_tokens::workspace_id.eq(ws.clone()));
     }
-    let live: Vec<(String, String, String, String)> = q
+    let live: Vec<(TokenId, WorkspaceId, String, String)> = q
         .order((api_tokens::workspace_id.asc(), api_tokens::created_at.asc()))
         .select((
             api_tokens::id,
@@ -96,14 +97,14 @@ pub fn revoke_created_by(
     if live.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<&str> = live.iter().map(|t| t.0.as_str()).collect();
-    diesel::update(api_tokens::table.filter(api_tokens::id.eq_any(&ids)))
+    let ids: Vec<&TokenId> = live.iter().map(|t| &t.0).collect();
+    diesel::update(api_tokens::table.filter(api_tokens::id.eq_any(ids)))
         .set((
             api_tokens::revoked_at.eq(now()),
             api_tokens::revoked_by.eq(&actor.user_id),
         ))
         .execute(conn)?;
-    let mut by_workspace: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut by_workspace: BTreeMap<&WorkspaceId, Vec<String>> = BTreeMap::new();
     for (id, ws, name, prefix) in &live {
         audit::record(
             conn,
@@ -121,12 +122,12 @@ pub fn revoke_created_by(
         )?;
         by_workspace.entry(ws).or_default().push(name.clone());
     }
-    let ws_ids: Vec<String> = by_workspace.keys().map(|w| (*w).to_owned()).collect();
+    let ws_ids: Vec<WorkspaceId> = by_workspace.keys().map(|w| (*w).clone()).collect();
     for owner in key_records::owners(conn, Some(&ws_ids))? {
         if owner.user_id == creator.id {
             continue;
         }
-        let Some(tokens) = by_workspace.get(owner.workspace_id.as_str()).cloned() else {
+        let Some(tokens) = by_workspace.get(&owner.workspace_id).cloned() else {
             continue;
         };
         mail::enqueue(

@@ -7,6 +7,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::prices::PriceBook;
 use crate::db::DbConn;
+use crate::domain::ids::WorkspaceId;
 use crate::domain::money::cost_micros;
 use crate::domain::resolution::Source;
 use crate::error::Result;
@@ -28,9 +29,9 @@ pub struct CostRow {
     pub provider: String,
     #[diesel(sql_type = Text)]
     pub model: String,
-    /// `platform` or `workspace`.
+    /// The query reads only `platform` and `workspace` rows (a bare `Source` is strict).
     #[diesel(sql_type = Text)]
-    pub source: String,
+    pub source: Source,
     #[diesel(sql_type = BigInt)]
     pub requests: i64,
     #[diesel(sql_type = BigInt)]
@@ -57,7 +58,7 @@ pub struct CostTotals {
 /// across workspaces unless `per_workspace` (the CSV). Most expensive first.
 pub fn rows(
     conn: &mut DbConn,
-    workspace_id: Option<&str>,
+    workspace_id: Option<&WorkspaceId>,
     range: DayRange,
     per_workspace: bool,
 ) -> Result<Vec<CostRow>> {
@@ -106,7 +107,7 @@ pub fn rows(
             .then_with(|| a.workspace.cmp(&b.workspace))
             .then_with(|| a.provider.cmp(&b.provider))
             .then_with(|| a.model.cmp(&b.model))
-            .then_with(|| a.source.cmp(&b.source))
+            .then_with(|| a.source.as_str().cmp(b.source.as_str()))
     });
     Ok(rows)
 }
@@ -126,7 +127,7 @@ pub fn totals(rows: &[CostRow]) -> CostTotals {
     let mut t = CostTotals::default();
     for r in rows {
         match r.cost {
-            Some(c) if r.source == Source::Platform.as_str() => t.platform_micros += c,
+            Some(c) if r.source == Source::Platform => t.platform_micros += c,
             Some(c) => t.workspace_micros += c,
             None => {
                 t.unpriced_tokens += r.input_tokens + r.output_tokens;
@@ -145,12 +146,12 @@ mod tests {
     use super::*;
     use crate::services::prices::Price;
 
-    fn row(model: &str, source: &str, input: i64, output: i64) -> CostRow {
+    fn row(model: &str, source: Source, input: i64, output: i64) -> CostRow {
         CostRow {
             workspace: String::new(),
             provider: "openai".into(),
             model: model.into(),
-            source: source.into(),
+            source,
             requests: 1,
             input_tokens: input,
             output_tokens: output,
@@ -168,10 +169,10 @@ mod tests {
             updated_at: 0,
         }]);
         let mut rows = vec![
-            row("gpt-4o-mini", "platform", 1_000_000, 1_000_000),
-            row("gpt-4o-mini", "workspace", 2_000_000, 0),
-            row("mystery", "workspace", 10, 5),
-            row("mystery", "platform", 1, 0),
+            row("gpt-4o-mini", Source::Platform, 1_000_000, 1_000_000),
+            row("gpt-4o-mini", Source::Workspace, 2_000_000, 0),
+            row("mystery", Source::Workspace, 10, 5),
+            row("mystery", Source::Platform, 1, 0),
         ];
 
         price(&book, &mut rows);

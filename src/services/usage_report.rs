@@ -8,6 +8,9 @@ use diesel::sql_types::{BigInt, Text};
 use crate::db::DbConn;
 use crate::db::month_start;
 use crate::db::schema::workspaces;
+use crate::db::types::UsageSource;
+use crate::domain::ids::WorkspaceId;
+use crate::domain::resolution::Source;
 use crate::error::Result;
 
 /// How many days a report covers, today included.
@@ -30,8 +33,8 @@ pub struct DayUsage {
 pub struct ProviderUsage {
     /// The provider id (`openai`, ...).
     pub provider: String,
-    /// `platform`, `workspace`, or `none` (no key could answer).
-    pub source: String,
+    /// The platform's key, the workspace's, or none (no key could answer).
+    pub source: UsageSource,
     pub requests: i64,
     /// Requests answered with status 400 or above.
     pub errors: i64,
@@ -64,7 +67,7 @@ struct Bucket {
     #[diesel(sql_type = Text)]
     provider: String,
     #[diesel(sql_type = Text)]
-    source: String,
+    source: UsageSource,
     #[diesel(sql_type = BigInt)]
     requests: i64,
     #[diesel(sql_type = BigInt)]
@@ -101,7 +104,7 @@ const BUCKETS_GROUP: &str = " GROUP BY day, provider, source";
 
 fn load_buckets(
     conn: &mut DbConn,
-    workspace_id: Option<&str>,
+    workspace_id: Option<&WorkspaceId>,
     first_day: i64,
 ) -> Result<Vec<Bucket>> {
     let rows = match workspace_id {
@@ -128,7 +131,11 @@ fn load_buckets(
 
 /// The last [`DAYS`] days (UTC, today included) of one workspace, or of the whole platform
 /// when `workspace_id` is `None`.
-pub fn report(conn: &mut DbConn, workspace_id: Option<&str>, now: i64) -> Result<UsageReport> {
+pub fn report(
+    conn: &mut DbConn,
+    workspace_id: Option<&WorkspaceId>,
+    now: i64,
+) -> Result<UsageReport> {
     let first_day = now.div_euclid(DAY_SECS) - (DAYS - 1);
     let buckets = load_buckets(conn, workspace_id, first_day)?;
     Ok(roll_up(first_day, &buckets))
@@ -147,16 +154,16 @@ fn roll_up(first_day: i64, buckets: &[Bucket]) -> UsageReport {
             .ok()
             .and_then(|i| days.get_mut(i));
         if let Some(d) = slot {
-            match b.source.as_str() {
-                "platform" => {
+            match b.source.0 {
+                Some(Source::Platform) => {
                     d.platform_requests += b.requests;
                     d.platform_tokens += b.tokens;
                 }
-                "workspace" => {
+                Some(Source::Workspace) => {
                     d.workspace_requests += b.requests;
                     d.workspace_tokens += b.tokens;
                 }
-                _ => {}
+                None => {}
             }
         }
         let i = match providers
@@ -168,7 +175,7 @@ fn roll_up(first_day: i64, buckets: &[Bucket]) -> UsageReport {
                 providers.push((
                     ProviderUsage {
                         provider: b.provider.clone(),
-                        source: b.source.clone(),
+                        source: b.source,
                         ..ProviderUsage::default()
                     },
                     0,
@@ -195,14 +202,18 @@ fn roll_up(first_day: i64, buckets: &[Bucket]) -> UsageReport {
         b.requests
             .cmp(&a.requests)
             .then_with(|| a.provider.cmp(&b.provider))
-            .then_with(|| a.source.cmp(&b.source))
+            .then_with(|| a.source.as_str().cmp(b.source.as_str()))
     });
     UsageReport { days, providers }
 }
 
 /// Platform-key tokens the workspace used since the start of the current UTC month, and
 /// its monthly allowance.
-pub fn allowance_use(conn: &mut DbConn, workspace_id: &str, now: i64) -> Result<AllowanceUse> {
+pub fn allowance_use(
+    conn: &mut DbConn,
+    workspace_id: &WorkspaceId,
+    now: i64,
+) -> Result<AllowanceUse> {
     let limit: Option<i64> = workspaces::table
         .find(workspace_id)
         .select(workspaces::allowance_tokens)
@@ -232,7 +243,7 @@ mod tests {
         Bucket {
             day,
             provider: provider.into(),
-            source: source.into(),
+            source: UsageSource::read(source),
             requests,
             errors: 1,
             tokens,
@@ -268,7 +279,7 @@ mod tests {
         let openai_platform = r
             .providers
             .iter()
-            .find(|p| p.provider == "openai" && p.source == "platform")
+            .find(|p| p.provider == "openai" && p.source == UsageSource(Some(Source::Platform)))
             .expect("an openai/platform row");
         assert_eq!(openai_platform.requests, 11);
         assert_eq!(openai_platform.errors, 3);

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use crate::db::DbConn;
 use crate::db::models::{User, Workspace};
 use crate::db::schema::{memberships, users, workspaces};
+use crate::domain::ids::UserId;
 use crate::error::Result;
 
 /// A user by email.
@@ -24,7 +25,7 @@ pub fn counts(conn: &mut DbConn) -> Result<(i64, i64)> {
 }
 
 /// A person's workspaces with their role in each, by slug (the admin's user page).
-pub fn workspaces_of(conn: &mut DbConn, user_id: &str) -> Result<Vec<(Workspace, String)>> {
+pub fn workspaces_of(conn: &mut DbConn, user_id: &UserId) -> Result<Vec<(Workspace, String)>> {
     Ok(memberships::table
         .inner_join(workspaces::table)
         .filter(memberships::user_id.eq(user_id))

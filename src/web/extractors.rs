@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
 use super::layout::{Layout, NavUser, NavWorkspace, take_flash};
+use crate::domain::ids::UserId;
 use crate::domain::roles::Role;
 use crate::error::Error;
 use crate::services::audit::Actor;
@@ -24,7 +25,7 @@ pub use crate::services::principals::MembershipInfo;
 /// A signed-in, enabled user whose session is current.
 #[derive(Clone)]
 pub struct CurrentUser {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub is_admin: bool,
@@ -129,7 +130,7 @@ impl FromRequest for CurrentUser {
                     "the session store is unavailable".into(),
                 ));
             }
-            let uid = session.get::<String>(SESSION_USER).ok().flatten();
+            let uid = session.get::<UserId>(SESSION_USER).ok().flatten();
             let epoch = session.get::<i64>(SESSION_EPOCH).ok().flatten();
             let (Some(uid), Some(epoch)) = (uid, epoch) else {
                 return Err(Error::SignInRequired);

@@ -12,6 +12,12 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// An id from a URL path, parsed at the edge: a malformed one names nothing, so it is the
+/// same 404 as an unknown one (never a 500).
+pub fn path_id<T: std::str::FromStr>(text: &str) -> Result<T, Error> {
+    text.parse().map_err(|_| Error::NotFound)
+}
+
 /// Inline errors for a form: the field that is wrong and the sentence to show beside it.
 #[derive(Debug, Default, Clone)]
 pub struct FormErrors {

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::domain::ids::UserId;
 use crate::error::Result;
 use crate::services::Ctx;
 use crate::services::cache;
@@ -20,7 +21,7 @@ use crate::services::principals::load;
 const MAX_CACHED: usize = 50_000;
 
 /// Users by id, each with the cache epoch it was loaded at.
-type Copies = RwLock<HashMap<String, (u64, Arc<Principal>)>>;
+type Copies = RwLock<HashMap<UserId, (u64, Arc<Principal>)>>;
 
 /// The signed-in users kept in memory.
 #[derive(Default)]
@@ -35,7 +36,7 @@ impl Principals {
     }
 
     /// The user `user_id`, or `None` if there is no such user.
-    pub async fn get(&self, state: &Ctx, user_id: &str) -> Result<Option<Arc<Principal>>> {
+    pub async fn get(&self, state: &Ctx, user_id: &UserId) -> Result<Option<Arc<Principal>>> {
         let map = &self.cached;
         // Read before loading: a change committed meanwhile moves it, so that copy is
         // stored under an epoch that is already out of date.
@@ -45,14 +46,14 @@ impl Principals {
         {
             return Ok(Some(p.clone()));
         }
-        let id = user_id.to_owned();
+        let id = user_id.clone();
         let loaded = state.db(move |c| load(c, &id)).await?.map(Arc::new);
         let mut map = map.write().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_CACHED {
             map.clear();
         }
         match &loaded {
-            Some(p) => map.insert(user_id.to_owned(), (epoch, p.clone())),
+            Some(p) => map.insert(user_id.clone(), (epoch, p.clone())),
             None => map.remove(user_id),
         };
         Ok(loaded)

@@ -25,6 +25,7 @@ use diesel::prelude::*;
 use crate::db::listen::EpochWatch;
 use crate::db::schema::sessions;
 use crate::db::{Backend, DbPool, now};
+use crate::domain::ids::UserId;
 use crate::domain::tokens;
 use crate::services::cache;
 use crate::web::extractors::{SESSION_EPOCH, SESSION_USER};
@@ -135,10 +136,10 @@ fn row_id(key: &SessionKey) -> String {
     tokens::hash(key.as_ref())
 }
 
-fn user_of(state: &HashMap<String, String>) -> Option<String> {
+fn user_of(state: &HashMap<String, String>) -> Option<UserId> {
     state
         .get(SESSION_USER)
-        .and_then(|v| serde_json::from_str::<String>(v).ok())
+        .and_then(|v| serde_json::from_str::<UserId>(v).ok())
 }
 
 fn new_key() -> anyhow::Result<SessionKey> {

@@ -50,11 +50,13 @@ pub(crate) fn store_as(
     } else {
         Scope::Global
     };
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = keyhold::domain::ids::KeyId::random();
+    let workspace_id: Option<keyhold::domain::ids::WorkspaceId> =
+        workspace_id.map(crate::helpers::id);
     let sealed = key_records::seal(
         &gw.app.keyring(),
         scope,
-        workspace_id,
+        workspace_id.as_ref(),
         provider,
         &id,
         &cred.to_sealed_json(),
@@ -65,7 +67,7 @@ pub(crate) fn store_as(
         .values(&ProviderKeyRow {
             id: id.clone(),
             scope,
-            workspace_id: workspace_id.map(str::to_owned),
+            workspace_id,
             provider: provider.id.into(),
             label: label.into(),
             priority: 0,
@@ -85,7 +87,7 @@ pub(crate) fn store_as(
         })
         .execute(&mut gw.app.db())
         .expect("insert key");
-    id
+    id.into()
 }
 
 /// The model ids `GET /v1/models` lists for the workspace's token.

@@ -25,7 +25,7 @@ fn seed_call(
 ) {
     let event = UsageEvent {
         at,
-        workspace_id: ws.to_owned(),
+        workspace_id: crate::helpers::id(ws),
         token_id: None,
         user_id: None,
         provider: "openai",

@@ -162,8 +162,14 @@ async fn hanging_upstreams_leave_the_pages_responsive() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let (_, token) = api_tokens::create(&mut app.db(), &app.keyring(), &Actor::cli(), &ws_id, "CI")
-        .expect("token");
+    let (_, token) = api_tokens::create(
+        &mut app.db(),
+        &app.keyring(),
+        &Actor::cli(),
+        &crate::helpers::id(&ws_id),
+        "CI",
+    )
+    .expect("token");
     app.provider.set_behavior(HANG_KEY, Behavior::Hang);
 
     let api = Client::builder()

@@ -392,7 +392,7 @@ async fn postgres_stopped_under_load_answers_503_then_recovers_with_nothing_half
         &mut site.conn(),
         &crate::process::test_keyring(),
         &Actor::cli(),
-        &ws_id,
+        &crate::helpers::id(&ws_id),
         "Load",
     )
     .expect("token");

@@ -222,10 +222,15 @@ pub enum Auth {
 
 /// Creates an API token directly (arrange step); returns (id, token in clear).
 pub fn new_token(app: &TestApp, ws_id: &str, name: &str) -> (String, String) {
-    let (row, token) =
-        api_tokens::create(&mut app.db(), &app.keyring(), &Actor::cli(), ws_id, name)
-            .expect("create token");
-    (row.id, token)
+    let (row, token) = api_tokens::create(
+        &mut app.db(),
+        &app.keyring(),
+        &Actor::cli(),
+        &crate::helpers::id(ws_id),
+        name,
+    )
+    .expect("create token");
+    (row.id.into(), token)
 }
 
 /// The id of the live key with `label` (workspace `ws`, or the global one when `None`).

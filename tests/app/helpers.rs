@@ -652,3 +652,9 @@ impl TestApp {
             .unwrap_or(0.0)
     }
 }
+
+/// A test's id text as the typed id (`WorkspaceId`, `UserId`, ...) the services take.
+pub fn id<T: std::str::FromStr>(text: &str) -> T {
+    text.parse()
+        .unwrap_or_else(|_| panic!("{text:?} is not an id"))
+}

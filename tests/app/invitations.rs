@@ -315,8 +315,8 @@ async fn the_last_owner_can_be_neither_demoted_nor_removed() {
     let second = app.create_user("second@example.test", false);
     let mut c = app.db();
     keyhold::db::write_tx(&mut c, |c| {
-        let ws = keyhold::services::workspaces::get(c, &ws_id)?;
-        let user = keyhold::services::accounts::get_user(c, &second)?;
+        let ws = keyhold::services::workspaces::get(c, &crate::helpers::id(&ws_id))?;
+        let user = keyhold::services::accounts::get_user(c, &crate::helpers::id(&second))?;
         keyhold::services::workspaces::add_member(
             c,
             &app.keyring(),
@@ -343,8 +343,8 @@ async fn removing_a_member_takes_their_access_away() {
     let (owner, _, ws_id) = workspace_with_owner(&app).await;
     let (member, member_id) = app.user_client("mem@example.test", false).await;
     keyhold::db::write_tx(&mut app.db(), |c| {
-        let ws = keyhold::services::workspaces::get(c, &ws_id)?;
-        let user = keyhold::services::accounts::get_user(c, &member_id)?;
+        let ws = keyhold::services::workspaces::get(c, &crate::helpers::id(&ws_id))?;
+        let user = keyhold::services::accounts::get_user(c, &crate::helpers::id(&member_id))?;
         keyhold::services::workspaces::add_member(
             c,
             &app.keyring(),

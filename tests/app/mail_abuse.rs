@@ -276,8 +276,8 @@ async fn key_mails_keep_workspace_names_and_labels_out_of_the_subject() {
             diesel::update(workspaces::table.find(&b.ws_id))
                 .set(workspaces::name.eq(PHISHY_WORKSPACE))
                 .execute(c)?;
-            let w = ws::get(c, &b.ws_id)?;
-            let user = accounts::get_user(c, &co_owner_id)?;
+            let w = ws::get(c, &crate::helpers::id(&b.ws_id))?;
+            let user = accounts::get_user(c, &crate::helpers::id(&co_owner_id))?;
             ws::add_member(
                 c,
                 &keyring,

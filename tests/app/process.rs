@@ -319,6 +319,7 @@ pub fn create_user_keyed(
     })
     .expect("insert user")
     .id
+    .into()
 }
 
 /// Creates a workspace with `members` (user id, role) directly; returns (id, slug).
@@ -350,7 +351,7 @@ pub fn create_workspace_keyed(
             Some(slug),
         )?;
         for (user_id, role) in members {
-            let user = accounts::get_user(c, user_id)?;
+            let user = accounts::get_user(c, &crate::helpers::id(user_id))?;
             workspaces::add_member(
                 c,
                 keyring,
@@ -360,7 +361,7 @@ pub fn create_workspace_keyed(
                 Role::parse(role).expect("role"),
             )?;
         }
-        Ok::<_, keyhold::error::Error>((ws.id, ws.slug))
+        Ok::<_, keyhold::error::Error>((ws.id.into(), ws.slug))
     })
     .expect("create workspace")
 }

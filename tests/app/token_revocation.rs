@@ -34,8 +34,8 @@ async fn world() -> World {
         .execute(&mut gw.app.db())
         .expect("name B");
     keyhold::db::write_tx(&mut gw.app.db(), |c| {
-        let ws = keyhold::services::workspaces::get(c, &gw.ws_id)?;
-        let user = keyhold::services::accounts::get_user(c, &b_id)?;
+        let ws = keyhold::services::workspaces::get(c, &crate::helpers::id(&gw.ws_id))?;
+        let user = keyhold::services::accounts::get_user(c, &crate::helpers::id(&b_id))?;
         keyhold::services::workspaces::add_member(
             c,
             &gw.app.keyring(),

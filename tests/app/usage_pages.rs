@@ -73,7 +73,7 @@ pub fn seed_event(
     };
     let event = UsageEvent {
         at,
-        workspace_id: ws.to_owned(),
+        workspace_id: crate::helpers::id(ws),
         token_id: None,
         user_id: None,
         provider,

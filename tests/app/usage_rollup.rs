@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use diesel_migrations::{FileBasedMigrations, MigrationHarness};
 use keyhold::db::schema::{usage_daily, usage_events, workspaces};
+use keyhold::db::types::UsageSource;
 use keyhold::db::{self, Backend, DbConn};
 use keyhold::services::usage_report::{self, DayUsage, ProviderUsage};
 use reqwest::StatusCode;
@@ -259,7 +260,8 @@ fn the_migration_builds_the_rollup_from_the_events_written_before_it() {
         200,
     );
     raw_event(c, "ws-b", now, "openai", "workspace", 200, (5, 5), 200);
-    let before = usage_report::report(&mut conn, Some("ws-a"), now).expect("report");
+    let before =
+        usage_report::report(&mut conn, Some(&crate::helpers::id("ws-a")), now).expect("report");
     assert!(
         before.providers.is_empty(),
         "reports read the rollup, not the events: {:?}",
@@ -273,7 +275,8 @@ fn the_migration_builds_the_rollup_from_the_events_written_before_it() {
     // Assert
     assert!(reverted.ends_with("000006"), "{reverted}");
     assert_eq!(rollup(&mut conn), sums_of_events(&mut conn));
-    let ws = usage_report::report(&mut conn, Some("ws-a"), now).expect("report");
+    let ws =
+        usage_report::report(&mut conn, Some(&crate::helpers::id("ws-a")), now).expect("report");
     assert_eq!(ws.days.len(), 30);
     assert_eq!(
         ws.days[29],
@@ -298,7 +301,7 @@ fn the_migration_builds_the_rollup_from_the_events_written_before_it() {
         [
             ProviderUsage {
                 provider: "openai".into(),
-                source: "platform".into(),
+                source: UsageSource::read("platform"),
                 requests: 4,
                 errors: 0,
                 tokens: 224,
@@ -306,7 +309,7 @@ fn the_migration_builds_the_rollup_from_the_events_written_before_it() {
             },
             ProviderUsage {
                 provider: "anthropic".into(),
-                source: "platform".into(),
+                source: UsageSource::read("platform"),
                 requests: 1,
                 errors: 0,
                 tokens: 1_000,
@@ -314,7 +317,7 @@ fn the_migration_builds_the_rollup_from_the_events_written_before_it() {
             },
             ProviderUsage {
                 provider: "openai".into(),
-                source: "workspace".into(),
+                source: UsageSource::read("workspace"),
                 requests: 1,
                 errors: 1,
                 tokens: 2,
@@ -330,6 +333,7 @@ fn the_migration_builds_the_rollup_from_the_events_written_before_it() {
         ),
         (2, 12)
     );
-    let allowance = usage_report::allowance_use(&mut conn, "ws-a", now).expect("allowance");
+    let allowance = usage_report::allowance_use(&mut conn, &crate::helpers::id("ws-a"), now)
+        .expect("allowance");
     assert_eq!(allowance.used, 1_210, "this month's platform tokens only");
 }

@@ -2,6 +2,7 @@
 
 use super::keys::open;
 use crate::domain::credentials::Credential;
+use crate::domain::ids::WorkspaceId;
 use crate::domain::providers::{Provider, Wire};
 use crate::gateway::Gateway;
 use crate::services::Ctx;
@@ -22,7 +23,7 @@ pub fn endpoint_for(base: &url::Url, wire: Wire) -> reqwest::Url {
 pub async fn available_models(
     state: &Ctx,
     gw: &Gateway,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     epoch: u64,
 ) -> crate::error::Result<Vec<(&'static Provider, Vec<String>)>> {
     let mut out = Vec::new();

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::{Answered, Prepared, event, metered};
 use crate::db::now;
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::KeyId;
 use crate::domain::providers::Wire;
 use crate::domain::resolution::Source;
 use crate::gateway::dispatch::{Answer, Failure};
@@ -95,7 +96,7 @@ pub(super) async fn answer(
             .usage
             .and_then(|u| translate::usage_of(p.wire, &u))
             .unwrap_or_default();
-        let key = (a.key_id.as_str(), a.source, a.started);
+        let key = (&a.key_id, a.source, a.started);
         let (out, shown) = scrub_body(&secrets, Bytes::from(body));
         let usage = metered(usage, p, shown);
         return Ok(answered(gw, ctx, p, key, status, usage, out));
@@ -162,7 +163,7 @@ pub(super) async fn answer(
         }
         _ => return Err(here(bad_upstream(p))),
     };
-    let key = (a.key_id.as_str(), a.source, a.started);
+    let key = (&a.key_id, a.source, a.started);
     let (out, shown) = scrub_body(&secrets, out);
     let usage = metered(usage, p, shown);
     Ok(answered(gw, ctx, p, key, status, usage, out))
@@ -181,14 +182,14 @@ fn answered(
     gw: &Gateway,
     ctx: &CallContext,
     p: &Prepared,
-    (key_id, source, started): (&str, Source, Instant),
+    (key_id, source, started): (&KeyId, Source, Instant),
     status: u16,
     usage: Usage,
     out: Bytes,
 ) -> Answered {
     let mut ev = event(ctx, p, status);
     ev.source = Some(source);
-    ev.key_id = Some(key_id.to_owned());
+    ev.key_id = Some(key_id.clone());
     ev.latency_ms = started.elapsed().as_millis() as i64;
     ev.usage = usage;
     gw.usage.record(ev);

@@ -9,7 +9,8 @@ use diesel::upsert::excluded;
 use super::UsageEvent;
 use crate::db::DbConn;
 use crate::db::schema::{api_tokens, provider_keys, usage_daily, usage_events, usage_model_daily};
-use crate::domain::ids::new_id;
+use crate::db::types::UsageSource;
+use crate::domain::ids::{KeyId, TokenId, UserId, WorkspaceId, new_id};
 use crate::error::Result;
 
 /// One event's row. Absent values are bound as `NULL` rather than written as `DEFAULT` (the
@@ -22,13 +23,13 @@ use crate::error::Result;
 struct NewUsage {
     id: String,
     at: i64,
-    workspace_id: String,
-    token_id: Option<String>,
-    user_id: Option<String>,
+    workspace_id: WorkspaceId,
+    token_id: Option<TokenId>,
+    user_id: Option<UserId>,
     provider: String,
     model: String,
-    source: String,
-    key_id: Option<String>,
+    source: UsageSource,
+    key_id: Option<KeyId>,
     status: i32,
     error_code: Option<String>,
     latency_ms: i64,
@@ -40,10 +41,10 @@ struct NewUsage {
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
 #[diesel(table_name = usage_daily)]
 struct DailyTotals {
-    workspace_id: String,
+    workspace_id: WorkspaceId,
     day: i64,
     provider: String,
-    source: String,
+    source: UsageSource,
     requests: i64,
     errors: i64,
     tokens: i64,
@@ -59,12 +60,12 @@ fn daily_totals(rows: &[NewUsage]) -> Vec<DailyTotals> {
         // `at / 86400`, as the migration's backfill computes it.
         let day = r.at / 86_400;
         let t = groups
-            .entry((&r.workspace_id, day, &r.provider, &r.source))
+            .entry((r.workspace_id.as_str(), day, &r.provider, r.source.as_str()))
             .or_insert_with(|| DailyTotals {
                 workspace_id: r.workspace_id.clone(),
                 day,
                 provider: r.provider.clone(),
-                source: r.source.clone(),
+                source: r.source,
                 requests: 0,
                 errors: 0,
                 tokens: 0,
@@ -82,11 +83,11 @@ fn daily_totals(rows: &[NewUsage]) -> Vec<DailyTotals> {
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
 #[diesel(table_name = usage_model_daily)]
 struct ModelTotals {
-    workspace_id: String,
+    workspace_id: WorkspaceId,
     day: i64,
     provider: String,
     model: String,
-    source: String,
+    source: UsageSource,
     requests: i64,
     input_tokens: i64,
     output_tokens: i64,
@@ -99,13 +100,19 @@ fn model_totals(rows: &[NewUsage]) -> Vec<ModelTotals> {
     for r in rows {
         let day = r.at / 86_400;
         let t = groups
-            .entry((&r.workspace_id, day, &r.provider, &r.model, &r.source))
+            .entry((
+                r.workspace_id.as_str(),
+                day,
+                &r.provider,
+                &r.model,
+                r.source.as_str(),
+            ))
             .or_insert_with(|| ModelTotals {
                 workspace_id: r.workspace_id.clone(),
                 day,
                 provider: r.provider.clone(),
                 model: r.model.clone(),
-                source: r.source.clone(),
+                source: r.source,
                 requests: 0,
                 input_tokens: 0,
                 output_tokens: 0,
@@ -168,7 +175,7 @@ pub fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
             user_id: e.user_id.clone(),
             provider: e.provider.to_owned(),
             model: e.model.clone(),
-            source: e.source.map_or("none", |s| s.as_str()).to_owned(),
+            source: e.source.into(),
             key_id: e.key_id.clone(),
             status: i32::from(e.status),
             error_code: e.error_code.map(|c| c.as_str().to_owned()),
@@ -304,17 +311,19 @@ pub fn write_batch(conn: &mut DbConn, batch: &[UsageEvent]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::{DailyTotals, INSERT_ROWS, NewUsage, daily_totals, statement_sized};
+    use crate::db::types::UsageSource;
+    use crate::domain::ids::WorkspaceId;
 
     fn row(ws: &str, at: i64, provider: &str, source: &str, status: i32) -> NewUsage {
         NewUsage {
             id: String::new(),
             at,
-            workspace_id: ws.into(),
+            workspace_id: WorkspaceId::from_trusted(ws.into()),
             token_id: None,
             user_id: None,
             provider: provider.into(),
             model: "m".into(),
-            source: source.into(),
+            source: UsageSource::read(source),
             key_id: None,
             status,
             error_code: None,
@@ -340,10 +349,10 @@ mod tests {
         let totals = daily_totals(&rows);
 
         let t = |ws: &str, day: i64, provider: &str, source: &str, requests, errors| DailyTotals {
-            workspace_id: ws.into(),
+            workspace_id: WorkspaceId::from_trusted(ws.into()),
             day,
             provider: provider.into(),
-            source: source.into(),
+            source: UsageSource::read(source),
             requests,
             errors,
             tokens: requests * 7,

@@ -10,7 +10,7 @@ use super::{WELCOME_TTL_SECS, end_sessions, get_user, hash_password, insert_user
 use crate::db::models::{PasswordReset, User};
 use crate::db::schema::{password_resets, users};
 use crate::db::{DbConn, now, write_tx};
-use crate::domain::ids::{Email, parse_name};
+use crate::domain::ids::{Email, UserId, parse_name};
 use crate::domain::tokens;
 use crate::error::{Error, Result};
 use crate::services::Ctx;
@@ -55,7 +55,7 @@ pub async fn admin_create_user(
 pub async fn set_disabled(
     state: &Ctx,
     actor: Actor,
-    user_id: String,
+    user_id: UserId,
     disabled: bool,
 ) -> Result<()> {
     let config = state.config.clone();
@@ -107,7 +107,7 @@ pub async fn set_disabled(
 }
 
 /// Grants or revokes platform admin. The person's sessions end (roles changed).
-pub async fn set_admin(state: &Ctx, actor: Actor, user_id: String, is_admin: bool) -> Result<()> {
+pub async fn set_admin(state: &Ctx, actor: Actor, user_id: UserId, is_admin: bool) -> Result<()> {
     let config = state.config.clone();
     if actor.user_id.as_deref() == Some(user_id.as_str()) && !is_admin {
         return Err(Error::Conflict(

@@ -23,7 +23,7 @@ use crate::db::models::User;
 use crate::db::schema::users;
 use crate::db::sessions::purge_user_sessions;
 use crate::db::{DbConn, now, write_tx};
-use crate::domain::ids::{Email, new_id, parse_name};
+use crate::domain::ids::{Email, UserId, parse_name};
 use crate::domain::password;
 use crate::domain::tokens;
 use crate::domain::vault::Keyring;
@@ -55,7 +55,7 @@ pub fn user_count(conn: &mut DbConn) -> Result<i64> {
 }
 
 /// A user by id.
-pub fn get_user(conn: &mut DbConn, id: &str) -> Result<User> {
+pub fn get_user(conn: &mut DbConn, id: &UserId) -> Result<User> {
     Ok(users::table
         .find(id)
         .select(User::as_select())
@@ -82,7 +82,7 @@ pub fn insert_user(
     }
     let t = now();
     let user = User {
-        id: new_id(),
+        id: UserId::random(),
         email: email.as_str().to_owned(),
         name: name.to_owned(),
         password_hash: password_hash.to_owned(),
@@ -222,7 +222,7 @@ pub async fn signed_out(state: &Ctx, actor: Actor) -> Result<()> {
 }
 
 /// Ends every session of the user at once, on every instance.
-pub fn end_sessions(conn: &mut DbConn, user_id: &str) -> Result<()> {
+pub fn end_sessions(conn: &mut DbConn, user_id: &UserId) -> Result<()> {
     diesel::update(users::table.find(user_id))
         .set((
             users::session_epoch.eq(users::session_epoch + 1),
@@ -234,7 +234,7 @@ pub fn end_sessions(conn: &mut DbConn, user_id: &str) -> Result<()> {
 }
 
 /// "Sign out everywhere".
-pub async fn sign_out_everywhere(state: &Ctx, actor: Actor, user_id: String) -> Result<()> {
+pub async fn sign_out_everywhere(state: &Ctx, actor: Actor, user_id: UserId) -> Result<()> {
     let config = state.config.clone();
     state
         .db(move |c| {

@@ -11,7 +11,7 @@ use super::{
 use crate::db::models::{PasswordReset, User};
 use crate::db::schema::{password_resets, users};
 use crate::db::{DbConn, now, write_tx};
-use crate::domain::ids::Email;
+use crate::domain::ids::{Email, UserId};
 use crate::domain::tokens;
 use crate::error::{Error, Result};
 use crate::services::Ctx;
@@ -21,7 +21,7 @@ use crate::services::{mail, sign_in, throttle};
 
 /// Spends every outstanding reset link of the user: after a new password, an older link
 /// (perhaps from a mailbox someone else read) must not set yet another one.
-fn spend_reset_links(conn: &mut DbConn, user_id: &str) -> Result<()> {
+fn spend_reset_links(conn: &mut DbConn, user_id: &UserId) -> Result<()> {
     diesel::update(
         password_resets::table
             .filter(password_resets::user_id.eq(user_id))
@@ -37,7 +37,7 @@ fn spend_reset_links(conn: &mut DbConn, user_id: &str) -> Result<()> {
 pub async fn change_password(
     state: &Ctx,
     actor: Actor,
-    user_id: String,
+    user_id: UserId,
     current: String,
     new: String,
     confirm: String,

@@ -8,7 +8,7 @@ use super::{add_member, get, membership};
 use crate::db::models::{Invitation, User, Workspace};
 use crate::db::schema::invitations;
 use crate::db::{DbConn, now, write_tx};
-use crate::domain::ids::{Email, new_id, parse_name};
+use crate::domain::ids::{Email, UserId, WorkspaceId, new_id, parse_name};
 use crate::domain::password;
 use crate::domain::roles::Role;
 use crate::domain::tokens;
@@ -23,7 +23,10 @@ use crate::services::{accounts, mail};
 pub const INVITATION_TTL_SECS: i64 = 7 * 24 * 3600;
 
 /// Invitations not yet accepted, revoked or expired.
-pub fn pending_invitations(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<Invitation>> {
+pub fn pending_invitations(
+    conn: &mut DbConn,
+    workspace_id: &WorkspaceId,
+) -> Result<Vec<Invitation>> {
     Ok(invitations::table
         .filter(invitations::workspace_id.eq(workspace_id))
         .filter(invitations::accepted_at.is_null())
@@ -62,13 +65,11 @@ pub async fn invite(
     state: &Ctx,
     actor: Actor,
     inviter_name: String,
-    workspace_id: String,
+    workspace_id: WorkspaceId,
     email: String,
-    role: String,
+    role: Role,
 ) -> Result<()> {
     let email = Email::parse(&email).map_err(|m| Error::invalid("email", m))?;
-    let role =
-        Role::parse(&role).ok_or_else(|| Error::invalid("role", "Choose Owner or Member."))?;
     let config = state.config.clone();
     state
         .db(move |c| {
@@ -134,7 +135,7 @@ pub async fn invite(
 pub async fn revoke_invitation(
     state: &Ctx,
     actor: Actor,
-    workspace_id: String,
+    workspace_id: WorkspaceId,
     invitation_id: String,
 ) -> Result<()> {
     let config = state.config.clone();
@@ -204,7 +205,7 @@ pub enum Acceptance {
         password_confirm: String,
     },
     /// The signed-in user, whose email must be the invited one.
-    SignedIn { user_id: String },
+    SignedIn { user_id: UserId },
 }
 
 /// Accepts an invitation (single use, unexpired, bound to the invited email). Returns the

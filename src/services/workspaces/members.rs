@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::db::models::{Membership, User, Workspace};
 use crate::db::schema::{memberships, users};
 use crate::db::{DbConn, now, write_tx};
+use crate::domain::ids::{UserId, WorkspaceId};
 use crate::domain::roles::Role;
 use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
@@ -46,7 +47,7 @@ pub fn add_member(
 
 /// A member row for the members page.
 pub struct MemberView {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -54,8 +55,8 @@ pub struct MemberView {
 }
 
 /// Everyone in the workspace, owners first.
-pub fn members(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<MemberView>> {
-    let rows: Vec<(String, String, String, Role, bool)> = memberships::table
+pub fn members(conn: &mut DbConn, workspace_id: &WorkspaceId) -> Result<Vec<MemberView>> {
+    let rows: Vec<(UserId, String, String, Role, bool)> = memberships::table
         .inner_join(users::table)
         .filter(memberships::workspace_id.eq(workspace_id))
         .order((memberships::role.desc(), users::email.asc()))
@@ -79,7 +80,7 @@ pub fn members(conn: &mut DbConn, workspace_id: &str) -> Result<Vec<MemberView>>
         .collect())
 }
 
-fn owner_count(conn: &mut DbConn, workspace_id: &str) -> Result<i64> {
+fn owner_count(conn: &mut DbConn, workspace_id: &WorkspaceId) -> Result<i64> {
     Ok(memberships::table
         .filter(memberships::workspace_id.eq(workspace_id))
         .filter(memberships::role.eq(Role::Owner))
@@ -89,8 +90,8 @@ fn owner_count(conn: &mut DbConn, workspace_id: &str) -> Result<i64> {
 
 pub(crate) fn membership(
     conn: &mut DbConn,
-    workspace_id: &str,
-    user_id: &str,
+    workspace_id: &WorkspaceId,
+    user_id: &UserId,
 ) -> Result<Option<Membership>> {
     Ok(memberships::table
         .find((workspace_id, user_id))
@@ -103,13 +104,11 @@ pub(crate) fn membership(
 pub async fn change_role(
     state: &Ctx,
     actor: Actor,
-    workspace_id: String,
-    user_id: String,
-    role: String,
+    workspace_id: WorkspaceId,
+    user_id: UserId,
+    role: Role,
 ) -> Result<()> {
     let config = state.config.clone();
-    let role =
-        Role::parse(&role).ok_or_else(|| Error::invalid("role", "Choose Owner or Member."))?;
     state
         .db(move |c| {
             write_tx(c, |c| {
@@ -161,8 +160,8 @@ pub async fn change_role(
 pub async fn remove_member(
     state: &Ctx,
     actor: Actor,
-    workspace_id: String,
-    user_id: String,
+    workspace_id: WorkspaceId,
+    user_id: UserId,
 ) -> Result<()> {
     let config = state.config.clone();
     state

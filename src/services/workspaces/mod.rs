@@ -23,7 +23,7 @@ use super::audit::{self, Actor, Event};
 use crate::db::models::Workspace;
 use crate::db::schema::workspaces;
 use crate::db::{DbConn, now, write_tx};
-use crate::domain::ids::{WorkspaceSlug, new_id};
+use crate::domain::ids::{WorkspaceId, WorkspaceSlug};
 use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
 
@@ -72,7 +72,7 @@ pub fn insert_workspace(
         }
     };
     let ws = Workspace {
-        id: new_id(),
+        id: WorkspaceId::random(),
         slug,
         name: name.to_owned(),
         allowance_tokens: None,
@@ -103,7 +103,7 @@ pub fn find_by_slug(conn: &mut DbConn, slug: &str) -> Result<Option<Workspace>> 
 }
 
 /// A workspace by id.
-pub fn get(conn: &mut DbConn, id: &str) -> Result<Workspace> {
+pub fn get(conn: &mut DbConn, id: &WorkspaceId) -> Result<Workspace> {
     Ok(crate::native!(conn, |c| workspaces::table
         .find(id)
         .select(Workspace::as_select())
@@ -164,7 +164,7 @@ pub fn parse_allowance(input: &str) -> Result<Option<i64>> {
 pub async fn set_allowance(
     state: &Ctx,
     actor: Actor,
-    workspace_id: String,
+    workspace_id: WorkspaceId,
     input: String,
 ) -> Result<Option<i64>> {
     let config = state.config.clone();

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::{ok, render};
 use crate::db::models::{User, Workspace};
 use crate::db::now;
+use crate::domain::ids::{UserId, WorkspaceId};
 use crate::error::{Error, Result};
 use crate::services::getting_started::{self, Checklist};
 use crate::services::users;
@@ -15,13 +16,13 @@ use crate::services::workspaces::{self, MemberView};
 use crate::services::{accounts, keys, settings, usage_report};
 use crate::state::AppState;
 use crate::web::extractors::PlatformAdmin;
-use crate::web::forms::{FormErrors, see_other};
+use crate::web::forms::{FormErrors, path_id, see_other};
 use crate::web::handlers::audit_csv::audit_csv_response;
 use crate::web::handlers::audit_log::{AuditView, audit_view};
 use crate::web::handlers::cost::{self, CostQuery, CostView};
 use crate::web::handlers::invitations::{InvitationRow, rows};
 use crate::web::handlers::usage::{UsageView, allowance_text};
-use crate::web::handlers::workspace::AuditQuery;
+use crate::web::handlers::workspace::{AuditQuery, parse_role};
 use crate::web::layout::{Layout, flash_error, flash_success};
 
 #[derive(Template)]
@@ -97,7 +98,7 @@ pub async fn user(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let id = id.into_inner();
+    let id: UserId = path_id(&id)?;
     let (user, workspaces) = state
         .db(move |c| {
             let user = accounts::get_user(c, &id)?;
@@ -134,7 +135,7 @@ pub async fn disable_user(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let id = id.into_inner();
+    let id: UserId = path_id(&id)?;
     let r = accounts::set_disabled(&state, admin.0.actor(), id.clone(), true).await;
     conflict_to_flash(
         &admin,
@@ -150,7 +151,7 @@ pub async fn enable_user(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let id = id.into_inner();
+    let id: UserId = path_id(&id)?;
     let r = accounts::set_disabled(&state, admin.0.actor(), id.clone(), false).await;
     conflict_to_flash(&admin, r, "The account is enabled again.")?;
     Ok(see_other(&format!("/admin/users/{id}")))
@@ -168,7 +169,7 @@ pub async fn set_admin(
     id: web::Path<String>,
     form: web::Form<AdminForm>,
 ) -> Result<HttpResponse> {
-    let id = id.into_inner();
+    let id: UserId = path_id(&id)?;
     let r = accounts::set_admin(&state, admin.0.actor(), id.clone(), form.is_admin.is_some()).await;
     conflict_to_flash(&admin, r, "Platform admin rights updated.")?;
     Ok(see_other(&format!("/admin/users/{id}")))
@@ -206,7 +207,7 @@ struct AnswerRow {
 async fn workspace_page(
     admin: &PlatformAdmin,
     state: &AppState,
-    id: String,
+    id: WorkspaceId,
     errors: FormErrors,
     invite_email: String,
 ) -> Result<WorkspacePage> {
@@ -268,7 +269,7 @@ pub async fn workspace(
     let mut page = workspace_page(
         &admin,
         &state,
-        id.into_inner(),
+        path_id(&id)?,
         FormErrors::default(),
         String::new(),
     )
@@ -293,20 +294,16 @@ pub async fn invite(
     id: web::Path<String>,
     form: web::Form<InviteForm>,
 ) -> Result<HttpResponse> {
-    let id = id.into_inner();
+    let id: WorkspaceId = path_id(&id)?;
     let f = form.into_inner();
     let i = id.clone();
     state.db(move |c| workspaces::get(c, &i)).await?;
-    match workspaces::invite(
-        &state,
-        admin.0.actor(),
-        admin.0.name.clone(),
-        id.clone(),
-        f.email.clone(),
-        f.role,
-    )
-    .await
-    {
+    let (actor, name) = (admin.0.actor(), admin.0.name.clone());
+    let invited = async {
+        let role = parse_role(&f.role)?;
+        workspaces::invite(&state, actor, name, id.clone(), f.email.clone(), role).await
+    };
+    match invited.await {
         Ok(()) => {
             flash_success(
                 &admin.0.session,
@@ -338,7 +335,7 @@ pub async fn save_allowance(
     id: web::Path<String>,
     form: web::Form<AllowanceForm>,
 ) -> Result<HttpResponse> {
-    let id = id.into_inner();
+    let id: WorkspaceId = path_id(&id)?;
     let input = form.into_inner().allowance_tokens;
     let i = id.clone();
     state.db(move |c| workspaces::get(c, &i)).await?;

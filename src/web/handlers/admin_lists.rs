@@ -127,7 +127,7 @@ impl UserRow {
                     )
                 })
                 .collect(),
-            id: u.id,
+            id: u.id.to_string(),
             email: u.email,
             name: u.name,
             is_admin: u.is_admin,
@@ -250,7 +250,7 @@ impl WorkspaceRow {
                 None => format!("{} (no limit)", thousands(w.platform_tokens)),
             },
             over_allowance: w.allowance.is_some_and(|l| w.platform_tokens >= l),
-            id: w.id,
+            id: w.id.to_string(),
             name: w.name,
             slug: w.slug,
             members: w.members,

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use crate::db::{month_start, now};
+use crate::domain::ids::WorkspaceId;
 use crate::domain::money::{usd_csv, usd_display};
 use crate::domain::providers;
 use crate::error::Result;
@@ -15,6 +16,7 @@ use crate::state::AppState;
 use crate::web::charts::thousands;
 use crate::web::csv::Csv;
 use crate::web::extractors::{PlatformAdmin, WorkspaceOwner};
+use crate::web::forms::path_id;
 
 const DAY_SECS: i64 = 86_400;
 
@@ -108,7 +110,7 @@ pub fn range_of(q: &CostQuery, now: i64) -> (DayRange, Option<String>) {
 /// The cost section of a usage page: one workspace, or all when `workspace_id` is `None`.
 pub async fn view(
     state: &AppState,
-    workspace_id: Option<String>,
+    workspace_id: Option<WorkspaceId>,
     q: &CostQuery,
     csv_path: &str,
     is_admin: bool,
@@ -116,7 +118,7 @@ pub async fn view(
     let t = now();
     let (range, error) = range_of(q, t);
     let rows = state
-        .db(move |c| usage_cost::rows(c, workspace_id.as_deref(), range, false))
+        .db(move |c| usage_cost::rows(c, workspace_id.as_ref(), range, false))
         .await?;
     let totals = usage_cost::totals(&rows);
     let this_month = range_of(&CostQuery::default(), t).0 == range;
@@ -168,7 +170,7 @@ fn line(r: &CostRow) -> CostLine {
         provider: providers::find(&r.provider)
             .map_or_else(|| r.provider.clone(), |p| p.name.into()),
         model: r.model.clone(),
-        source: r.source.clone(),
+        source: r.source.as_str().to_owned(),
         requests: thousands(r.requests),
         input_tokens: thousands(r.input_tokens),
         output_tokens: thousands(r.output_tokens),
@@ -179,12 +181,12 @@ fn line(r: &CostRow) -> CostLine {
 /// The CSV of cost by workspace, provider, model and key source over the asked range.
 async fn csv(
     state: &AppState,
-    workspace_id: Option<String>,
+    workspace_id: Option<WorkspaceId>,
     q: &CostQuery,
 ) -> Result<HttpResponse> {
     let (range, _) = range_of(q, now());
     let rows = state
-        .db(move |c| usage_cost::rows(c, workspace_id.as_deref(), range, true))
+        .db(move |c| usage_cost::rows(c, workspace_id.as_ref(), range, true))
         .await?;
     let mut out = Csv::with_capacity(128 + rows.len() * 96);
     out.record([
@@ -202,7 +204,7 @@ async fn csv(
             r.workspace.clone(),
             r.provider.clone(),
             r.model.clone(),
-            r.source.clone(),
+            r.source.as_str().to_owned(),
             r.requests.to_string(),
             r.input_tokens.to_string(),
             r.output_tokens.to_string(),
@@ -236,7 +238,7 @@ pub async fn admin_workspace_csv(
     id: web::Path<String>,
     q: web::Query<CostQuery>,
 ) -> Result<HttpResponse> {
-    let id = id.into_inner();
+    let id: WorkspaceId = path_id(&id)?;
     let ws = state.db(move |c| workspaces::get(c, &id)).await?;
     csv(&state, Some(ws.id), &q).await
 }

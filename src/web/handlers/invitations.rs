@@ -10,13 +10,14 @@ use serde::Deserialize;
 use super::ok;
 use super::workspace::format_time;
 use crate::db::models::Invitation;
+use crate::domain::ids::WorkspaceId;
 use crate::error::{Error, Result};
 use crate::services::audit::Actor;
 use crate::services::invitations::{self, Renewal};
 use crate::services::workspaces;
 use crate::state::AppState;
 use crate::web::extractors::{PlatformAdmin, WorkspaceOwner};
-use crate::web::forms::see_other;
+use crate::web::forms::{path_id, see_other};
 use crate::web::layout::{Layout, flash_error, flash_success};
 
 /// A pending invitation as the pages list it.
@@ -55,7 +56,7 @@ struct Context<'a> {
     state: &'a AppState,
     actor: Actor,
     name: String,
-    workspace_id: String,
+    workspace_id: WorkspaceId,
     back: String,
     session: &'a actix_session::Session,
 }
@@ -163,8 +164,9 @@ pub struct AdminPath {
 async fn admin_cx<'a>(
     admin: &'a PlatformAdmin,
     state: &'a AppState,
-    workspace_id: String,
+    workspace_id: &str,
 ) -> Result<Context<'a>> {
+    let workspace_id: WorkspaceId = path_id(workspace_id)?;
     let id = workspace_id.clone();
     state.db(move |c| workspaces::get(c, &id)).await?;
     Ok(Context {
@@ -184,7 +186,7 @@ pub async fn admin_resend(
     path: web::Path<AdminPath>,
 ) -> Result<HttpResponse> {
     let p = path.into_inner();
-    resend(admin_cx(&admin, &state, p.id).await?, p.invitation).await
+    resend(admin_cx(&admin, &state, &p.id).await?, p.invitation).await
 }
 
 /// `POST /admin/workspaces/{id}/invitations/{invitation}/link`.
@@ -195,7 +197,7 @@ pub async fn admin_link(
 ) -> Result<HttpResponse> {
     let p = path.into_inner();
     let layout = admin.0.layout("Invitation link", "admin-workspaces");
-    show_link(admin_cx(&admin, &state, p.id).await?, layout, p.invitation).await
+    show_link(admin_cx(&admin, &state, &p.id).await?, layout, p.invitation).await
 }
 
 /// `POST /admin/workspaces/{id}/invitations/{invitation}/revoke`.
@@ -205,5 +207,5 @@ pub async fn admin_revoke(
     path: web::Path<AdminPath>,
 ) -> Result<HttpResponse> {
     let p = path.into_inner();
-    revoke(admin_cx(&admin, &state, p.id).await?, p.invitation).await
+    revoke(admin_cx(&admin, &state, &p.id).await?, p.invitation).await
 }

@@ -13,6 +13,7 @@ use super::workspace::format_time;
 use super::{ok, render};
 use crate::db::models::ProviderKeyRow;
 use crate::domain::credentials::{CredentialKind, FormInput};
+use crate::domain::ids::KeyId;
 use crate::domain::resolution::KeyStatus;
 use crate::error::Result;
 use crate::services::key_records::{self, status_of};
@@ -21,7 +22,7 @@ use crate::state::AppState;
 use crate::upstream::{KeyTest, TestOutcome};
 use crate::web::credential_fields::{self as cf, FieldView, Mode};
 use crate::web::extractors::WorkspaceOwner;
-use crate::web::forms::{FormErrors, see_other};
+use crate::web::forms::{FormErrors, path_id, see_other};
 use crate::web::layout::{Layout, flash_error, flash_success, flash_warning_retry};
 
 mod actions;
@@ -31,7 +32,7 @@ pub use actions::{disable, enable, move_key, remove, remove_form, test};
 pub use replace::{replace, replace_form};
 
 struct KeyRow {
-    id: String,
+    id: KeyId,
     label: String,
     mask: String,
     status: &'static str,
@@ -295,4 +296,11 @@ pub struct KeyPath {
     #[allow(dead_code)]
     slug: String,
     id: String,
+}
+
+impl KeyPath {
+    /// The key's id; a malformed one is the 404 of an unknown one.
+    fn key_id(&self) -> Result<KeyId> {
+        path_id(&self.id)
+    }
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::integrations::{ConfirmPage, provider_from};
 use super::ok;
 use crate::db::now;
+use crate::domain::ids::UserId;
 use crate::domain::providers::Provider;
 use crate::domain::roles::Role;
 use crate::error::Result;
@@ -16,6 +17,7 @@ use crate::services::previews::{self, WorkspaceCalls};
 use crate::state::AppState;
 use crate::web::charts::thousands;
 use crate::web::extractors::{PlatformAdmin, WorkspaceOwner};
+use crate::web::forms::path_id;
 
 /// How many names a confirmation lists before "…and N more".
 const SHOWN: usize = 20;
@@ -208,7 +210,7 @@ pub async fn remove_member_form(
     path: web::Path<MemberPath>,
 ) -> Result<HttpResponse> {
     let ws = o.0.workspace.workspace_id.clone();
-    let user_id = path.into_inner().user_id;
+    let user_id: UserId = path_id(&path.user_id)?;
     let u = user_id.clone();
     let loss = state
         .db(move |c| previews::member_removal(c, &ws, &u))

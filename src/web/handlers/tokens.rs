@@ -9,16 +9,17 @@ use serde::Deserialize;
 
 use super::render;
 use super::workspace::format_time;
+use crate::domain::ids::TokenId;
 use crate::error::{Error, Result};
 use crate::services::api_tokens::{self, Creator, TokenRow};
 use crate::state::AppState;
 use crate::web::extractors::WorkspaceOwner;
-use crate::web::forms::{FormErrors, see_other};
+use crate::web::forms::{FormErrors, path_id, see_other};
 use crate::web::layout::{Layout, flash_error, flash_success};
 
 /// A token as the table shows it.
 struct TokenView {
-    id: String,
+    id: TokenId,
     name: String,
     prefix: String,
     created: String,
@@ -156,12 +157,17 @@ pub async fn revoke(
     state: web::Data<AppState>,
     path: web::Path<TokenPath>,
 ) -> Result<HttpResponse> {
-    let id = path.into_inner().id;
     let (actor, ws_id) = (o.0.user.actor(), o.0.workspace.workspace_id.clone());
     let config = state.config.clone();
-    let r = state
-        .db(move |c| api_tokens::revoke(c, &config.keyring, &actor, &ws_id, &id))
-        .await;
+    // A malformed id names no token: the same answer as a stale one.
+    let r = match path_id::<TokenId>(&path.id) {
+        Ok(id) => {
+            state
+                .db(move |c| api_tokens::revoke(c, &config.keyring, &actor, &ws_id, &id))
+                .await
+        }
+        Err(e) => Err(e),
+    };
     match r {
         Ok(()) => flash_success(
             &o.0.user.session,

@@ -114,7 +114,7 @@ impl UsageView {
             .map(|p| ProviderRow {
                 name: providers::find(&p.provider)
                     .map_or_else(|| p.provider.clone(), |c| c.name.to_owned()),
-                source: p.source.clone(),
+                source: p.source.as_str().to_owned(),
                 requests: thousands(p.requests),
                 errors: thousands(p.errors),
                 tokens: thousands(p.tokens),

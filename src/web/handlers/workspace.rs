@@ -10,13 +10,14 @@ use serde::Deserialize;
 use super::audit_csv::audit_csv_response;
 use super::{ok, render};
 use crate::db::models::AuditRow;
+use crate::domain::ids::UserId;
 use crate::domain::roles::Role;
 use crate::error::{Error, Result};
 use crate::services::audit::Filter;
 use crate::services::workspaces::{self, MemberView};
 use crate::state::AppState;
 use crate::web::extractors::WorkspaceOwner;
-use crate::web::forms::{FormErrors, see_other};
+use crate::web::forms::{FormErrors, path_id, see_other};
 use crate::web::layout::{Layout, flash_error, flash_success};
 
 #[derive(Template)]
@@ -24,7 +25,7 @@ use crate::web::layout::{Layout, flash_error, flash_success};
 struct MembersPage {
     layout: Layout,
     slug: String,
-    me: String,
+    me: UserId,
     members: Vec<MemberView>,
     /// How many owners: the only one is never offered removal.
     owners: usize,
@@ -83,16 +84,16 @@ pub async fn invite(
 ) -> Result<HttpResponse> {
     let f = form.into_inner();
     let ws = &o.0.workspace;
-    match workspaces::invite(
-        &state,
+    let (actor, name, ws_id) = (
         o.0.user.actor(),
         o.0.user.name.clone(),
         ws.workspace_id.clone(),
-        f.email.clone(),
-        f.role,
-    )
-    .await
-    {
+    );
+    let invited = async {
+        let role = parse_role(&f.role)?;
+        workspaces::invite(&state, actor, name, ws_id, f.email.clone(), role).await
+    };
+    match invited.await {
         Ok(()) => {
             flash_success(
                 &o.0.user.session,
@@ -121,6 +122,11 @@ pub struct RoleForm {
     role: String,
 }
 
+/// A role chosen in a form (`owner` or `member`).
+pub(super) fn parse_role(input: &str) -> Result<Role> {
+    Role::parse(input).ok_or_else(|| Error::invalid("role", "Choose Owner or Member."))
+}
+
 fn after_change(o: &WorkspaceOwner, r: Result<()>, done: &str) -> Result<HttpResponse> {
     match r {
         Ok(()) => flash_success(&o.0.user.session, done),
@@ -142,12 +148,14 @@ pub async fn change_role(
 ) -> Result<HttpResponse> {
     let p = path.into_inner();
     debug_assert_eq!(p.slug, o.0.workspace.slug);
+    let user_id = path_id(&p.user_id)?;
+    let role = parse_role(&form.role)?;
     let r = workspaces::change_role(
         &state,
         o.0.user.actor(),
         o.0.workspace.workspace_id.clone(),
-        p.user_id,
-        form.into_inner().role,
+        user_id,
+        role,
     )
     .await;
     after_change(&o, r, "Role changed.")
@@ -159,12 +167,12 @@ pub async fn remove_member(
     state: web::Data<AppState>,
     path: web::Path<MemberPath>,
 ) -> Result<HttpResponse> {
-    let p = path.into_inner();
+    let user_id = path_id(&path.user_id)?;
     let r = workspaces::remove_member(
         &state,
         o.0.user.actor(),
         o.0.workspace.workspace_id.clone(),
-        p.user_id,
+        user_id,
     )
     .await;
     after_change(&o, r, "Member removed.")
@@ -315,7 +323,7 @@ pub async fn audit(
     let view = audit_view(
         &state,
         q.into_inner(),
-        Some(o.0.workspace.workspace_id.clone()),
+        Some(o.0.workspace.workspace_id.to_string()),
         &base,
     )
     .await?;
@@ -334,7 +342,7 @@ pub async fn audit_csv(
     audit_csv_response(
         &state,
         q.into_inner(),
-        Some(o.0.workspace.workspace_id.clone()),
+        Some(o.0.workspace.workspace_id.to_string()),
     )
     .await
 }

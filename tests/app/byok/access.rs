@@ -13,8 +13,8 @@ fn add_member(b: &Byok, user_id: &str, role: keyhold::domain::roles::Role) {
     use keyhold::services::{accounts, audit::Actor, workspaces};
     let mut conn = b.app.db();
     keyhold::db::write_tx(&mut conn, |c| {
-        let ws = workspaces::get(c, &b.ws_id)?;
-        let user = accounts::get_user(c, user_id)?;
+        let ws = workspaces::get(c, &crate::helpers::id(&b.ws_id))?;
+        let user = accounts::get_user(c, &crate::helpers::id(user_id))?;
         workspaces::add_member(c, &b.app.keyring(), &Actor::cli(), &ws, &user, role)
     })
     .expect("add member");
@@ -171,4 +171,69 @@ async fn byok_an_owner_cannot_mass_assign_byok_scope_or_another_workspace() {
         1,
         "only the admin's"
     );
+}
+
+#[tokio::test]
+async fn byok_a_malformed_id_in_a_path_is_the_404_of_an_unknown_one_and_nothing_changes() {
+    let b = Byok::start().await;
+    follow(&b.app, &b.owner, b.add_key(&b.owner, "Acme key", KEY).await).await;
+    let before = b.key("Acme key");
+    let too_long = "x".repeat(65);
+
+    // Ids parse at the edge: one that cannot be an id names nothing, as an unknown one.
+    for bad in [
+        "no-such-key",
+        "a.b",
+        "%C3%A9t%C3%A9",
+        "a%7Cb",
+        too_long.as_str(),
+    ] {
+        for (suffix, fields) in actions(bad) {
+            let path = format!("{}/{suffix}", b.keys_path());
+            let r = b.app.post_form(&b.owner, &path, &fields).await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        let (status, page) = b
+            .app
+            .get_html(&b.owner, &format!("{}/{bad}/remove", b.keys_path()))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{bad}");
+        assert!(
+            page.contains("Page not found"),
+            "the site's 404 page for {bad}"
+        );
+        for path in [
+            format!("/w/{}/settings/members/{bad}/remove", b.slug),
+            format!("/w/{}/settings/members/{bad}/role", b.slug),
+        ] {
+            let r = b.app.post_form(&b.owner, &path, &[("role", "owner")]).await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        // Revoking a token that is not there says so on the page, whatever the id looks like.
+        let path = format!("/w/{}/settings/tokens/{bad}/revoke", b.slug);
+        let r = b.app.post_form(&b.owner, &path, &[]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+        let (_, tokens) = b
+            .app
+            .get_html(&b.owner, &format!("/w/{}/settings/tokens", b.slug))
+            .await;
+        assert!(tokens.contains("That token no longer exists."), "{path}");
+        let r = b
+            .app
+            .post_form(&b.admin, &format!("/admin/users/{bad}/disable"), &[])
+            .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "user {bad}");
+        let (status, _) = b
+            .app
+            .get_html(&b.admin, &format!("/admin/workspaces/{bad}"))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "workspace {bad}");
+    }
+
+    let after = b.key("Acme key");
+    assert_eq!(
+        (after.status, &after.sealed, after.priority),
+        (before.status, &before.sealed, before.priority)
+    );
+    assert_eq!(b.all_keys().len(), 1);
 }

@@ -20,8 +20,8 @@ async fn byok_owner_adds_tests_reorders_disables_replaces_and_removes_keys() {
         use keyhold::services::{accounts, audit::Actor, workspaces};
         let mut conn = b.app.db();
         keyhold::db::write_tx(&mut conn, |c| {
-            let ws = workspaces::get(c, &b.ws_id)?;
-            let user = accounts::get_user(c, &co_owner_id)?;
+            let ws = workspaces::get(c, &crate::helpers::id(&b.ws_id))?;
+            let user = accounts::get_user(c, &crate::helpers::id(&co_owner_id))?;
             workspaces::add_member(
                 c,
                 &b.app.keyring(),

@@ -127,10 +127,13 @@ async fn byok_a_ciphertext_copied_to_another_row_or_provider_does_not_open() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("2 CANNOT be opened"), "{text}");
     assert!(
-        text.contains(&second.id) && text.contains(&global.id),
+        text.contains(second.id.as_str()) && text.contains(global.id.as_str()),
         "{text}"
     );
-    assert!(!text.contains(&first.id), "the original still opens");
+    assert!(
+        !text.contains(first.id.as_str()),
+        "the original still opens"
+    );
     for secret in [GLOBAL, FIRST, SECOND] {
         assert!(!text.contains(secret));
     }

@@ -75,8 +75,8 @@ async fn each_member_sees_only_their_own_chat_history() {
         use keyhold::services::{accounts, audit::Actor, workspaces};
         let keyring = app.keyring();
         keyhold::db::write_tx(&mut app.db(), |c| {
-            let ws = workspaces::get(c, &gw.ws_id)?;
-            let user = accounts::get_user(c, &second_id)?;
+            let ws = workspaces::get(c, &crate::helpers::id(&gw.ws_id))?;
+            let user = accounts::get_user(c, &crate::helpers::id(&second_id))?;
             workspaces::add_member(
                 c,
                 &keyring,

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{KeyPath, back, flash_test};
+use crate::domain::ids::KeyId;
 use crate::error::{Error, Result};
 use crate::services::keys;
 use crate::state::AppState;
@@ -19,7 +20,7 @@ pub async fn test(
     path: web::Path<KeyPath>,
 ) -> Result<HttpResponse> {
     let ws = o.0.workspace.workspace_id.clone();
-    let id = path.into_inner().id;
+    let id = path.key_id()?;
     match keys::test(&state, o.0.user.actor(), ws, id.clone()).await {
         Ok(test) => flash_test(&o, ("Test done.", "Test done."), &id, &test),
         Err(Error::Conflict(m)) => flash_error(&o.0.user.session, m),
@@ -31,7 +32,7 @@ pub async fn test(
 async fn set_enabled(
     o: WorkspaceOwner,
     state: &AppState,
-    id: String,
+    id: KeyId,
     on: bool,
 ) -> Result<HttpResponse> {
     let ws = o.0.workspace.workspace_id.clone();
@@ -53,7 +54,7 @@ pub async fn disable(
     state: web::Data<AppState>,
     path: web::Path<KeyPath>,
 ) -> Result<HttpResponse> {
-    set_enabled(o, &state, path.into_inner().id, false).await
+    set_enabled(o, &state, path.key_id()?, false).await
 }
 
 /// `POST /w/{slug}/settings/keys/{id}/enable`.
@@ -62,7 +63,7 @@ pub async fn enable(
     state: web::Data<AppState>,
     path: web::Path<KeyPath>,
 ) -> Result<HttpResponse> {
-    set_enabled(o, &state, path.into_inner().id, true).await
+    set_enabled(o, &state, path.key_id()?, true).await
 }
 
 /// `GET /w/{slug}/settings/keys/{id}/remove`: asks first (works without JS).
@@ -72,7 +73,7 @@ pub async fn remove_form(
     path: web::Path<KeyPath>,
 ) -> Result<HttpResponse> {
     let ws = o.0.workspace.workspace_id.clone();
-    let id = path.into_inner().id;
+    let id = path.key_id()?;
     let row = state
         .db(move |c| crate::services::key_records::workspace_key(c, &ws, &id))
         .await?;
@@ -101,7 +102,7 @@ pub async fn remove(
     path: web::Path<KeyPath>,
 ) -> Result<HttpResponse> {
     let ws = o.0.workspace.workspace_id.clone();
-    keys::remove(&state, o.0.user.actor(), ws, path.into_inner().id).await?;
+    keys::remove(&state, o.0.user.actor(), ws, path.key_id()?).await?;
     flash_success(
         &o.0.user.session,
         "The key was removed and its stored secret wiped.",
@@ -127,7 +128,7 @@ pub async fn move_key(
         _ => return Err(Error::invalid("direction", "Choose up or down.")),
     };
     let ws = o.0.workspace.workspace_id.clone();
-    match keys::move_key(&state, o.0.user.actor(), ws, path.into_inner().id, up).await {
+    match keys::move_key(&state, o.0.user.actor(), ws, path.key_id()?, up).await {
         Ok(()) => flash_success(&o.0.user.session, "The order of the keys was changed."),
         Err(Error::Conflict(m)) => flash_error(&o.0.user.session, m),
         Err(e) => return Err(e),

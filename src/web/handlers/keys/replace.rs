@@ -6,6 +6,7 @@ use askama::Template;
 
 use super::{KeyPath, back, flash_test, label_holds_key};
 use crate::domain::credentials::{CredentialKind, FormInput};
+use crate::domain::ids::KeyId;
 use crate::error::{Error, Result};
 use crate::services::key_records;
 use crate::services::keys;
@@ -21,7 +22,7 @@ use crate::web::layout::{Layout, flash_error, flash_success};
 struct ReplacePage {
     layout: Layout,
     slug: String,
-    id: String,
+    id: KeyId,
     provider: &'static str,
     label: String,
     mask: String,
@@ -34,7 +35,7 @@ struct ReplacePage {
 async fn replace_page(
     o: &WorkspaceOwner,
     state: &AppState,
-    id: String,
+    id: KeyId,
     errors: FormErrors,
     label_value: Option<String>,
     submitted: Option<&FormInput>,
@@ -95,7 +96,7 @@ pub async fn replace_form(
     state: web::Data<AppState>,
     path: web::Path<KeyPath>,
 ) -> Result<HttpResponse> {
-    let id = path.into_inner().id;
+    let id = path.key_id()?;
     ok(&replace_page(&o, &state, id, FormErrors::default(), None, None).await?)
 }
 
@@ -110,7 +111,7 @@ pub async fn replace(
     let f = form.into_inner();
     let label = f.text("label").to_owned();
     let ws = o.0.workspace.workspace_id.clone();
-    let id = path.into_inner().id;
+    let id = path.key_id()?;
     let r = keys::replace(&state, o.0.user.actor(), ws, id.clone(), &label, &f).await;
     match r {
         Ok(Some(test)) => {

@@ -432,3 +432,45 @@ async fn a_new_password_spends_every_older_reset_link() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn current_passwords_guessed_together_get_five_checks_and_then_the_backoff() {
+    let app = TestApp::spawn().await;
+    let (me, _) = app.user_client("ann@example.test", false).await;
+    let token = app.csrf(&me).await;
+
+    let guesses = (0..20).map(|i| {
+        let guess = format!("guess number {i}");
+        me.post(app.url("/account/password"))
+            .form(&[
+                ("current_password", guess.as_str()),
+                ("password", NEW_PW),
+                ("password_confirm", NEW_PW),
+                ("csrf_token", token.as_str()),
+            ])
+            .send()
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses)
+        .await
+        .into_iter()
+        .map(|r| r.expect("POST /account/password").status())
+        .collect();
+    let right = change_password(&app, &me, PASSWORD).await;
+
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::BAD_REQUEST)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (5, 15), "{statuses:?}");
+    assert_eq!(app.audit_count("user.password_check_failed"), 5);
+    assert_eq!(
+        right.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right one is refused while it backs off"
+    );
+    assert!(can_sign_in(&app, "ann@example.test", PASSWORD).await);
+}

@@ -107,6 +107,41 @@ async fn forgot_password_answers_alike_for_known_and_unknown_emails_and_mails_on
 }
 
 #[tokio::test]
+async fn forgot_password_answers_before_any_look_up_so_a_known_email_takes_no_longer() {
+    let app = TestApp::spawn().await;
+    app.create_user("ann@example.test", false);
+    let c = app.client();
+    app.csrf(&c).await;
+    // The accounts are out of reach while the answers are asked for: whatever work an
+    // address leads to, none of it can happen before its answer.
+    let mut locked = app.db();
+    let lock = match app.backend {
+        keyhold::db::Backend::Sqlite => "BEGIN IMMEDIATE",
+        _ => "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE",
+    };
+    diesel::connection::SimpleConnection::batch_execute(&mut locked, lock).expect("lock");
+
+    let mut answers = Vec::new();
+    for email in ["ann@example.test", "nobody@example.test"] {
+        let r = app
+            .post_form(&c, "/password/forgot", &[("email", email)])
+            .await;
+        answers.push((r.status(), r.text().await.expect("body")));
+    }
+    diesel::connection::SimpleConnection::batch_execute(&mut locked, "ROLLBACK").expect("unlock");
+
+    assert_eq!(answers[0].0, StatusCode::OK, "{}", answers[0].1);
+    assert_eq!(answers[0], answers[1], "the same answer for both");
+    app.smtp
+        .wait_for(
+            |m| m.to.contains(&"ann@example.test".into()),
+            Duration::from_secs(15),
+        )
+        .await
+        .expect("the known email gets its link once the work runs");
+}
+
+#[tokio::test]
 async fn a_reset_link_works_once_ends_every_session_and_replaces_the_password() {
     let app = TestApp::spawn().await;
     let (s1, _) = app.user_client("ann@example.test", false).await;

@@ -448,12 +448,12 @@ async fn invitations_of_someone_who(how: Loses) {
         StatusCode::OK,
         "the first owner's link works: {body}"
     );
-    let revoked: Vec<(Option<String>, Option<String>, Option<String>, String)> = {
+    let revoked: Vec<keyhold::db::models::AuditRow> = {
         use keyhold::db::schema::audit_events as ev;
         ev::table
             .filter(ev::action.eq("invitation.revoked"))
             .order(ev::id.asc())
-            .select((ev::workspace_id, ev::target, ev::actor_id, ev::details))
+            .select(keyhold::db::models::AuditRow::as_select())
             .load(&mut app.db())
             .expect("events")
     };
@@ -470,7 +470,12 @@ async fn invitations_of_someone_who(how: Loses) {
     }
     let seen: Vec<(&str, &str)> = revoked
         .iter()
-        .map(|(ws, t, _, _)| (ws.as_deref().unwrap_or(""), t.as_deref().unwrap_or("")))
+        .map(|e| {
+            (
+                e.workspace_id.as_deref().unwrap_or(""),
+                e.target.as_deref().unwrap_or(""),
+            )
+        })
         .collect();
     assert_eq!(seen, expected, "{revoked:?}");
     let actor = if matches!(how, Loses::Disabled) {
@@ -478,11 +483,11 @@ async fn invitations_of_someone_who(how: Loses) {
     } else {
         &owner_id
     };
-    for (_, _, who, details) in &revoked {
-        let details: serde_json::Value = serde_json::from_str(details).expect("json");
+    for e in &revoked {
+        let details: serde_json::Value = serde_json::from_str(&e.details).expect("json");
         assert_eq!(details["reason"], reason, "{details}");
         assert_eq!(
-            who.as_ref(),
+            e.actor_id.as_ref(),
             Some(actor),
             "audited as the doing of who acted"
         );

@@ -321,7 +321,11 @@ pub fn sentence(e: &Event<'_>) -> String {
             "{who} renewed {t}\u{2019}s invitation{} and copied its link",
             e.to_ws()
         ),
-        "invitation.revoked" => format!("{who} revoked {t}\u{2019}s invitation{}", e.to_ws()),
+        "invitation.revoked" => format!(
+            "{who} revoked {t}\u{2019}s invitation{}{}",
+            e.to_ws(),
+            revocation_reason(&e.text("reason"))
+        ),
         "invitation.accepted" => format!(
             "{who} accepted the invitation{} as {}",
             e.to_ws(),

@@ -280,6 +280,17 @@ fn workspace_member_and_token_events_name_the_workspace() {
         invited,
         "Olivia invited c@example.test to Acme Labs as a member."
     );
+    let withdrawn = say(
+        "invitation.revoked",
+        &o,
+        Some("c@example.test"),
+        json!({"reason": "inviter_left_workspace"}),
+        ws,
+    );
+    assert_eq!(
+        withdrawn,
+        "Olivia revoked c@example.test\u{2019}s invitation to Acme Labs because its sender left the workspace."
+    );
 }
 
 #[test]

@@ -9,12 +9,12 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
 use super::translate::Usage;
-use crate::db::now;
+use crate::db::{Backend, now};
 use crate::domain::ids::{KeyId, TokenId, UserId, WorkspaceId};
 use crate::domain::resolution::Source;
 use crate::error::Result;
@@ -43,13 +43,29 @@ mod batch;
 pub use crate::db::month_start;
 pub use batch::write_batch;
 
+/// How long, on PostgreSQL, a workspace's platform usage counted in memory is trusted
+/// before the database's total is read again. Another instance's calls reach this one's
+/// count that late (plus the moment its writer takes to store them), so instances sharing
+/// a database may together overrun an allowance by about what they use in that time. One
+/// instance (SQLite) counts every call itself and never reads again within the month.
+const PLATFORM_RELOAD_MS: i64 = 2_000;
+
+/// A workspace's platform-key tokens this month as this instance counts them.
+struct PlatformUsed {
+    month: i64,
+    tokens: AtomicI64,
+    /// When `tokens` was last read from the database (ms after [`Recorder::started`]).
+    loaded_ms: AtomicI64,
+}
+
 /// The queue into the writer, and the allowance counters.
 pub struct Recorder {
     tx: mpsc::UnboundedSender<UsageEvent>,
     metrics: Arc<Metrics>,
     /// Most events waiting to be written (queued or in a failed batch).
     max_waiting: i64,
-    platform_used: RwLock<HashMap<WorkspaceId, (i64, Arc<AtomicI64>)>>,
+    platform_used: RwLock<HashMap<WorkspaceId, Arc<PlatformUsed>>>,
+    started: Instant,
 }
 
 impl Recorder {
@@ -67,6 +83,7 @@ impl Recorder {
                 metrics,
                 max_waiting: i64::try_from(max_waiting).unwrap_or(i64::MAX),
                 platform_used: RwLock::default(),
+                started: Instant::now(),
             },
             rx,
         )
@@ -76,14 +93,15 @@ impl Recorder {
     pub fn record(&self, ev: UsageEvent) {
         if ev.source == Some(Source::Platform) {
             let month = month_start(ev.at);
-            if let Some((m, counter)) = self
+            if let Some(used) = self
                 .platform_used
                 .read()
                 .ok()
                 .and_then(|m| m.get(&ev.workspace_id).cloned())
-                && m == month
+                && used.month == month
             {
-                counter.fetch_add(ev.usage.input + ev.usage.output, Ordering::AcqRel);
+                used.tokens
+                    .fetch_add(ev.usage.input + ev.usage.output, Ordering::AcqRel);
             }
         }
         self.metrics.call(
@@ -107,29 +125,65 @@ impl Recorder {
     }
 
     /// Platform-key tokens the workspace used this month (loaded once a month per
-    /// workspace, then counted in memory).
+    /// workspace, then counted in memory; on PostgreSQL read again when older than
+    /// [`PLATFORM_RELOAD_MS`], for the other instances' calls).
     pub async fn platform_used(&self, state: &Ctx, workspace_id: &WorkspaceId) -> Result<i64> {
         let month = month_start(now());
-        if let Some((m, c)) = self
+        let known = self
             .platform_used
             .read()
             .ok()
             .and_then(|m| m.get(workspace_id).cloned())
-            && m == month
+            .filter(|u| u.month == month);
+        if let Some(u) = &known
+            && !self.reload_due(state, u)
         {
-            return Ok(c.load(Ordering::Acquire));
+            return Ok(u.tokens.load(Ordering::Acquire));
         }
         let ws = workspace_id.clone();
-        let used = state
+        let read = state
             .db(move |c| Ok(crate::services::usage_report::allowance_use(c, &ws, now())?.used))
-            .await?;
+            .await;
+        if let Some(u) = known {
+            // Both are short of the truth, never over it: this instance's count since it
+            // was loaded, and the stored total (without what is still queued here).
+            return Ok(match read {
+                Ok(used) => u.tokens.fetch_max(used, Ordering::AcqRel).max(used),
+                Err(e) => {
+                    tracing::warn!(error = %e, "platform usage not read again; counting on");
+                    u.tokens.load(Ordering::Acquire)
+                }
+            });
+        }
+        let used = read?;
         if let Ok(mut map) = self.platform_used.write() {
             map.insert(
                 workspace_id.clone(),
-                (month, Arc::new(AtomicI64::new(used))),
+                Arc::new(PlatformUsed {
+                    month,
+                    tokens: AtomicI64::new(used),
+                    loaded_ms: AtomicI64::new(self.elapsed_ms()),
+                }),
             );
         }
         Ok(used)
+    }
+
+    /// Whether `u` is to be read from the database again: on PostgreSQL, once it is older
+    /// than [`PLATFORM_RELOAD_MS`]. The call that says so claims the reading; calls at the
+    /// same moment go on with the count.
+    fn reload_due(&self, state: &Ctx, u: &PlatformUsed) -> bool {
+        let t = self.elapsed_ms();
+        let loaded = u.loaded_ms.load(Ordering::Acquire);
+        t - loaded >= PLATFORM_RELOAD_MS
+            && Backend::from_url(&state.config.database_url) == Some(Backend::Postgres)
+            && u.loaded_ms
+                .compare_exchange(loaded, t, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    fn elapsed_ms(&self) -> i64 {
+        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Forgets the counters (after an admin changes an allowance or usage is reset).

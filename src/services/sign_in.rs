@@ -1,6 +1,7 @@
 //! Passwords at the door: sign-in and the current-password check of `/account`. Both go
-//! through [`throttle`] first, so a refused attempt costs no argon2 work, and both audit
-//! what they refuse.
+//! through [`throttle`] first, which counts the attempt before any argon2 work (so parallel
+//! guesses meet the same limit) and refuses it without that work, and both audit what they
+//! refuse.
 
 use diesel::prelude::*;
 use secrecy::SecretString;
@@ -47,7 +48,7 @@ pub async fn sign_in(
         let (email_key, keys, policy) = (email_key.clone(), keys.clone(), policy.clone());
         state
             .db(move |c| {
-                let gate = throttle::sign_in_gate(c, &policy, &keys)?;
+                let gate = write_tx(c, |c| throttle::sign_in_attempt(c, &policy, &keys))?;
                 Ok((find_by_email(c, &email_key)?, gate))
             })
             .await?
@@ -138,10 +139,11 @@ pub async fn check_current_password(
     current: SecretString,
 ) -> Result<()> {
     let key = throttle::current_password_key(user_id);
-    let policy = state.throttle.clone();
     let gate = {
-        let (key, policy) = (key.clone(), policy.clone());
-        state.db(move |c| throttle::gate(c, &policy, &key)).await?
+        let (key, policy) = (key.clone(), state.throttle.clone());
+        state
+            .db(move |c| write_tx(c, |c| throttle::attempt(c, &policy, &key)))
+            .await?
     };
     if let Gate::Refused(secs) = gate {
         state.metrics.throttled(Check::CurrentPassword);
@@ -163,7 +165,6 @@ pub async fn check_current_password(
                 return throttle::clear(c, &key);
             }
             write_tx(c, |c| {
-                throttle::failed(c, &policy, &key)?;
                 audit::record(
                     c,
                     &config.keyring,

@@ -3,6 +3,9 @@
 //! any password work; wide counters per account and per address only slow attempts down,
 //! so nobody elsewhere can lock a person out. The current-password check of `/account`
 //! backs off per user the same way. Kept in the database: every instance counts alike.
+//! A pair (or a user's check) counts each attempt in the transaction that lets it through,
+//! before its password is checked, and forgets it on success: guesses sent together are
+//! held to the same limit as guesses sent one after another.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -133,8 +136,24 @@ pub fn current_password_key(user_id: &UserId) -> String {
     format!("password:{user_id}")
 }
 
+/// Whether a sign-in attempt may check its password now, later, or not at all; one that
+/// may is counted on its pair at once, before any password work, so that attempts arriving
+/// together cannot all pass a gate that none of them has counted yet. Call inside a write
+/// transaction; a success clears the pair again ([`signed_in`]).
+pub fn sign_in_attempt(conn: &mut DbConn, policy: &Policy, keys: &SignInKeys) -> Result<Gate> {
+    let t = policy.clock.now();
+    let tag = Some(keys.account_tag.as_str());
+    hold(conn, &keys.pair, tag, t)?;
+    let gate = sign_in_gate(conn, policy, keys)?;
+    if !matches!(gate, Gate::Refused(_)) {
+        bump(conn, &keys.pair, tag, policy.pair_memory_secs, t)?;
+        back_off(conn, policy, &keys.pair, t)?;
+    }
+    Ok(gate)
+}
+
 /// Whether a sign-in attempt may check its password now, later, or not at all.
-pub fn sign_in_gate(conn: &mut DbConn, policy: &Policy, keys: &SignInKeys) -> Result<Gate> {
+fn sign_in_gate(conn: &mut DbConn, policy: &Policy, keys: &SignInKeys) -> Result<Gate> {
     let t = policy.clock.now();
     let rows: Vec<(String, i32, i64, i64)> = throttle::table
         .filter(throttle::key.eq_any([&keys.pair, &keys.account, &keys.address]))
@@ -164,37 +183,33 @@ pub fn sign_in_gate(conn: &mut DbConn, policy: &Policy, keys: &SignInKeys) -> Re
     Ok(gate)
 }
 
-/// Whether the single counter `key` (a current-password check) is backing off.
-pub fn gate(conn: &mut DbConn, policy: &Policy, key: &str) -> Result<Gate> {
+/// Whether the single counter `key` (a current-password check) is backing off; if not,
+/// the attempt is counted at once, before its password is checked, as [`sign_in_attempt`]
+/// does. Call inside a write transaction; a success [`clear`]s it.
+pub fn attempt(conn: &mut DbConn, policy: &Policy, key: &str) -> Result<Gate> {
     let t = policy.clock.now();
+    hold(conn, key, None, t)?;
     let blocked_until: Option<i64> = throttle::table
         .find(key)
         .select(throttle::blocked_until)
         .get_result(conn)
         .optional()?;
-    Ok(match blocked_until {
-        Some(until) if until > t => Gate::Refused(until - t),
-        _ => Gate::Open,
-    })
+    if let Some(until) = blocked_until.filter(|until| *until > t) {
+        return Ok(Gate::Refused(until - t));
+    }
+    bump(conn, key, None, policy.pair_memory_secs, t)?;
+    back_off(conn, policy, key, t)?;
+    Ok(Gate::Open)
 }
 
-/// Counts a failed sign-in on its pair (which may start a backoff) and on the wide
-/// counters. Call inside the transaction that audits the failure.
+/// Counts a failed sign-in on the wide counters (its pair counted the attempt already,
+/// in [`sign_in_attempt`]). Call inside the transaction that audits the failure.
 pub fn sign_in_failed(conn: &mut DbConn, policy: &Policy, keys: &SignInKeys) -> Result<()> {
     let t = policy.clock.now();
     let tag = Some(keys.account_tag.as_str());
-    bump(conn, &keys.pair, tag, policy.pair_memory_secs, t)?;
-    back_off(conn, policy, &keys.pair, t)?;
     bump(conn, &keys.account, tag, policy.wide_memory_secs, t)?;
     bump(conn, &keys.address, None, policy.wide_memory_secs, t)?;
     Ok(())
-}
-
-/// Counts a failure of the single counter `key`, which backs off like a pair.
-pub fn failed(conn: &mut DbConn, policy: &Policy, key: &str) -> Result<()> {
-    let t = policy.clock.now();
-    bump(conn, key, None, policy.pair_memory_secs, t)?;
-    back_off(conn, policy, key, t)
 }
 
 /// A successful sign-in forgets its pair's failures (not the account's: an attack from
@@ -229,10 +244,20 @@ pub fn prune(conn: &mut DbConn, policy: &Policy) -> Result<usize> {
     .execute(conn)?)
 }
 
-/// One more failure on `key`. Three statements rather than a read and a write keep the
-/// count exact when instances race: each update waits for the other's row lock, then
-/// works on the row as it is now.
-fn bump(conn: &mut DbConn, key: &str, account: Option<&str>, memory: i64, t: i64) -> Result<()> {
+/// Gives `key` a row if it has none and holds that row's lock until the transaction ends,
+/// so the gate read next sees every attempt counted before it and the count that follows
+/// cannot interleave with another's (PostgreSQL reads each statement afresh under read
+/// committed; SQLite's write transaction holds the whole database anyway).
+fn hold(conn: &mut DbConn, key: &str, account: Option<&str>, t: i64) -> Result<()> {
+    insert_fresh(conn, key, account, t)?;
+    diesel::update(throttle::table.find(key))
+        .set(throttle::failures.eq(throttle::failures))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A row for `key` with nothing counted, unless it has one.
+fn insert_fresh(conn: &mut DbConn, key: &str, account: Option<&str>, t: i64) -> Result<()> {
     let fresh = (
         throttle::key.eq(key),
         throttle::account.eq(account),
@@ -250,6 +275,14 @@ fn bump(conn: &mut DbConn, key: &str, account: Option<&str>, memory: i64, t: i64
             .on_conflict_do_nothing()
             .execute(c)?,
     };
+    Ok(())
+}
+
+/// One more failure on `key`. Three statements rather than a read and a write keep the
+/// count exact when instances race: each update waits for the other's row lock, then
+/// works on the row as it is now.
+fn bump(conn: &mut DbConn, key: &str, account: Option<&str>, memory: i64, t: i64) -> Result<()> {
+    insert_fresh(conn, key, account, t)?;
     // Failures long past are forgotten before this one counts.
     diesel::update(
         throttle::table

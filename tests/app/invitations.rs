@@ -374,3 +374,146 @@ async fn removing_a_member_takes_their_access_away() {
     let (status, _) = app.get_html(&member, "/w/acme").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+// ------------------------------------------------ invitations outlive no one's standing
+
+/// How the second owner, Bea, loses her standing in `acme`.
+#[derive(Clone, Copy)]
+enum Loses {
+    Removed,
+    Demoted,
+    Disabled,
+}
+
+/// `acme` owned by the first owner and Bea, who also owns `beta`. Bea invites one address
+/// into each, the first owner one into `acme`; then Bea loses her standing as `how` says,
+/// through the pages. Bea's links stop working where she lost it (everywhere once
+/// disabled), each revocation is audited with its reason, and the first owner's link works.
+async fn invitations_of_someone_who(how: Loses) {
+    let app = TestApp::spawn().await;
+    let (owner, owner_id, acme) = workspace_with_owner(&app).await;
+    let (bea, bea_id) = app.user_client("bea@example.test", false).await;
+    let (admin, admin_id) = app.user_client("admin@example.test", true).await;
+    keyhold::db::write_tx(&mut app.db(), |c| {
+        let ws = keyhold::services::workspaces::get(c, &id(&acme))?;
+        let user = keyhold::services::accounts::get_user(c, &id(&bea_id))?;
+        keyhold::services::workspaces::add_member(
+            c,
+            &app.keyring(),
+            &keyhold::services::audit::Actor::cli(),
+            &ws,
+            &user,
+            keyhold::domain::roles::Role::Owner,
+        )
+    })
+    .expect("Bea owns acme");
+    let (beta, _) = app.create_workspace("beta", &[(&bea_id, "owner")]);
+    let beas_acme = invite(&app, &bea, "acme", "friend@example.test", "owner").await;
+    let beas_beta = invite(&app, &bea, "beta", "pal@example.test", "member").await;
+    let owners = invite(&app, &owner, "acme", "colleague@example.test", "member").await;
+
+    let (path, fields, reason): (String, Vec<(&str, &str)>, &str) = match how {
+        Loses::Removed => (
+            format!("/w/acme/settings/members/{bea_id}/remove"),
+            vec![],
+            "inviter_left_workspace",
+        ),
+        Loses::Demoted => (
+            format!("/w/acme/settings/members/{bea_id}/role"),
+            vec![("role", "member")],
+            "inviter_no_longer_owner",
+        ),
+        Loses::Disabled => (
+            format!("/admin/users/{bea_id}/disable"),
+            vec![],
+            "inviter_disabled",
+        ),
+    };
+    let by = if matches!(how, Loses::Disabled) {
+        &admin
+    } else {
+        &owner
+    };
+    let r = app.post_form(by, &path, &fields).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+
+    assert_refused(&app, &beas_acme).await;
+    assert!(!user_exists(&app, "friend@example.test"));
+    let (_, page) = app.get_html(&owner, "/w/acme/settings/members").await;
+    assert!(!page.contains("friend@example.test"), "no longer pending");
+    assert!(page.contains("colleague@example.test"), "still pending");
+    let (status, body) = app.get_html(&app.client(), &owners).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the first owner's link works: {body}"
+    );
+    let revoked: Vec<keyhold::db::models::AuditRow> = {
+        use keyhold::db::schema::audit_events as ev;
+        ev::table
+            .filter(ev::action.eq("invitation.revoked"))
+            .order(ev::id.asc())
+            .select(keyhold::db::models::AuditRow::as_select())
+            .load(&mut app.db())
+            .expect("events")
+    };
+    let mut expected = vec![(acme.as_str(), "friend@example.test")];
+    if matches!(how, Loses::Disabled) {
+        expected.push((beta.as_str(), "pal@example.test"));
+    } else {
+        let (status, _) = app.get_html(&app.client(), &beas_beta).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "Bea still owns beta: her link there works"
+        );
+    }
+    let seen: Vec<(&str, &str)> = revoked
+        .iter()
+        .map(|e| {
+            (
+                e.workspace_id.as_deref().unwrap_or(""),
+                e.target.as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(seen, expected, "{revoked:?}");
+    let actor = if matches!(how, Loses::Disabled) {
+        &admin_id
+    } else {
+        &owner_id
+    };
+    for e in &revoked {
+        let details: serde_json::Value = serde_json::from_str(&e.details).expect("json");
+        assert_eq!(details["reason"], reason, "{details}");
+        assert_eq!(
+            e.actor_id.as_ref(),
+            Some(actor),
+            "audited as the doing of who acted"
+        );
+    }
+    if matches!(how, Loses::Disabled) {
+        assert_refused(&app, &beas_beta).await;
+    }
+    let (status, log) = app.get_html(&owner, "/w/acme/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        log.contains("invitation") && log.contains("because its sender"),
+        "the log says why: {log}"
+    );
+}
+
+#[tokio::test]
+async fn invitations_sent_by_a_removed_owner_stop_working_and_say_why_in_the_log() {
+    invitations_of_someone_who(Loses::Removed).await;
+}
+
+#[tokio::test]
+async fn invitations_sent_by_a_demoted_owner_stop_working_and_say_why_in_the_log() {
+    invitations_of_someone_who(Loses::Demoted).await;
+}
+
+#[tokio::test]
+async fn invitations_sent_by_a_disabled_person_stop_working_everywhere() {
+    invitations_of_someone_who(Loses::Disabled).await;
+}

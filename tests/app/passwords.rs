@@ -107,6 +107,41 @@ async fn forgot_password_answers_alike_for_known_and_unknown_emails_and_mails_on
 }
 
 #[tokio::test]
+async fn forgot_password_answers_before_any_look_up_so_a_known_email_takes_no_longer() {
+    let app = TestApp::spawn().await;
+    app.create_user("ann@example.test", false);
+    let c = app.client();
+    app.csrf(&c).await;
+    // The accounts are out of reach while the answers are asked for: whatever work an
+    // address leads to, none of it can happen before its answer.
+    let mut locked = app.db();
+    let lock = match app.backend {
+        keyhold::db::Backend::Sqlite => "BEGIN IMMEDIATE",
+        _ => "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE",
+    };
+    diesel::connection::SimpleConnection::batch_execute(&mut locked, lock).expect("lock");
+
+    let mut answers = Vec::new();
+    for email in ["ann@example.test", "nobody@example.test"] {
+        let r = app
+            .post_form(&c, "/password/forgot", &[("email", email)])
+            .await;
+        answers.push((r.status(), r.text().await.expect("body")));
+    }
+    diesel::connection::SimpleConnection::batch_execute(&mut locked, "ROLLBACK").expect("unlock");
+
+    assert_eq!(answers[0].0, StatusCode::OK, "{}", answers[0].1);
+    assert_eq!(answers[0], answers[1], "the same answer for both");
+    app.smtp
+        .wait_for(
+            |m| m.to.contains(&"ann@example.test".into()),
+            Duration::from_secs(15),
+        )
+        .await
+        .expect("the known email gets its link once the work runs");
+}
+
+#[tokio::test]
 async fn a_reset_link_works_once_ends_every_session_and_replaces_the_password() {
     let app = TestApp::spawn().await;
     let (s1, _) = app.user_client("ann@example.test", false).await;
@@ -431,4 +466,46 @@ async fn a_new_password_spends_every_older_reset_link() {
         app.get_html(&app.client(), &pending).await.0,
         StatusCode::NOT_FOUND
     );
+}
+
+#[tokio::test]
+async fn current_passwords_guessed_together_get_five_checks_and_then_the_backoff() {
+    let app = TestApp::spawn().await;
+    let (me, _) = app.user_client("ann@example.test", false).await;
+    let token = app.csrf(&me).await;
+
+    let guesses = (0..20).map(|i| {
+        let guess = format!("guess number {i}");
+        me.post(app.url("/account/password"))
+            .form(&[
+                ("current_password", guess.as_str()),
+                ("password", NEW_PW),
+                ("password_confirm", NEW_PW),
+                ("csrf_token", token.as_str()),
+            ])
+            .send()
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses)
+        .await
+        .into_iter()
+        .map(|r| r.expect("POST /account/password").status())
+        .collect();
+    let right = change_password(&app, &me, PASSWORD).await;
+
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::BAD_REQUEST)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (5, 15), "{statuses:?}");
+    assert_eq!(app.audit_count("user.password_check_failed"), 5);
+    assert_eq!(
+        right.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right one is refused while it backs off"
+    );
+    assert!(can_sign_in(&app, "ann@example.test", PASSWORD).await);
 }

@@ -2,7 +2,9 @@
 //! a bounded time, carried by B's cache-change listener (LISTEN/NOTIFY) rather than a read
 //! per request; A obeys its own change on its very next request. While B's listener is
 //! down, B reads the shared epoch per request and still obeys, and the listener comes back
-//! by itself. SQLite has one instance per database: skipped there.
+//! by itself. Platform usage, which no notification carries, B reads again within 2 s, so a
+//! platform allowance used up through A is refused by B too. SQLite has one instance per
+//! database: skipped there.
 
 use std::time::{Duration, Instant};
 
@@ -416,5 +418,53 @@ async fn a_session_ended_through_one_instance_ends_on_another_and_copies_wait_fo
         keys_page(&gw, &b, &c).await,
         StatusCode::SEE_OTHER,
         "B without its listener reads the row: signed out on the very next page"
+    );
+}
+
+#[tokio::test]
+async fn a_platform_allowance_used_up_through_one_instance_is_refused_by_the_other_within_seconds()
+{
+    let gw = Gw::start().await;
+    if !on_postgres(&gw) {
+        return;
+    }
+    // Each mock call costs 7 tokens: 70 allows ten.
+    gw.set_allowance("70").await;
+    let b = gw.app.spawn_sibling().await;
+    assert_eq!(
+        call(&gw, &b).await,
+        Ok(GLOBAL_OPENAI.into()),
+        "B has counted its workspace's use"
+    );
+
+    let mut through_a = 0;
+    let refused = loop {
+        match call(&gw, &gw.app).await {
+            Ok(_) => through_a += 1,
+            Err(status) => break status,
+        }
+        assert!(through_a <= 10, "A answered past the allowance");
+    };
+    assert_eq!(refused, StatusCode::PAYMENT_REQUIRED, "A used it up");
+
+    // B asks once a second: its own calls (7 tokens each) could not use it up in 5 s, so
+    // a refusal says B read what A used.
+    let t0 = Instant::now();
+    let mut through_b = 0;
+    loop {
+        match call(&gw, &b).await {
+            Err(StatusCode::PAYMENT_REQUIRED) => break,
+            Ok(_) => through_b += 1,
+            other => panic!("B answered {other:?}"),
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "B still answers {through_b} calls after 5 s: it counts only its own"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    eprintln!(
+        "A answered {through_a} calls; B {through_b} more, refusing after {:?}",
+        t0.elapsed()
     );
 }

@@ -33,6 +33,9 @@ pub(super) fn revocation_reason(code: &str) -> &str {
         "creator_disabled" => " because its creator\u{2019}s account was disabled",
         "creator_left_workspace" => " because its creator left the workspace",
         "creator_no_longer_owner" => " because its creator is no longer an owner",
+        "inviter_disabled" => " because its sender\u{2019}s account was disabled",
+        "inviter_left_workspace" => " because its sender left the workspace",
+        "inviter_no_longer_owner" => " because its sender is no longer an owner",
         _ => "",
     }
 }

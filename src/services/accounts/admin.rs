@@ -15,7 +15,7 @@ use crate::domain::tokens;
 use crate::error::{Error, Result};
 use crate::services::Ctx;
 use crate::services::audit::{self, Actor, Event};
-use crate::services::{settings, token_revocation};
+use crate::services::{settings, token_revocation, workspaces};
 
 /// An admin creates an account; the person gets a mail to choose a password.
 pub async fn admin_create_user(
@@ -51,7 +51,8 @@ pub async fn admin_create_user(
     Ok(user)
 }
 
-/// Disables or re-enables an account. Disabling ends its sessions at once.
+/// Disables or re-enables an account. Disabling ends its sessions at once, and revokes the
+/// API tokens it created and the invitations it sent.
 pub async fn set_disabled(
     state: &Ctx,
     actor: Actor,
@@ -94,6 +95,14 @@ pub async fn set_disabled(
                         &config,
                         &actor,
                         &user,
+                        None,
+                        token_revocation::Reason::Disabled,
+                    )?;
+                    workspaces::revoke_sent_by(
+                        c,
+                        &config.keyring,
+                        &actor,
+                        &user.id,
                         None,
                         token_revocation::Reason::Disabled,
                     )?;

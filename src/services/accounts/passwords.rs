@@ -111,10 +111,24 @@ pub(super) fn queue_reset(
 /// "Forgot password": mails a link when the account exists, is enabled and has not had
 /// [`MailKind::PasswordReset`]'s limit of mails within the hour. The caller answers the
 /// same in every case: the page tells no one whether an account exists or a mail left.
+/// Nor does its timing: the look-up and whatever follows (a reset row, a mail, an audit
+/// event for a known address; nothing for an unknown one) run after the answer, in a task
+/// of their own, so every request returns after the same quick path.
 pub async fn request_reset(state: &Ctx, email: String, ip: Option<String>) -> Result<()> {
     let Ok(email) = Email::parse(&email) else {
         return Ok(());
     };
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = queue_requested_reset(&state, email, ip).await {
+            tracing::error!(error = %e, "a password reset request failed");
+        }
+    });
+    Ok(())
+}
+
+/// The work of [`request_reset`], after its answer.
+async fn queue_requested_reset(state: &Ctx, email: Email, ip: Option<String>) -> Result<()> {
     let config = state.config.clone();
     let queued = state
         .db(move |c| {

@@ -1,4 +1,5 @@
-//! A workspace's invitations: sent, listed, revoked, found by their link and accepted.
+//! A workspace's invitations: sent, listed, revoked (by an owner, or with the standing of
+//! the person who sent them), found by their link and accepted.
 
 use askama::Template;
 use diesel::prelude::*;
@@ -12,11 +13,13 @@ use crate::domain::ids::{Email, UserId, WorkspaceId, new_id, parse_name};
 use crate::domain::password;
 use crate::domain::roles::Role;
 use crate::domain::tokens;
+use crate::domain::vault::Keyring;
 use crate::error::{Error, Result};
 use crate::services::Ctx;
 use crate::services::audit::{self, Actor, Event};
 use crate::services::mail_limit::{self, MailKind};
 use crate::services::mail_text::quoted;
+use crate::services::token_revocation::Reason;
 use crate::services::{accounts, mail};
 
 /// How long an invitation link works.
@@ -153,18 +156,58 @@ pub async fn revoke_invitation(
                 diesel::update(invitations::table.find(&inv.id))
                     .set(invitations::revoked_at.eq(now()))
                     .execute(c)?;
-                audit::record(
-                    c,
-                    &config.keyring,
-                    &actor,
-                    Event::new("invitation.revoked")
-                        .workspace(&workspace_id)
-                        .target(&inv.email),
-                )?;
+                audit::record(c, &config.keyring, &actor, revoked(&inv))?;
                 Ok(())
             })
         })
         .await
+}
+
+/// The audit event of a revoked invitation.
+fn revoked(inv: &Invitation) -> Event<'_> {
+    Event::new("invitation.revoked")
+        .workspace(&inv.workspace_id)
+        .target(&inv.email)
+}
+
+/// Revokes the pending invitations `inviter_id` sent (in `workspace_id`, or everywhere)
+/// once they may no longer send them: removed, no longer an owner, or disabled. Each is
+/// audited as an owner's revocation is, with the reason. Call inside the transaction of
+/// the change. Returns how many were revoked.
+pub(crate) fn revoke_sent_by(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    actor: &Actor,
+    inviter_id: &UserId,
+    workspace_id: Option<&WorkspaceId>,
+    reason: Reason,
+) -> Result<usize> {
+    let mut q = invitations::table
+        .filter(invitations::invited_by.eq(inviter_id))
+        .filter(invitations::accepted_at.is_null())
+        .filter(invitations::revoked_at.is_null())
+        .filter(invitations::expires_at.gt(now()))
+        .into_boxed();
+    if let Some(ws) = workspace_id {
+        q = q.filter(invitations::workspace_id.eq(ws.clone()));
+    }
+    let pending: Vec<Invitation> = q
+        .order(invitations::created_at.asc())
+        .select(Invitation::as_select())
+        .load(conn)?;
+    let code = match reason {
+        Reason::Disabled => "inviter_disabled",
+        Reason::Removed => "inviter_left_workspace",
+        Reason::Demoted => "inviter_no_longer_owner",
+    };
+    for inv in &pending {
+        diesel::update(invitations::table.find(&inv.id))
+            .set(invitations::revoked_at.eq(now()))
+            .execute(conn)?;
+        let event = revoked(inv).details(json!({ "reason": code }));
+        audit::record(conn, keyring, actor, event)?;
+    }
+    Ok(pending.len())
 }
 
 /// A live invitation and what the accept page needs to know.

@@ -137,13 +137,22 @@ pub async fn change_role(
                         .target(&user.email)
                         .details(json!({ "before": before.as_str(), "after": role.as_str() })),
                 )?;
-                // Only owners hold API tokens (SPEC §2): a former owner's go with the role.
+                // Only owners hold API tokens and invite (SPEC §2): a former owner's go
+                // with the role.
                 if before == Role::Owner {
                     token_revocation::revoke_created_by(
                         c,
                         &config,
                         &actor,
                         &user,
+                        Some(&workspace_id),
+                        token_revocation::Reason::Demoted,
+                    )?;
+                    super::revoke_sent_by(
+                        c,
+                        &config.keyring,
+                        &actor,
+                        &user.id,
                         Some(&workspace_id),
                         token_revocation::Reason::Demoted,
                     )?;
@@ -191,6 +200,14 @@ pub async fn remove_member(
                     &config,
                     &actor,
                     &user,
+                    Some(&workspace_id),
+                    token_revocation::Reason::Removed,
+                )?;
+                super::revoke_sent_by(
+                    c,
+                    &config.keyring,
+                    &actor,
+                    &user.id,
                     Some(&workspace_id),
                     token_revocation::Reason::Removed,
                 )?;

@@ -7,6 +7,7 @@
 mod invitations;
 mod members;
 
+pub(crate) use invitations::revoke_sent_by;
 pub use invitations::{
     Acceptance, INVITATION_TTL_SECS, InvitationView, accept_invitation, find_invitation, invite,
     pending_invitations, revoke_invitation,

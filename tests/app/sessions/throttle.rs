@@ -256,3 +256,52 @@ async fn instances_on_one_database_count_the_same_failures() {
     assert_eq!(right_on_b.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(a.metric(CHECKS).await + b.metric(CHECKS).await, 5.0);
 }
+
+#[tokio::test]
+async fn twenty_guesses_sent_together_from_one_address_get_five_checks_and_then_the_backoff() {
+    let app = behind_a_proxy(Policy::default()).await;
+    app.create_user(MEMBER, false);
+    let mut browsers = Vec::new();
+    for _ in 0..20 {
+        let c = app.client();
+        let token = app.csrf(&c).await;
+        browsers.push((c, token));
+    }
+
+    let guesses = browsers.iter().enumerate().map(|(i, (c, token))| {
+        let guess = format!("guess {i}");
+        c.post(app.url("/login"))
+            .header("x-forwarded-for", "198.51.100.7")
+            .form(&[
+                ("email", MEMBER),
+                ("password", guess.as_str()),
+                ("csrf_token", token.as_str()),
+            ])
+            .send()
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses)
+        .await
+        .into_iter()
+        .map(|r| r.expect("POST /login").status())
+        .collect();
+    let right = sign_in_from(&app, "198.51.100.7", MEMBER, PASSWORD).await;
+
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (5, 15), "{statuses:?}");
+    assert_eq!(app.metric(CHECKS).await, 5.0, "only five were checked");
+    assert_eq!(app.audit_count("user.sign_in_failed"), 5);
+    assert_eq!(
+        right.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right password is refused while the pair backs off"
+    );
+    let body = right.text().await.expect("body");
+    assert!(body.contains("Too many failed sign-in attempts"), "{body}");
+}

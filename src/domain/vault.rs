@@ -17,6 +17,8 @@ mod shown;
 
 pub use master_keys::KeyringError;
 use master_keys::valid_key_id;
+
+use crate::domain::ids::{KeyId, WorkspaceId};
 pub use shown::mask;
 
 /// Version byte that opens every sealed blob.
@@ -75,12 +77,17 @@ impl fmt::Display for Scope {
 /// Associated data binding a ciphertext to its record:
 /// `keyhold/v1|<scope>|<workspace id or "global">|<provider>|<key id>`.
 ///
-/// Components are opaque ids (UUIDs, catalogue ids) and must not contain `|`.
-pub fn aad(scope: Scope, workspace_id: Option<&str>, provider: &str, key_id: &str) -> String {
+/// Components are opaque ids (typed ids, which never contain `|`, and catalogue ids).
+pub fn aad(
+    scope: Scope,
+    workspace_id: Option<&WorkspaceId>,
+    provider: &str,
+    key_id: &KeyId,
+) -> String {
     format!(
         "keyhold/v1|{}|{}|{}|{}",
         scope.as_str(),
-        workspace_id.unwrap_or("global"),
+        workspace_id.map_or("global", WorkspaceId::as_str),
         provider,
         key_id
     )
@@ -268,6 +275,13 @@ mod tests {
     use base64::engine::general_purpose::STANDARD;
     use sha2::Digest;
     use std::collections::HashSet;
+
+    /// [`super::aad`] of ids written as text.
+    fn aad(scope: Scope, workspace_id: Option<&str>, provider: &str, key_id: &str) -> String {
+        let ws: Option<WorkspaceId> = workspace_id.map(|w| w.parse().expect("a workspace id"));
+        let key: KeyId = key_id.parse().expect("a key id");
+        super::aad(scope, ws.as_ref(), provider, &key)
+    }
 
     const CANARY: &str = "sk-proj-CANARY-do-not-leak-0123456789abcdef";
 

@@ -18,6 +18,7 @@ use secrecy::SecretString;
 use super::cloud::google::TokenCache;
 use super::errors::{ErrorCode, GatewayError};
 use crate::domain::credentials::Credential;
+use crate::domain::ids::KeyId;
 use crate::domain::providers::{AuthStyle, Provider, Wire};
 use crate::outbound::{HostRefusal, OutboundClient, OutboundError};
 
@@ -114,7 +115,7 @@ impl Adapter {
     pub async fn send(
         self,
         up: &Upstream<'_>,
-        key_id: &str,
+        key_id: &KeyId,
         cred: &Credential,
         call: &Outgoing<'_>,
     ) -> Result<(reqwest::Response, Option<SecretString>), NotSent> {
@@ -161,7 +162,7 @@ impl Adapter {
     }
 
     /// After a 401: whatever this adapter caches for the key is stale.
-    pub fn forget(self, up: &Upstream<'_>, key_id: &str) {
+    pub fn forget(self, up: &Upstream<'_>, key_id: &KeyId) {
         if self == Adapter::Vertex {
             up.google.tokens.forget(key_id);
         }

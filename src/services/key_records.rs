@@ -187,12 +187,7 @@ pub fn seal(
     key_id: &KeyId,
     secret: &SecretString,
 ) -> Result<SealedKey> {
-    let aad = vault::aad(
-        scope,
-        workspace_id.map(WorkspaceId::as_str),
-        provider.id,
-        key_id,
-    );
+    let aad = vault::aad(scope, workspace_id, provider.id, key_id);
     let sealed = keyring
         .seal(secret, &aad)
         .map_err(|e| Error::Internal(anyhow::anyhow!("sealing a key: {e}")))?;
@@ -223,12 +218,7 @@ impl From<KeyUnavailable> for Error {
 
 /// The associated data a row's ciphertext must have been sealed with.
 pub fn aad_of(row: &ProviderKeyRow) -> String {
-    vault::aad(
-        row.scope,
-        row.workspace_id.as_deref(),
-        &row.provider,
-        &row.id,
-    )
+    vault::aad(row.scope, row.workspace_id.as_ref(), &row.provider, &row.id)
 }
 
 /// The credential a provider's secret holds: an API key as it is, a structured

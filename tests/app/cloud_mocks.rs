@@ -287,7 +287,7 @@ async fn a_verified_jwt_buys_a_token_that_vertex_accepts() {
     let token = cache
         .token(
             &client(),
-            "key-1",
+            &crate::helpers::id("key-1"),
             google_mock::CLIENT_EMAIL,
             &service_account_key(),
             &token_url,
@@ -319,7 +319,7 @@ async fn concurrent_callers_share_one_token_refresh() {
             cache
                 .token(
                     &client(),
-                    "key-1",
+                    &crate::helpers::id("key-1"),
                     google_mock::CLIENT_EMAIL,
                     &key,
                     &token_url,
@@ -339,7 +339,7 @@ async fn concurrent_callers_share_one_token_refresh() {
     let again = cache
         .token(
             &client(),
-            "key-1",
+            &crate::helpers::id("key-1"),
             google_mock::CLIENT_EMAIL,
             &key,
             &token_url,
@@ -350,7 +350,7 @@ async fn concurrent_callers_share_one_token_refresh() {
     cache
         .token(
             &client(),
-            "key-2",
+            &crate::helpers::id("key-2"),
             google_mock::CLIENT_EMAIL,
             &key,
             &token_url,
@@ -369,7 +369,8 @@ async fn a_token_is_refreshed_five_minutes_before_it_expires() {
     let cache = TokenCache::new();
     let key = service_account_key();
     let http = client();
-    let get = || cache.token(&http, "k", google_mock::CLIENT_EMAIL, &key, &token_url);
+    let key_id = crate::helpers::id("k");
+    let get = || cache.token(&http, &key_id, google_mock::CLIENT_EMAIL, &key, &token_url);
 
     let first = get().await.expect("a token");
     let cached = get().await.expect("a token");

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::{NotSent, Outgoing, Upstream, bad_url, json_body, secret_header};
 use crate::domain::credentials::Vertex;
+use crate::domain::ids::KeyId;
 use crate::domain::providers::Wire;
 use crate::gateway::cloud::google::{self, TokenError};
 use crate::gateway::cloud::urls;
@@ -19,7 +20,7 @@ use crate::gateway::errors::{ErrorCode, GatewayError};
 /// The `anthropic_version` Google documents for Claude on Vertex.
 pub(crate) const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
 
-async fn token(up: &Upstream<'_>, key_id: &str, c: &Vertex) -> Result<SecretString, NotSent> {
+async fn token(up: &Upstream<'_>, key_id: &KeyId, c: &Vertex) -> Result<SecretString, NotSent> {
     let sa = &c.service_account;
     up.google
         .tokens
@@ -34,7 +35,7 @@ async fn token(up: &Upstream<'_>, key_id: &str, c: &Vertex) -> Result<SecretStri
         .map_err(|e| match e {
             TokenError::InvalidKey | TokenError::MalformedKey => NotSent::Rejected,
             TokenError::Unavailable(why) => {
-                tracing::warn!(key_id, error = %why, "Vertex: no access token");
+                tracing::warn!(key_id = %key_id, error = %why, "Vertex: no access token");
                 NotSent::Failed(GatewayError::new(
                     502,
                     ErrorCode::UpstreamUnavailable,
@@ -58,7 +59,7 @@ fn bearer(token: &SecretString) -> Result<HeaderValue, NotSent> {
 /// The request, and the access token it carries (the answer is scrubbed of it too).
 pub(super) async fn request(
     up: &Upstream<'_>,
-    key_id: &str,
+    key_id: &KeyId,
     c: &Vertex,
     call: &Outgoing<'_>,
 ) -> Result<(reqwest::Request, SecretString), NotSent> {

@@ -13,6 +13,8 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ids::KeyId;
+
 /// The scope Vertex AI calls need.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// The grant type of RFC 7523.
@@ -163,8 +165,8 @@ type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
 /// [`RETRY_AFTER_FAILURE`], not one per call.
 #[derive(Debug)]
 pub struct TokenCache {
-    slots: Mutex<HashMap<String, Slot>>,
-    failures: Mutex<HashMap<String, Failed>>,
+    slots: Mutex<HashMap<KeyId, Slot>>,
+    failures: Mutex<HashMap<KeyId, Failed>>,
     retry_after: Duration,
     /// Tells one stored credential from another (a key edited in place keeps its id).
     seed: RandomState,
@@ -192,9 +194,9 @@ impl TokenCache {
         }
     }
 
-    fn slot(&self, key_id: &str) -> Slot {
+    fn slot(&self, key_id: &KeyId) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.entry(key_id.to_owned()).or_default().clone()
+        slots.entry(key_id.clone()).or_default().clone()
     }
 
     /// Which credential a key holds now: a keyed hash of everything the token depends on,
@@ -213,7 +215,7 @@ impl TokenCache {
     }
 
     /// The failure still standing for `key_id`'s credential `of`, if any.
-    fn failed_lately(&self, key_id: &str, of: u64, now: Instant) -> Option<TokenError> {
+    fn failed_lately(&self, key_id: &KeyId, of: u64, now: Instant) -> Option<TokenError> {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let f = failures.get(key_id)?;
         if f.of == of && now < f.until {
@@ -223,10 +225,10 @@ impl TokenCache {
         None
     }
 
-    fn record_failure(&self, key_id: &str, of: u64, error: &TokenError) {
+    fn record_failure(&self, key_id: &KeyId, of: u64, error: &TokenError) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         failures.insert(
-            key_id.to_owned(),
+            key_id.clone(),
             Failed {
                 error: error.clone(),
                 until: Instant::now() + self.retry_after,
@@ -241,7 +243,7 @@ impl TokenCache {
     pub async fn token(
         &self,
         http: &reqwest::Client,
-        key_id: &str,
+        key_id: &KeyId,
         client_email: &str,
         private_key_pem: &SecretString,
         token_url: &Url,
@@ -281,7 +283,7 @@ impl TokenCache {
 
     /// Drops the token of `key_id` (Vertex refused it, or the key was refused). A failed
     /// refresh stays the answer until it is due again.
-    pub fn forget(&self, key_id: &str) {
+    pub fn forget(&self, key_id: &KeyId) {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.remove(key_id);
     }

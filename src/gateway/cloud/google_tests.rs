@@ -124,7 +124,7 @@ async fn a_failed_refresh_is_the_answer_until_it_is_due_again() {
     let key = SecretString::from(KEY);
     let mut answers = Vec::new();
     for _ in 0..5 {
-        answers.push(cache.token(&http, "k1", EMAIL, &key, &url).await);
+        answers.push(cache.token(&http, &k("k1"), EMAIL, &key, &url).await);
     }
     assert_eq!(
         asked.load(Ordering::SeqCst),
@@ -136,15 +136,15 @@ async fn a_failed_refresh_is_the_answer_until_it_is_due_again() {
     assert!(answers.iter().all(|a| a.as_ref().err() == Some(&first)));
 
     // Forgetting the token (a refused key) does not forget the failure.
-    cache.forget("k1");
-    let _ = cache.token(&http, "k1", EMAIL, &key, &url).await;
+    cache.forget(&k("k1"));
+    let _ = cache.token(&http, &k("k1"), EMAIL, &key, &url).await;
     assert_eq!(asked.load(Ordering::SeqCst), 1);
     // Another key, or this key holding another account, is asked for at once.
-    let _ = cache.token(&http, "k2", EMAIL, &key, &url).await;
+    let _ = cache.token(&http, &k("k2"), EMAIL, &key, &url).await;
     let _ = cache
         .token(
             &http,
-            "k1",
+            &k("k1"),
             "other@example-project.iam.gserviceaccount.com",
             &key,
             &url,
@@ -153,7 +153,7 @@ async fn a_failed_refresh_is_the_answer_until_it_is_due_again() {
     assert_eq!(asked.load(Ordering::SeqCst), 3);
 
     tokio::time::sleep(Duration::from_millis(350)).await;
-    let _ = cache.token(&http, "k2", EMAIL, &key, &url).await;
+    let _ = cache.token(&http, &k("k2"), EMAIL, &key, &url).await;
     assert_eq!(
         asked.load(Ordering::SeqCst),
         4,
@@ -170,10 +170,15 @@ async fn callers_waiting_on_a_failing_refresh_share_its_answer() {
     let key = SecretString::from(KEY);
     let calls = (0..8).map(|_| {
         let (cache, http, key, url) = (cache.clone(), http.clone(), key.clone(), url.clone());
-        tokio::spawn(async move { cache.token(&http, "k1", EMAIL, &key, &url).await })
+        tokio::spawn(async move { cache.token(&http, &k("k1"), EMAIL, &key, &url).await })
     });
     for call in calls.collect::<Vec<_>>() {
         assert!(call.await.expect("joined").is_err());
     }
     assert_eq!(asked.load(Ordering::SeqCst), 1);
+}
+
+/// A key id of a test.
+fn k(id: &str) -> crate::domain::ids::KeyId {
+    id.parse().expect("a key id")
 }

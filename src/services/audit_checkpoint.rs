@@ -50,43 +50,19 @@ pub enum ChainState {
 }
 
 /// The stored row: the checkpoint, the master-key version and the MAC.
-type Row = (
-    i64,
-    String,
-    i64,
-    i64,
-    i64,
-    String,
-    i64,
-    String,
-    String,
-    String,
-);
-
-fn columns() -> (
-    audit_checkpoint::verified_id,
-    audit_checkpoint::verified_hash,
-    audit_checkpoint::verified_at,
-    audit_checkpoint::swept_id,
-    audit_checkpoint::checked_at,
-    audit_checkpoint::outcome,
-    audit_checkpoint::outcome_id,
-    audit_checkpoint::problem,
-    audit_checkpoint::key_version,
-    audit_checkpoint::mac,
-) {
-    (
-        audit_checkpoint::verified_id,
-        audit_checkpoint::verified_hash,
-        audit_checkpoint::verified_at,
-        audit_checkpoint::swept_id,
-        audit_checkpoint::checked_at,
-        audit_checkpoint::outcome,
-        audit_checkpoint::outcome_id,
-        audit_checkpoint::problem,
-        audit_checkpoint::key_version,
-        audit_checkpoint::mac,
-    )
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = audit_checkpoint)]
+struct Row {
+    verified_id: i64,
+    verified_hash: String,
+    verified_at: i64,
+    swept_id: i64,
+    checked_at: i64,
+    outcome: String,
+    outcome_id: i64,
+    problem: String,
+    key_version: String,
+    mac: String,
 }
 
 /// Whether a stored row holds.
@@ -98,28 +74,25 @@ enum Stored {
 }
 
 fn authenticate(row: Row, keyring: &Keyring) -> Stored {
-    let (verified_id, verified_hash, verified_at, swept_id, checked_at, outcome, at, problem) =
-        (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7);
-    let (version, mac) = (row.8, row.9);
-    let Some(key) = ChainKey::of(keyring, &version).filter(|_| !mac.is_empty()) else {
+    let Some(key) = ChainKey::of(keyring, &row.key_version).filter(|_| !row.mac.is_empty()) else {
         return Stored::Unknown;
     };
     // An empty outcome: written before checks recorded what they found.
-    if outcome.is_empty() {
+    if row.outcome.is_empty() {
         return Stored::Unknown;
     }
-    let Some(finding) = Finding::from_columns(&outcome, at, problem) else {
+    let Some(finding) = Finding::from_columns(&row.outcome, row.outcome_id, row.problem) else {
         return Stored::Altered;
     };
     let c = Checkpoint {
-        verified_id,
-        verified_hash,
-        verified_at,
-        swept_id,
-        checked_at,
+        verified_id: row.verified_id,
+        verified_hash: row.verified_hash,
+        verified_at: row.verified_at,
+        swept_id: row.swept_id,
+        checked_at: row.checked_at,
         finding,
     };
-    if key.checkpoint_matches(&mac, &c) {
+    if key.checkpoint_matches(&row.mac, &c) {
         Stored::Holds(c)
     } else {
         Stored::Altered
@@ -131,7 +104,7 @@ fn authenticate(row: Row, keyring: &Keyring) -> Stored {
 fn load(conn: &mut DbConn, keyring: &Keyring) -> Result<Option<Checkpoint>> {
     let row: Option<Row> = audit_checkpoint::table
         .find(1)
-        .select(columns())
+        .select(Row::as_select())
         .get_result(conn)
         .optional()?;
     Ok(match row.map(|r| authenticate(r, keyring)) {
@@ -179,7 +152,11 @@ pub fn read(conn: &mut DbConn, keyring: &Keyring) -> Result<ChainState> {
         .inner_join(audit_chain::table.on(audit_chain::id.eq(audit_checkpoint::id)))
         .left_join(audit_events::table.on(audit_events::id.eq(audit_checkpoint::verified_id)))
         .filter(audit_checkpoint::id.eq(1))
-        .select((columns(), audit_chain::last_id, audit_events::at.nullable()))
+        .select((
+            Row::as_select(),
+            audit_chain::last_id,
+            audit_events::at.nullable(),
+        ))
         .first(conn)
         .optional()?;
     let Some((row, last_id, up_to_at)) = row else {

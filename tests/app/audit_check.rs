@@ -15,20 +15,6 @@ use crate::helpers::*;
 /// How long a test waits for the background check (ten rounds of the harness's 1 s).
 const WITHIN: Duration = Duration::from_secs(10);
 
-fn strip_tags(s: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for ch in s.chars() {
-        match ch {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.trim().to_owned()
-}
-
 /// The chain's state as the admin's page words it: its title, then its note.
 fn chain_state(html: &str) -> String {
     let start = html.find("id=\"chain-state\"").expect("the chain's state");

@@ -20,20 +20,6 @@ struct Row {
     platform: bool,
 }
 
-fn strip_tags(s: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for ch in s.chars() {
-        match ch {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.trim().to_owned()
-}
-
 /// The text of the first `<tag class="{class}">…</tag>` in `html`, or "".
 fn cell(html: &str, tag: &str, class: &str) -> String {
     let open = format!("<{tag} class=\"{class}\">");

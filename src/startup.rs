@@ -93,11 +93,13 @@ impl Application {
     /// Connects, migrates, starts the workers and binds the listener.
     pub async fn build_with(config: Config, tuning: Tuning) -> anyhow::Result<Application> {
         let backend = Backend::from_url(&config.database_url).context("KEYHOLD_DATABASE_URL")?;
-        // SQLite has one writer at a time anyway; on PostgreSQL every instance holds this
-        // many connections (plus one listener), so N instances need N × (size + 1) of the
-        // server's `max_connections` (README, "Several instances").
+        // SQLite has one writer at a time anyway, and four readers keep two cores busy
+        // (each connection caches up to 2 MiB of pages: eight held a tenth of the soak's peak
+        // RSS for no more throughput); on PostgreSQL every instance holds this many
+        // connections (plus one listener), so N instances need N × (size + 1) of the server's
+        // `max_connections` (README, "Several instances").
         let pool_size = config.db_pool_size.unwrap_or(match backend {
-            Backend::Sqlite => 8,
+            Backend::Sqlite => 4,
             Backend::Postgres => 16,
         });
         secure_data_dir(&config);
@@ -236,10 +238,10 @@ impl Application {
                 .wrap(from_fn(error::frame))
         })
         .listen(listener)?
-        // Database work and password hashing run on each worker's blocking pool. Past the
-        // pool's connections more threads only wait on it (and each may keep its own malloc
-        // arena; the default allows 256 per worker): with this bound, work queues instead.
-        .worker_max_blocking_threads(pool_size as usize + 2)
+        // Database work runs on each worker's blocking pool. Past the pool's connections more
+        // threads only wait on it (each with its own stack and allocator cache; the default
+        // allows 256 per worker): with this bound, work queues instead.
+        .worker_max_blocking_threads(blocking_threads(pool_size, workers_n))
         .tcp_nodelay(true)
         .shutdown_timeout(10);
         if let Some(n) = workers_n {
@@ -295,4 +297,14 @@ async fn purge_sessions(state: AppState, absolute: i64, mut shutdown: watch::Rec
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// Blocking threads per HTTP worker: together the workers can hold every pooled connection
+/// at once, plus one each for password work (admitted one per hasher thread, it waits there
+/// without a connection: `services::passwords`).
+fn blocking_threads(pool_size: u32, workers: Option<usize>) -> usize {
+    let workers = workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    (pool_size as usize).div_ceil(workers) + 1
 }

@@ -82,6 +82,39 @@ impl Secrets {
 
     /// Ranges of `text` that are runs of a credential. Line breaks inside a run do not end
     /// it (a client showing the text joins the lines by eye).
+    /// Whether `raw`, a whole answer as the provider sent it, may hold a run a client could
+    /// read as `MIN_PIECE` characters of a key, in any of its strings once decoded. `false`
+    /// is a proof there is none: every such run is, in the raw bytes, a chain at least as
+    /// long in which each two neighbours are a pair of the key's, a line break (which
+    /// [`Self::runs`] looks through), or part of an escape (`\"`, `\u0070`, which may
+    /// decode to anything); this looks for such chains with the escapes' bytes counted as
+    /// matching anything, so it may say `true` of a clean answer, never `false` of a leak.
+    pub fn may_hold(&self, raw: &[u8]) -> bool {
+        if self.keys.is_empty() || raw.len() < MIN_PIECE {
+            return false;
+        }
+        // An escape is a backslash and up to five bytes after it (`\uXXXX`).
+        let mut escape_left = 0usize;
+        let mut chain = 1usize;
+        for i in 1..raw.len() {
+            let (a, b) = (raw[i - 1], raw[i]);
+            let wild = escape_left > 0 || a == b'\\' || b == b'\\';
+            escape_left = if b == b'\\' {
+                // Its five bytes, and the pair of its last one with the byte after it.
+                6
+            } else {
+                escape_left.saturating_sub(1)
+            };
+            let joined =
+                wild || matches!(a, b'\n' | b'\r') || matches!(b, b'\n' | b'\r') || self.pair(a, b);
+            chain = if joined { chain + 1 } else { 1 };
+            if chain >= MIN_PIECE {
+                return true;
+            }
+        }
+        false
+    }
+
     fn runs(&self, text: &[u8]) -> Vec<std::ops::Range<usize>> {
         if self.keys.is_empty() || text.len() < MIN_PIECE {
             return Vec::new();
@@ -208,6 +241,17 @@ fn replace(
     }
     out.extend_from_slice(&text[at..]);
     Some(out)
+}
+
+/// A whole answer whose usage the provider reported (so its shown text need not be counted),
+/// scrubbed only if it may hold a piece of a key at all ([`Secrets::may_hold`]): most answers
+/// are passed on after one pass over their bytes instead of being read field by field.
+pub fn scrub_reported(secrets: &Secrets, body: Bytes) -> Bytes {
+    if secrets.may_hold(&body) {
+        scrub_body(secrets, body).0
+    } else {
+        body
+    }
 }
 
 /// A whole (non-streamed) answer, scrubbed, and how many bytes of shown text it holds.

@@ -1,4 +1,4 @@
-use super::{Bytes, MIN_PIECE, Secrets, StreamScrubber, scrub_body, scrub_text};
+use super::{Bytes, MIN_PIECE, Secrets, StreamScrubber, scrub_body, scrub_reported, scrub_text};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -176,4 +176,66 @@ fn a_clean_stream_passes_unchanged_and_whole_events_are_not_held_back() {
     assert_eq!(r.feed(Bytes::from(y.to_owned())), chunk);
     assert_eq!(r.finish(), "");
     assert_eq!(r.shown_bytes(), 10);
+}
+
+/// An answer whose content is `text`, its first `plain` characters written as JSON writes
+/// them (a line break as `\n`), the rest as `\uXXXX` escapes (a client decodes both alike).
+fn answer_with(text: &str, plain: usize) -> String {
+    let escaped: String = text
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i < plain {
+                let quoted = serde_json::to_string(&c.to_string()).expect("a string");
+                quoted[1..quoted.len() - 1].to_owned()
+            } else {
+                format!("\\u{:04x}", u32::from(c))
+            }
+        })
+        .collect();
+    format!(
+        r#"{{"id":"chatcmpl-1","choices":[{{"message":{{"role":"assistant","content":"{escaped}"}}}}],"usage":{{"prompt_tokens":9,"completion_tokens":9}}}}"#
+    )
+}
+
+#[test]
+fn an_answer_with_no_chain_of_the_keys_characters_passes_as_it_came() {
+    let s = secrets();
+    let clean = Bytes::from(answer_with("Hello! How can I help you today?", usize::MAX));
+    assert!(!s.may_hold(&clean));
+    let out = scrub_reported(&s, clean.clone());
+    assert_eq!(out, clean);
+    assert_eq!(out.as_ptr(), clean.as_ptr(), "passed on without a copy");
+    // No keys at all: nothing to look for.
+    assert!(!Secrets::new([]).may_hold(&Bytes::from(answer_with(KEY, usize::MAX))));
+}
+
+#[test]
+fn every_piece_of_the_key_a_client_could_read_is_caught_by_the_quick_look_and_scrubbed() {
+    let s = secrets();
+    for len in [MIN_PIECE, MIN_PIECE + 5, KEY.len()] {
+        for start in 0..=KEY.len() - len {
+            let piece = &KEY[start..start + len];
+            let texts = [
+                format!("Your key is {piece}."),
+                format!("{piece}"),
+                // A line break inside the piece: a client still reads the run across it.
+                format!("key: {}\n{}", &piece[..len / 2], &piece[len / 2..]),
+            ];
+            for text in &texts {
+                // Plain, partly escaped, and escaped throughout.
+                for plain in [usize::MAX, text.len() / 2, 0] {
+                    let body = Bytes::from(answer_with(text, plain));
+                    assert!(s.may_hold(&body), "missed {text:?} (plain {plain})");
+                    let out = scrub_reported(&s, body);
+                    let v: Value = serde_json::from_slice(&out).expect("still JSON");
+                    let shown = v
+                        .pointer("/choices/0/message/content")
+                        .and_then(Value::as_str)
+                        .expect("content");
+                    assert!(!leaks(shown), "{text:?} (plain {plain}) showed {shown:?}");
+                }
+            }
+        }
+    }
 }

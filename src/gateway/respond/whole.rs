@@ -15,7 +15,7 @@ use crate::domain::providers::Wire;
 use crate::domain::resolution::Source;
 use crate::gateway::dispatch::{Answer, Failure};
 use crate::gateway::errors::{Format, GatewayError};
-use crate::gateway::redact::{scrub_body, scrub_text};
+use crate::gateway::redact::{Secrets, scrub_body, scrub_reported, scrub_text};
 use crate::gateway::translate::{self, Usage, converse};
 use crate::gateway::{CallContext, Gateway};
 
@@ -97,8 +97,7 @@ pub(super) async fn answer(
             .and_then(|u| translate::usage_of(p.wire, &u))
             .unwrap_or_default();
         let key = (&a.key_id, a.source, a.started);
-        let (out, shown) = scrub_body(&secrets, Bytes::from(body));
-        let usage = metered(usage, p, shown);
+        let (out, usage) = scrubbed(&secrets, Bytes::from(body), usage, p);
         return Ok(answered(gw, ctx, p, key, status, usage, out));
     }
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
@@ -164,9 +163,19 @@ pub(super) async fn answer(
         _ => return Err(here(bad_upstream(p))),
     };
     let key = (&a.key_id, a.source, a.started);
-    let (out, shown) = scrub_body(&secrets, out);
-    let usage = metered(usage, p, shown);
+    let (out, usage) = scrubbed(&secrets, out, usage, p);
     Ok(answered(gw, ctx, p, key, status, usage, out))
+}
+
+/// The answer scrubbed, and its usage: the provider's, or else estimated from the request
+/// and the text shown (which only then needs counting).
+fn scrubbed(secrets: &Secrets, out: Bytes, usage: Usage, p: &Prepared) -> (Bytes, Usage) {
+    if usage == Usage::default() {
+        let (out, shown) = scrub_body(secrets, out);
+        (out, metered(usage, p, shown))
+    } else {
+        (scrub_reported(secrets, out), usage)
+    }
 }
 
 /// An upstream answer's `usage`, the rest skipped.

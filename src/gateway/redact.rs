@@ -93,24 +93,36 @@ impl Secrets {
         if self.keys.is_empty() || raw.len() < MIN_PIECE {
             return false;
         }
-        // An escape is a backslash and up to five bytes after it (`\uXXXX`).
-        let mut escape_left = 0usize;
-        let mut chain = 1usize;
-        for i in 1..raw.len() {
+        // Pair `i` joins `raw[i - 1]` and `raw[i]`. An escape is a backslash and up to five
+        // bytes after it (`\uXXXX`): each pair that touches one of them joins.
+        let joined = |i: usize| {
             let (a, b) = (raw[i - 1], raw[i]);
-            let wild = escape_left > 0 || a == b'\\' || b == b'\\';
-            escape_left = if b == b'\\' {
-                // Its five bytes, and the pair of its last one with the byte after it.
-                6
-            } else {
-                escape_left.saturating_sub(1)
-            };
-            let joined =
-                wild || matches!(a, b'\n' | b'\r') || matches!(b, b'\n' | b'\r') || self.pair(a, b);
-            chain = if joined { chain + 1 } else { 1 };
-            if chain >= MIN_PIECE {
+            matches!(a, b'\n' | b'\r')
+                || matches!(b, b'\n' | b'\r')
+                || self.pair(a, b)
+                || raw[i.saturating_sub(6)..=i].contains(&b'\\')
+        };
+        // A chain of MIN_PIECE bytes is PIECE_PAIRS joined pairs in a row, so it holds one of
+        // every PIECE_PAIRS-th pair after one that does not join: look only at those, and
+        // around the ones that join.
+        const PIECE_PAIRS: usize = MIN_PIECE - 1;
+        let mut i = PIECE_PAIRS;
+        while i < raw.len() {
+            if !joined(i) {
+                i += PIECE_PAIRS;
+                continue;
+            }
+            let (mut lo, mut hi) = (i, i);
+            while lo > 1 && joined(lo - 1) {
+                lo -= 1;
+            }
+            while hi + 1 < raw.len() && joined(hi + 1) {
+                hi += 1;
+            }
+            if hi - lo + 1 >= PIECE_PAIRS {
                 return true;
             }
+            i = hi + 1 + PIECE_PAIRS;
         }
         false
     }

@@ -239,3 +239,66 @@ fn every_piece_of_the_key_a_client_could_read_is_caught_by_the_quick_look_and_sc
         }
     }
 }
+
+/// The quick look as a plain walk over every pair (what `may_hold` must agree with).
+fn holds_by_walking(raw: &[u8]) -> bool {
+    let mut chain = 1;
+    for i in 1..raw.len() {
+        let (a, b) = (raw[i - 1], raw[i]);
+        let near_escape = raw[i.saturating_sub(6)..=i].contains(&b'\\');
+        let line = matches!(a, b'\n' | b'\r') || matches!(b, b'\n' | b'\r');
+        let pair = KEY.as_bytes().windows(2).any(|w| w == [a, b]);
+        chain = if near_escape || line || pair {
+            chain + 1
+        } else {
+            1
+        };
+        if chain >= MIN_PIECE {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn the_quick_look_agrees_with_a_walk_over_every_pair() {
+    let s = secrets();
+    // Bytes from the key, a few others, backslashes and line breaks, mixed by a fixed
+    // generator so that chains of every length around MIN_PIECE occur.
+    let alphabet: Vec<u8> = KEY.bytes().chain(*b"xyz \\\n\"{}:,").collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut held, mut clean) = (0, 0);
+    for _ in 0..3_000 {
+        let len = (next() % 80) as usize;
+        let mut raw = Vec::with_capacity(len);
+        let mut at = (next() % KEY.len() as u64) as usize;
+        for _ in 0..len {
+            // Mostly the key's next byte (long chains), sometimes any byte of the alphabet.
+            let b = if next() % 4 == 0 {
+                alphabet[(next() % alphabet.len() as u64) as usize]
+            } else {
+                at = (at + 1) % KEY.len();
+                KEY.as_bytes()[at]
+            };
+            raw.push(b);
+        }
+        let quick = s.may_hold(&raw);
+        assert_eq!(
+            quick,
+            holds_by_walking(&raw),
+            "{:?}",
+            String::from_utf8_lossy(&raw)
+        );
+        if quick { held += 1 } else { clean += 1 }
+    }
+    assert!(
+        held > 100 && clean > 100,
+        "both kinds tried: {held} held, {clean} clean"
+    );
+}

@@ -218,7 +218,7 @@ fn every_piece_of_the_key_a_client_could_read_is_caught_by_the_quick_look_and_sc
             let piece = &KEY[start..start + len];
             let texts = [
                 format!("Your key is {piece}."),
-                format!("{piece}"),
+                piece.to_string(),
                 // A line break inside the piece: a client still reads the run across it.
                 format!("key: {}\n{}", &piece[..len / 2], &piece[len / 2..]),
             ];

@@ -80,8 +80,6 @@ impl Secrets {
         self.pairs[bit / 64] & (1 << (bit % 64)) != 0
     }
 
-    /// Ranges of `text` that are runs of a credential. Line breaks inside a run do not end
-    /// it (a client showing the text joins the lines by eye).
     /// Whether `raw`, a whole answer as the provider sent it, may hold a run a client could
     /// read as `MIN_PIECE` characters of a key, in any of its strings once decoded. `false`
     /// is a proof there is none: every such run is, in the raw bytes, a chain at least as
@@ -127,6 +125,8 @@ impl Secrets {
         false
     }
 
+    /// Ranges of `text` that are runs of a credential. Line breaks inside a run do not end
+    /// it (a client showing the text joins the lines by eye).
     fn runs(&self, text: &[u8]) -> Vec<std::ops::Range<usize>> {
         if self.keys.is_empty() || text.len() < MIN_PIECE {
             return Vec::new();

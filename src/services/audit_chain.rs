@@ -179,7 +179,7 @@ pub(super) type Keys = HashMap<String, Option<ChainKey>>;
 /// Checks one event against the link before it (`prev`): that it follows it, that its
 /// fields hash to its link, and its MAC when it was written after keying (events up to
 /// `legacy_until` were not). `None` when it holds, else what is wrong.
-pub(super) fn check_event(
+fn check_event(
     row: &AuditRow,
     prev: &str,
     legacy_until: i64,
@@ -226,6 +226,75 @@ pub(super) fn check_event(
     }
 }
 
+/// How far a walk got: the last event that held, its link and when it was written, or what
+/// broke.
+pub(super) enum Walk {
+    Reached {
+        id: i64,
+        hash: String,
+        at: Option<i64>,
+    },
+    Broken {
+        at_id: i64,
+        problem: String,
+    },
+}
+
+/// Checks events in order from `from`, starting from the link `prev`, reading `batch` rows
+/// at a time: up to `to`, each of which must exist, or with `None` as far as the log goes.
+pub(super) fn walk(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    legacy_until: i64,
+    keys: &mut Keys,
+    (from, to): (i64, Option<i64>),
+    prev: String,
+    batch: i64,
+) -> Result<Walk> {
+    let missing = |id: i64| {
+        Ok(Walk::Broken {
+            at_id: id,
+            problem: format!("event {id} is missing"),
+        })
+    };
+    let last = to.unwrap_or(i64::MAX);
+    let (mut expected, mut prev, mut at) = (from, prev, None);
+    while expected <= last {
+        let rows: Vec<AuditRow> = audit_events::table
+            .filter(audit_events::id.ge(expected))
+            .filter(audit_events::id.le(last))
+            .order(audit_events::id.asc())
+            .limit(batch)
+            .select(AuditRow::as_select())
+            .load(conn)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            if row.id != expected {
+                return missing(expected);
+            }
+            if let Some(problem) = check_event(row, &prev, legacy_until, keys, keyring) {
+                return Ok(Walk::Broken {
+                    at_id: row.id,
+                    problem,
+                });
+            }
+            prev = row.hash.clone();
+            at = Some(row.at);
+            expected += 1;
+        }
+    }
+    if to.is_some_and(|to| expected <= to) {
+        return missing(expected);
+    }
+    Ok(Walk::Reached {
+        id: expected - 1,
+        hash: prev,
+        at,
+    })
+}
+
 fn broken(at_id: i64, problem: String) -> Result<Verdict> {
     Ok(Verdict::Broken { at_id, problem })
 }
@@ -244,33 +313,19 @@ pub fn verify(conn: &mut DbConn, keyring: &Keyring) -> Result<Verdict> {
         sealed_at: sealed_at.unwrap_or_default(),
     };
     let mut keys = Keys::new();
-    let mut prev = GENESIS.to_owned();
-    let mut expected_id = 1i64;
-    let mut last_at = None;
-    loop {
-        let batch: Vec<AuditRow> = audit_events::table
-            .filter(audit_events::id.ge(expected_id))
-            .order(audit_events::id.asc())
-            .limit(2000)
-            .select(AuditRow::as_select())
-            .load(conn)?;
-        if batch.is_empty() {
-            break;
-        }
-        for row in &batch {
-            let id = row.id;
-            if id != expected_id {
-                return broken(expected_id, format!("event {expected_id} is missing"));
-            }
-            if let Some(problem) = check_event(row, &prev, head.legacy_until, &mut keys, keyring) {
-                return broken(id, problem);
-            }
-            prev = row.hash.clone();
-            last_at = Some(row.at);
-            expected_id += 1;
-        }
-    }
-    let last = expected_id - 1;
+    let from_genesis = (1, None);
+    let (last, prev, last_at) = match walk(
+        conn,
+        keyring,
+        head.legacy_until,
+        &mut keys,
+        from_genesis,
+        GENESIS.to_owned(),
+        2000,
+    )? {
+        Walk::Reached { id, hash, at } => (id, hash, at),
+        Walk::Broken { at_id, problem } => return broken(at_id, problem),
+    };
     if head.last_id != last || head.last_hash != prev {
         return broken(
             head.last_id.max(last + 1),

@@ -4,13 +4,12 @@
 use diesel::prelude::*;
 
 use super::{load, save};
-use crate::db::models::AuditRow;
 use crate::db::schema::audit_events;
 use crate::db::{DbConn, now, write_tx};
 use crate::domain::audit::{Checkpoint, Finding, GENESIS};
 use crate::domain::vault::Keyring;
 use crate::error::Result;
-use crate::services::audit_chain::{HeadError, Keys, authentic_head, check_event, read_head};
+use crate::services::audit_chain::{HeadError, Keys, Walk, authentic_head, read_head, walk};
 
 /// At most this many new events are checked per check (a debug build checks about 17 a
 /// millisecond on one busy core, SQLite and PostgreSQL alike).
@@ -69,62 +68,6 @@ fn locked(conn: &mut DbConn) -> Result<bool> {
     Ok(lock.taken)
 }
 
-/// How far a walk got: the last event that held and its link, or what broke.
-enum Walk {
-    Reached { id: i64, hash: String },
-    Broken { at_id: i64, problem: String },
-}
-
-/// Checks events `from..=to` in order, starting from the link `prev`.
-fn walk(
-    conn: &mut DbConn,
-    keyring: &Keyring,
-    legacy_until: i64,
-    (from, to): (i64, i64),
-    prev: String,
-) -> Result<Walk> {
-    let mut keys = Keys::new();
-    let (mut expected, mut prev) = (from, prev);
-    while expected <= to {
-        let batch: Vec<AuditRow> = audit_events::table
-            .filter(audit_events::id.ge(expected))
-            .filter(audit_events::id.le(to))
-            .order(audit_events::id.asc())
-            .limit(BATCH)
-            .select(AuditRow::as_select())
-            .load(conn)?;
-        if batch.is_empty() {
-            break;
-        }
-        for row in &batch {
-            if row.id != expected {
-                return Ok(Walk::Broken {
-                    at_id: expected,
-                    problem: format!("event {expected} is missing"),
-                });
-            }
-            if let Some(problem) = check_event(row, &prev, legacy_until, &mut keys, keyring) {
-                return Ok(Walk::Broken {
-                    at_id: row.id,
-                    problem,
-                });
-            }
-            prev = row.hash.clone();
-            expected += 1;
-        }
-    }
-    if expected <= to {
-        return Ok(Walk::Broken {
-            at_id: expected,
-            problem: format!("event {expected} is missing"),
-        });
-    }
-    Ok(Walk::Reached {
-        id: expected - 1,
-        hash: prev,
-    })
-}
-
 fn stored_hash(conn: &mut DbConn, id: i64) -> Result<Option<String>> {
     if id == 0 {
         return Ok(Some(GENESIS.to_owned()));
@@ -179,14 +122,17 @@ fn examine(conn: &mut DbConn, keyring: &Keyring) -> Result<Checked> {
     }
     // New events first, then the slice of older ones.
     let to = last_id.min(start.verified_id + NEW_BUDGET);
+    let mut keys = Keys::new();
     let (verified_id, verified_hash) = match walk(
         conn,
         keyring,
         legacy_until,
-        (start.verified_id + 1, to),
+        &mut keys,
+        (start.verified_id + 1, Some(to)),
         start.verified_hash.clone(),
+        BATCH,
     )? {
-        Walk::Reached { id, hash } => (id, hash),
+        Walk::Reached { id, hash, .. } => (id, hash),
         Walk::Broken { at_id, problem } => return broken(at_id, problem),
     };
     let mut swept_id = start.swept_id;
@@ -196,7 +142,8 @@ fn examine(conn: &mut DbConn, keyring: &Keyring) -> Result<Checked> {
             return broken(from, format!("event {from} is missing"));
         };
         let end = start.verified_id.min(from + SWEEP_BUDGET);
-        match walk(conn, keyring, legacy_until, (from + 1, end), prev)? {
+        let range = (from + 1, Some(end));
+        match walk(conn, keyring, legacy_until, &mut keys, range, prev, BATCH)? {
             // A round that reached the checkpoint starts over with the next check.
             Walk::Reached { id, .. } => swept_id = if id >= start.verified_id { 0 } else { id },
             Walk::Broken { at_id, problem } => return broken(at_id, problem),

@@ -1,6 +1,14 @@
-//! Calls to AI providers that are not a member's request: the cheap "is this key good?"
-//! test. The key travels only in a header marked sensitive; the provider's body is never
-//! read, so nothing it says (which may quote the key) can reach a page, a log or the audit.
+//! The clients that reach AI providers, and the cheap "is this key good?" test of an API
+//! key. Members' calls go through [`Direct`] (the catalogue's hosts) and come back as a
+//! [`Reply`]; reqwest's client tests keys and fetches Vertex's tokens. In a test the key
+//! travels only in a header marked sensitive and the provider's body is never read, so
+//! nothing it says (which may quote the key) can reach a page, a log or the audit.
+
+mod direct;
+mod reply;
+
+pub use direct::{Direct, Request, from_reqwest};
+pub use reply::{BodyError, Chunks, Reply, SendError};
 
 use std::time::Duration;
 
@@ -11,13 +19,21 @@ use url::Url;
 use crate::domain::providers::Provider;
 use crate::domain::resolution::KeyStatus;
 
-/// The one HTTP client for providers: short timeouts, no redirects, pooled keep-alive.
+/// How long connecting to a provider may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a provider may go without sending a byte of its answer.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an idle pooled connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The reqwest client for providers (key tests, tokens): short timeouts, no redirects,
+/// pooled keep-alive.
 pub fn client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .read_timeout(std::time::Duration::from_secs(60))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
-        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .tcp_nodelay(true)
         .build()
         .map_err(|e| anyhow::anyhow!("building the HTTP client: {e}"))

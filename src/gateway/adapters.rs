@@ -21,6 +21,7 @@ use crate::domain::credentials::Credential;
 use crate::domain::ids::KeyId;
 use crate::domain::providers::{AuthStyle, Provider, Wire};
 use crate::outbound::{HostRefusal, OutboundClient, OutboundError};
+use crate::upstream::{Direct, Reply, SendError, from_reqwest};
 
 /// The adapter of a catalogue entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,9 +41,11 @@ pub enum Adapter {
     Compatible,
 }
 
-/// What reaches providers: the worker's client for the catalogue's hosts, the guarded
-/// client for hosts users typed, and Vertex's access tokens.
+/// What reaches providers: the call path's client for the catalogue's hosts, reqwest's for
+/// key tests and tokens, the guarded client for hosts users typed, and Vertex's access
+/// tokens.
 pub struct Upstream<'a> {
+    pub direct: &'a Direct,
     pub client: &'a reqwest::Client,
     pub outbound: &'a OutboundClient,
     pub google: &'a GoogleAuth,
@@ -58,7 +61,7 @@ pub struct GoogleAuth {
 /// One call as the adapter sends it.
 pub struct Outgoing<'a> {
     /// The chat endpoint of a provider with one base URL for every key.
-    pub endpoint: Option<&'a reqwest::Url>,
+    pub endpoint: Option<&'a http::Uri>,
     /// The operator's base URL override for a host per key or region (tests, proxies).
     pub base: Option<&'a reqwest::Url>,
     /// The model as the provider names it.
@@ -81,7 +84,7 @@ pub enum NotSent {
     /// The user-supplied host is not allowed.
     Refused(HostRefusal),
     /// The request could not be sent (connection, timeout).
-    Http(reqwest::Error),
+    Http(SendError),
     /// Anything else, already in words.
     Failed(GatewayError),
 }
@@ -90,8 +93,14 @@ impl From<OutboundError> for NotSent {
     fn from(e: OutboundError) -> NotSent {
         match e {
             OutboundError::Refused(why) => NotSent::Refused(why),
-            OutboundError::Http(e) => NotSent::Http(e),
+            OutboundError::Http(e) => NotSent::Http(e.into()),
         }
+    }
+}
+
+impl From<reqwest::Error> for NotSent {
+    fn from(e: reqwest::Error) -> NotSent {
+        NotSent::Http(e.into())
     }
 }
 
@@ -118,11 +127,12 @@ impl Adapter {
         key_id: &KeyId,
         cred: &Credential,
         call: &Outgoing<'_>,
-    ) -> Result<(reqwest::Response, Option<SecretString>), NotSent> {
+    ) -> Result<(Reply, Option<SecretString>), NotSent> {
         if let (Adapter::Vertex, Credential::Vertex(c)) = (self, cred) {
             let (req, token) = vertex::request(up, key_id, c, call).await?;
-            let resp = up.client.execute(req).await.map_err(NotSent::Http)?;
-            return Ok((resp, Some(token)));
+            let req = from_reqwest(req).map_err(NotSent::Http)?;
+            let reply = up.direct.send(req).await.map_err(NotSent::Http)?;
+            return Ok((reply, Some(token)));
         }
         let resp = self.send_plain(up, cred, call).await?;
         Ok((resp, None))
@@ -134,28 +144,28 @@ impl Adapter {
         up: &Upstream<'_>,
         cred: &Credential,
         call: &Outgoing<'_>,
-    ) -> Result<reqwest::Response, NotSent> {
+    ) -> Result<Reply, NotSent> {
         match (self, cred) {
             (Adapter::OpenAi, Credential::ApiKey(key)) => {
-                let req = openai::request(up.client, key, call).map_err(NotSent::Failed)?;
-                req.send().await.map_err(NotSent::Http)
+                let req = openai::request(key, call).map_err(NotSent::Failed)?;
+                up.direct.send(req).await.map_err(NotSent::Http)
             }
             (Adapter::Anthropic { version }, Credential::ApiKey(key)) => {
-                let req =
-                    anthropic::request(up.client, key, version, call).map_err(NotSent::Failed)?;
-                req.send().await.map_err(NotSent::Http)
+                let req = anthropic::request(key, version, call).map_err(NotSent::Failed)?;
+                up.direct.send(req).await.map_err(NotSent::Http)
             }
             (Adapter::Azure, Credential::Azure(c)) => {
                 let req = azure::request(up.outbound.client(), c, call)?;
-                Ok(up.outbound.execute(req).await?)
+                Ok(up.outbound.execute(req).await?.into())
             }
             (Adapter::Compatible, Credential::Compatible(c)) => {
                 let req = compatible::request(up.outbound.client(), c, call)?;
-                Ok(up.outbound.execute(req).await?)
+                Ok(up.outbound.execute(req).await?.into())
             }
             (Adapter::Bedrock, Credential::Bedrock(c)) => {
-                let req = bedrock::request(up.client, c, call)?;
-                up.client.execute(req).await.map_err(NotSent::Http)
+                let req =
+                    from_reqwest(bedrock::request(up.client, c, call)?).map_err(NotSent::Http)?;
+                up.direct.send(req).await.map_err(NotSent::Http)
             }
             _ => Err(NotSent::Failed(wrong_kind())),
         }
@@ -235,6 +245,20 @@ fn bad_url(_: url::ParseError) -> NotSent {
         ErrorCode::KeyUnavailable,
         "The stored key's endpoint cannot be used. An owner should replace the key.",
     ))
+}
+
+/// A JSON POST of the call's body to the provider's chat endpoint, the headers that
+/// authenticate it still to add.
+fn json_post(call: &Outgoing<'_>) -> Result<crate::upstream::Request, GatewayError> {
+    let endpoint = call.endpoint.ok_or_else(GatewayError::internal)?;
+    let mut req = http::Request::new(http_body_util::Full::new(call.body.clone()));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = endpoint.clone();
+    req.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(req)
 }
 
 /// The request body as JSON, for adapters that rewrite it.

@@ -18,6 +18,7 @@ use crate::domain::providers::Wire;
 use crate::domain::resolution::Source;
 use crate::outbound::HostField;
 use crate::services::Ctx;
+use crate::upstream::Reply;
 
 mod authenticate;
 mod failures;
@@ -31,28 +32,9 @@ pub use keys::key_rejected;
 use keys::{open, rejects_key, secrets_of};
 pub use models::{available_models, endpoint_for};
 
-/// The provider client of the current thread. Each server worker keeps its own (the same
-/// settings as `state.upstream`), so a pooled upstream connection is driven by the worker
-/// that uses it: with one client shared by every worker, a request on one worker and the
-/// connection task on another woke each other across threads twice per call.
-fn upstream(state: &Ctx) -> reqwest::Client {
-    thread_local! {
-        static CLIENT: std::cell::OnceCell<reqwest::Client> = const { std::cell::OnceCell::new() };
-    }
-    CLIENT.with(|c| {
-        c.get_or_init(|| {
-            crate::upstream::client().unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "no client of this worker's own; sharing one");
-                state.upstream.clone()
-            })
-        })
-        .clone()
-    })
-}
-
 /// A successful upstream answer (headers received, body not yet read).
 pub struct Answer {
-    pub response: reqwest::Response,
+    pub response: Reply,
     pub key_id: KeyId,
     pub source: Source,
     pub started: Instant,
@@ -117,9 +99,9 @@ pub async fn send(
         return Err(fail(GatewayError::internal()));
     }
     let adapter = Adapter::of(provider);
-    let client = upstream(state);
     let up = Upstream {
-        client: &client,
+        direct: &gw.direct,
+        client: &gw.client,
         outbound: &gw.outbound,
         google: &gw.google,
     };
@@ -242,7 +224,7 @@ pub async fn send(
             Ok(Err(NotSent::Http(e))) => {
                 served = true;
                 let timed_out = e.is_timeout();
-                tracing::warn!(key_id = %key.id, provider = provider.id, error = %e.without_url(), "upstream unreachable");
+                tracing::warn!(key_id = %key.id, provider = provider.id, error = %e, "upstream unreachable");
                 let (code, msg) = if timed_out {
                     (ErrorCode::UpstreamTimeout, "did not answer in time")
                 } else {

@@ -58,6 +58,7 @@ async fn test(gw: &Gateway, provider: &'static Provider, cred: &Credential) -> K
     }
     let adapter = Adapter::of(provider);
     let up = Upstream {
+        direct: &gw.direct,
         client: &gw.client,
         outbound: &gw.outbound,
         google: &gw.google,
@@ -72,7 +73,7 @@ async fn test(gw: &Gateway, provider: &'static Provider, cred: &Credential) -> K
     let sent = match via {
         Via::Plain => tokio::time::timeout(TEST_TIMEOUT, gw.client.execute(req))
             .await
-            .map(|r| r.map_err(NotSent::Http)),
+            .map(|r| r.map_err(NotSent::from)),
         Via::Guarded => tokio::time::timeout(TEST_TIMEOUT, gw.outbound.execute(req))
             .await
             .map(|r| r.map_err(NotSent::from)),
@@ -117,7 +118,7 @@ fn not_sent(provider: &Provider, e: NotSent) -> KeyReport {
         ),
         NotSent::Http(e) => report(
             TestOutcome::Untested(Untested::Unreachable),
-            format!("could not connect ({})", e.without_url()),
+            format!("could not connect ({e})"),
         ),
         NotSent::Failed(e) => report(TestOutcome::Untested(Untested::ProviderError), e.message),
         NotSent::NotServed => report(TestOutcome::Untested(Untested::ProviderError), "not tested"),

@@ -68,7 +68,9 @@ pub struct Gateway {
     pub usage: usage::Recorder,
     pub limits: Limits,
     /// Each provider's chat endpoint, parsed once at start (providers with one base URL).
-    pub endpoints: HashMap<&'static str, reqwest::Url>,
+    pub endpoints: HashMap<&'static str, http::Uri>,
+    /// The call path's client (each worker sends on its own pool of it).
+    pub direct: crate::upstream::Direct,
     /// The guarded client for hosts users typed (Azure endpoints, compatible hosts).
     pub outbound: crate::outbound::OutboundClient,
     /// Vertex's access tokens and Google's token URL.
@@ -86,20 +88,22 @@ impl Gateway {
         limits: Limits,
         config: &Config,
     ) -> anyhow::Result<Arc<Gateway>> {
-        let endpoints = providers::catalogue()
-            .iter()
-            .filter_map(|p| {
-                Some((
-                    p.id,
-                    dispatch::endpoint_for(config.provider_base_url(p.id)?, p.wire),
-                ))
-            })
-            .collect();
+        let mut endpoints = HashMap::new();
+        for p in providers::catalogue() {
+            if let Some(base) = config.provider_base_url(p.id) {
+                let url = dispatch::endpoint_for(base, p.wire);
+                let uri = url.as_str().parse().map_err(|e| {
+                    anyhow::anyhow!("{}'s endpoint {url} is not a request URI: {e}", p.name)
+                })?;
+                endpoints.insert(p.id, uri);
+            }
+        }
         Ok(Arc::new(Gateway {
             cache: cache::Cache::default(),
             usage,
             limits,
             endpoints,
+            direct: crate::upstream::Direct::new()?,
             outbound: crate::outbound::OutboundClient::new(config.outbound_allow.clone())?,
             bases: config.provider_base_urls.clone(),
             client: crate::upstream::client()?,

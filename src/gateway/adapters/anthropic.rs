@@ -1,39 +1,33 @@
 //! Anthropic's wire with its API key: `x-api-key` and `anthropic-version`.
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Outgoing, secret_header};
+use super::{Outgoing, json_post, secret_header};
 use crate::gateway::errors::GatewayError;
+use crate::upstream::Request;
+
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
 
 pub(super) fn headers(
     secret: &SecretString,
     version: &'static str,
 ) -> Result<HeaderMap, GatewayError> {
-    let mut h = HeaderMap::with_capacity(3);
-    h.insert(
-        HeaderName::from_static("x-api-key"),
-        secret_header(secret.expose_secret())?,
-    );
-    h.insert(
-        HeaderName::from_static("anthropic-version"),
-        HeaderValue::from_static(version),
-    );
+    let mut h = HeaderMap::with_capacity(2);
+    h.insert(X_API_KEY, secret_header(secret.expose_secret())?);
+    h.insert(ANTHROPIC_VERSION, HeaderValue::from_static(version));
     Ok(h)
 }
 
 pub(super) fn request(
-    client: &reqwest::Client,
     secret: &SecretString,
     version: &'static str,
     call: &Outgoing<'_>,
-) -> Result<reqwest::RequestBuilder, GatewayError> {
-    let endpoint = call
-        .endpoint
-        .ok_or_else(crate::gateway::errors::GatewayError::internal)?;
-    Ok(client
-        .post(endpoint.clone())
-        .headers(headers(secret, version)?)
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .body(call.body.clone()))
+) -> Result<Request, GatewayError> {
+    let mut req = json_post(call)?;
+    let h = req.headers_mut();
+    h.insert(X_API_KEY, secret_header(secret.expose_secret())?);
+    h.insert(ANTHROPIC_VERSION, HeaderValue::from_static(version));
+    Ok(req)
 }

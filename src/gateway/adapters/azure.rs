@@ -58,7 +58,7 @@ pub(super) fn request(
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .body(call.body.clone())
         .build()
-        .map_err(NotSent::Http)
+        .map_err(NotSent::from)
 }
 
 /// A data-plane read: the resource's model list.
@@ -68,5 +68,5 @@ pub(super) fn test(client: &reqwest::Client, c: &Azure) -> Result<reqwest::Reque
         .get(url(c, "openai/models")?)
         .header(name, value)
         .build()
-        .map_err(NotSent::Http)
+        .map_err(NotSent::from)
 }

@@ -46,7 +46,7 @@ pub(super) fn request(
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .body(call.body.clone())
         .build()
-        .map_err(NotSent::Http)?;
+        .map_err(NotSent::from)?;
     signed(req, c)
 }
 
@@ -58,6 +58,6 @@ pub(super) fn test(
 ) -> Result<reqwest::Request, NotSent> {
     let base = base(base_override, urls::bedrock_control_base(&c.region))?;
     let url = urls::bedrock_foundation_models_url(&base).map_err(bad_url)?;
-    let req = client.get(url).build().map_err(NotSent::Http)?;
+    let req = client.get(url).build().map_err(NotSent::from)?;
     signed(req, c)
 }

@@ -41,12 +41,12 @@ pub(super) fn request(
         .post(url(c, "/chat/completions"))
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .body(call.body.clone());
-    with_key(req, c)?.build().map_err(NotSent::Http)
+    with_key(req, c)?.build().map_err(NotSent::from)
 }
 
 /// `GET {API host}/models`.
 pub(super) fn test(client: &reqwest::Client, c: &Compatible) -> Result<reqwest::Request, NotSent> {
     with_key(client.get(url(c, "/models")), c)?
         .build()
-        .map_err(NotSent::Http)
+        .map_err(NotSent::from)
 }

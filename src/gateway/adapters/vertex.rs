@@ -93,7 +93,7 @@ pub(super) async fn request(
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .body(Bytes::from(body.to_string()))
         .build()
-        .map_err(NotSent::Http)?;
+        .map_err(NotSent::from)?;
     Ok((req, token))
 }
 
@@ -126,7 +126,7 @@ pub(super) async fn test(
         .get(url)
         .header(AUTHORIZATION, bearer(&token)?)
         .build()
-        .map_err(NotSent::Http)
+        .map_err(NotSent::from)
 }
 
 /// `…/v1/projects/{project}/locations/{location}/publishers/google/models`: a read any

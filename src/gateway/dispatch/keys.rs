@@ -12,6 +12,7 @@ use crate::gateway::cache::SealedKey;
 use crate::gateway::errors::GatewayError;
 use crate::gateway::redact::Secrets;
 use crate::services::Ctx;
+use crate::upstream::Reply;
 
 /// Opens a route's key into its credential (an API key, or a structured credential's
 /// sealed document read back).
@@ -58,7 +59,7 @@ pub(super) fn secrets_of(cred: Credential, derived: Option<SecretString>) -> Sec
 /// Whether an answer says the key itself was refused: a 401, or a provider's own
 /// "invalid key" error under another status (AWS answers an unknown or badly signed
 /// access key with 403 and `x-amzn-ErrorType: UnrecognizedClientException`).
-pub(super) fn rejects_key(adapter: Adapter, resp: &reqwest::Response) -> bool {
+pub(super) fn rejects_key(adapter: Adapter, resp: &Reply) -> bool {
     let status = resp.status().as_u16();
     status == 401
         || (adapter == Adapter::Bedrock

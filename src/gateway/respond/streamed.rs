@@ -177,7 +177,7 @@ pub(super) fn stream_back(
         broken: false,
     };
     let source = a.source;
-    let upstream = a.response.bytes_stream();
+    let upstream = a.response.chunks();
     let body = futures_util::stream::unfold(Some((upstream, record)), move |state| async move {
         let (mut upstream, mut rec) = state?;
         loop {
@@ -195,7 +195,7 @@ pub(super) fn stream_back(
                     }
                 }
                 Some(Err(e)) => {
-                    tracing::warn!(error = %e.without_url(), "upstream stream broke off");
+                    tracing::warn!(error = %e, "upstream stream broke off");
                     rec.broken = true;
                     return Some((Ok(rec.tail()), None));
                 }

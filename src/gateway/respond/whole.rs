@@ -45,7 +45,7 @@ pub(super) async fn answer(
         )));
     }
     let mut body = Vec::new();
-    let mut chunks = a.response.bytes_stream();
+    let mut chunks = a.response.chunks();
     let read = async {
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|_| "cut")?;

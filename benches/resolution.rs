@@ -91,7 +91,6 @@ fn fixture() -> Fixture {
             config: Arc::new(config),
             pool,
             mail_wakeup: Arc::new(tokio::sync::Notify::new()),
-            upstream: keyhold::startup::upstream_client().expect("client"),
             metrics,
             throttle: Default::default(),
             listener: gateway.clone(),

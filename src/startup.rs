@@ -63,8 +63,6 @@ impl Default for Tuning {
     }
 }
 
-pub use crate::upstream::client as upstream_client;
-
 /// Narrows a data folder that an older version (or a wide umask) left readable by others,
 /// and says so once.
 fn secure_data_dir(config: &Config) {
@@ -132,7 +130,6 @@ impl Application {
                 config: Arc::new(config),
                 pool: pool.clone(),
                 mail_wakeup: Arc::new(Notify::new()),
-                upstream: upstream_client()?,
                 metrics,
                 throttle: Arc::new(tuning.throttle),
                 listener: gateway.clone(),

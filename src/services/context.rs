@@ -31,8 +31,6 @@ pub struct Ctx {
     pub pool: DbPool,
     /// Wakes the outbox worker when a transaction has queued mail.
     pub mail_wakeup: Arc<Notify>,
-    /// The one HTTP client for providers: short timeouts, no redirects.
-    pub upstream: reqwest::Client,
     /// Counters for `GET /metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Limits on password guessing.

@@ -211,3 +211,6 @@ impl Stream for Chunks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,13 +10,23 @@ use crate::upstream::Request;
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
 
+/// Adds the key and the API version to `h`.
+fn authenticate(
+    h: &mut HeaderMap,
+    secret: &SecretString,
+    version: &'static str,
+) -> Result<(), GatewayError> {
+    h.insert(X_API_KEY, secret_header(secret.expose_secret())?);
+    h.insert(ANTHROPIC_VERSION, HeaderValue::from_static(version));
+    Ok(())
+}
+
 pub(super) fn headers(
     secret: &SecretString,
     version: &'static str,
 ) -> Result<HeaderMap, GatewayError> {
     let mut h = HeaderMap::with_capacity(2);
-    h.insert(X_API_KEY, secret_header(secret.expose_secret())?);
-    h.insert(ANTHROPIC_VERSION, HeaderValue::from_static(version));
+    authenticate(&mut h, secret, version)?;
     Ok(h)
 }
 
@@ -26,8 +36,6 @@ pub(super) fn request(
     call: &Outgoing<'_>,
 ) -> Result<Request, GatewayError> {
     let mut req = json_post(call)?;
-    let h = req.headers_mut();
-    h.insert(X_API_KEY, secret_header(secret.expose_secret())?);
-    h.insert(ANTHROPIC_VERSION, HeaderValue::from_static(version));
+    authenticate(req.headers_mut(), secret, version)?;
     Ok(req)
 }

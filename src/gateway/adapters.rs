@@ -265,3 +265,6 @@ fn json_post(call: &Outgoing<'_>) -> Result<crate::upstream::Request, GatewayErr
 fn json_body(body: &Bytes) -> Result<serde_json::Value, NotSent> {
     serde_json::from_slice(body).map_err(|_| NotSent::Failed(GatewayError::internal()))
 }
+
+#[cfg(test)]
+mod tests;

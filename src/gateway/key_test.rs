@@ -52,7 +52,13 @@ async fn test(gw: &Gateway, provider: &'static Provider, cred: &Credential) -> K
             );
         };
         return KeyReport {
-            test: upstream::test_key(&gw.client, provider, base, key).await,
+            test: upstream::test_key(
+                &gw.client,
+                provider,
+                base,
+                Adapter::of(provider).test_headers(key),
+            )
+            .await,
             models: Vec::new(),
         };
     }

@@ -77,7 +77,7 @@ pub struct Gateway {
     pub google: adapters::GoogleAuth,
     /// Each provider's base URL (the catalogue's or the operator's), for key tests.
     pub bases: HashMap<&'static str, url::Url>,
-    /// The client for key tests (calls use each worker's own).
+    /// reqwest's client for key tests and Vertex's tokens (calls go through `direct`).
     pub client: reqwest::Client,
 }
 
@@ -93,7 +93,8 @@ impl Gateway {
             if let Some(base) = config.provider_base_url(p.id) {
                 let url = dispatch::endpoint_for(base, p.wire);
                 let uri = url.as_str().parse().map_err(|e| {
-                    anyhow::anyhow!("{}'s endpoint {url} is not a request URI: {e}", p.name)
+                    let shown = crate::upstream::endpoint_text(&url);
+                    anyhow::anyhow!("{}'s endpoint {shown} is not a request URI: {e}", p.name)
                 })?;
                 endpoints.insert(p.id, uri);
             }

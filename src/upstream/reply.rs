@@ -29,18 +29,10 @@ impl SendError {
     pub fn is_timeout(&self) -> bool {
         match self {
             SendError::Reqwest(e) => e.is_timeout(),
-            SendError::Direct(e) => {
-                let mut source = std::error::Error::source(e);
-                while let Some(s) = source {
-                    if s.downcast_ref::<std::io::Error>()
-                        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-                    {
-                        return true;
-                    }
-                    source = s.source();
-                }
-                false
-            }
+            SendError::Direct(e) => causes(e).any(|s| {
+                s.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            }),
             SendError::Unsendable => false,
         }
     }
@@ -58,12 +50,7 @@ impl fmt::Display for SendError {
             SendError::Direct(e) => {
                 write!(f, "{e}")?;
                 // hyper's outer error says "client error (Connect)"; the cause is below it.
-                let mut source = std::error::Error::source(e);
-                while let Some(s) = source {
-                    write!(f, ": {s}")?;
-                    source = s.source();
-                }
-                Ok(())
+                causes(e).try_for_each(|s| write!(f, ": {s}"))
             }
             SendError::Reqwest(e) => write!(f, "{e}"),
             SendError::Unsendable => f.write_str("the request cannot be sent"),
@@ -72,6 +59,13 @@ impl fmt::Display for SendError {
 }
 
 impl std::error::Error for SendError {}
+
+/// What caused `e`, nearest first.
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(e.source(), |s| s.source())
+}
 
 /// Why an answer's body stopped before its end.
 #[derive(Debug)]
